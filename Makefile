@@ -1,0 +1,35 @@
+# Each target sets itself up: a fresh machine needs only python3 (3.11+).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-heavy lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/uvicorn server.main:app --host $${PARLEY_HOST:-127.0.0.1} --port $${PARLEY_PORT:-8000}
+
+test: $(STAMP)
+	$(BIN)/python -m tests.browser_setup
+	$(BIN)/ruff check server worlds tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+test-heavy: $(STAMP)
+	$(BIN)/pytest -q -m heavy
+
+lint: $(STAMP)
+	$(BIN)/ruff check server worlds tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,211 @@
+"""Agents as worlds see them: HumanAgent over a durable channel, and BotAgent, the adapter for any bot."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from server.channel import Channel
+from server.protocol import Ack, ChatEvent, Say, TurnEvent
+from server.store import DuplicateMessage, MessageRow, Store
+from worlds.base import AgentTimeout, Message, Widget
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class NotYourTurn(Exception):
+    pass
+
+
+class HumanAgent:
+    """A worker in a world. `act()` opens a turn on the page and waits for the worker's message."""
+
+    def __init__(self, *, agent_id: str, run_id: str, channel: Channel, store: Store) -> None:
+        self.agent_id = agent_id
+        self.run_id = run_id
+        self.role = ""
+        self.conversation_id = ""
+        self.channel = channel
+        self._store = store
+        self._turn: asyncio.Future[Message] | None = None
+
+    def enter(self, *, role: str, conversation_id: str) -> None:
+        self.role = role
+        self.conversation_id = conversation_id
+        self.cancel_turn()
+
+    def cancel_turn(self) -> None:
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
+        self._turn = None
+
+    async def observe(self, message: Message) -> None:
+        if message.id is not None and message.data.get("_agent_id") == self.agent_id:
+            return  # the sender already has its own message in its stream
+        await self.channel.emit([_chat_event(message, mine=False)])
+
+    async def act(self, timeout: float | None = None, *, prompt: str = "", widget: Widget | None = None) -> Message:
+        loop = asyncio.get_running_loop()
+        self.cancel_turn()
+        turn: asyncio.Future[Message] = loop.create_future()
+        self._turn = turn
+        spec = widget.to_dict() if widget is not None else {"kind": "text"}
+        await self.channel.emit([TurnEvent(prompt=prompt, widget=spec, timeout_s=timeout).model_dump()])
+        try:
+            return await asyncio.wait_for(asyncio.shield(turn), timeout)
+        except TimeoutError:
+            raise AgentTimeout(self.role) from None
+        finally:
+            if self._turn is turn:
+                self._turn = None
+            if not turn.done():
+                turn.cancel()
+
+    async def receive(self, frame: Say) -> None:
+        """A message frame from the page: dedup, store with its echo, ack, then hand it to the world."""
+        existing = await self._store.message_for_client_id(self.agent_id, frame.client_id)
+        if existing is not None:
+            await self._ack(frame.client_id, existing.id)
+            return
+        turn = self._turn
+        if turn is None or turn.done():
+            raise NotYourTurn()
+        row = MessageRow(
+            id=new_id(),
+            run_id=self.run_id,
+            conversation_id=self.conversation_id,
+            agent_id=self.agent_id,
+            client_id=frame.client_id,
+            sender=self.role,
+            text=frame.text,
+            data=frame.data,
+        )
+        message = Message(
+            text=frame.text, sender=self.role, data={**frame.data, "_agent_id": self.agent_id}, id=row.id
+        )
+        echo = _chat_event(message, mine=True, client_id=frame.client_id)
+        ack = Ack(client_id=frame.client_id, message_id=row.id).model_dump()
+
+        async def write(events: Any) -> None:
+            await self._store.add_message(row, events)
+
+        try:
+            await self.channel.emit([echo], write=write, before_push=ack)
+        except DuplicateMessage as dup:  # the same client id raced in on another socket
+            await self._ack(frame.client_id, dup.message.id)
+            return
+        if not turn.done():
+            turn.set_result(message)
+
+    async def _ack(self, client_id: str, message_id: str) -> None:
+        await self.channel.send_ephemeral(Ack(client_id=client_id, message_id=message_id).model_dump())
+
+
+def _chat_event(message: Message, *, mine: bool, client_id: str | None = None) -> dict[str, Any]:
+    data = {k: v for k, v in message.data.items() if not k.startswith("_")}
+    return ChatEvent(
+        message_id=message.id or new_id(),
+        sender=message.sender,
+        text=message.text,
+        kind=message.kind,
+        data=data,
+        mine=mine,
+        client_id=client_id,
+    ).model_dump()
+
+
+Typing = Callable[[str, bool], Awaitable[None]]
+
+
+class BotAgent:
+    """Makes any bot an agent: async or sync `observe`/`act`, Parley `Message`s or ParlAI-style dicts.
+
+    A bot whose class sets `accepts_messages = True` gets `Message` objects; any other gets ParlAI dicts
+    (`{"text", "id", "episode_done"}`) and may answer with a dict, a `Message` or a plain string. Calls to
+    `act` share the run's semaphore, so concurrent model calls stay capped across conversations.
+    """
+
+    def __init__(
+        self,
+        bot: Any,
+        *,
+        role: str,
+        run_id: str,
+        conversation_id: str,
+        store: Store,
+        semaphore: asyncio.Semaphore,
+        typing: Typing | None = None,
+    ) -> None:
+        self.bot = bot
+        self.role = role
+        self.run_id = run_id
+        self.conversation_id = conversation_id
+        self._store = store
+        self._semaphore = semaphore
+        self._typing = typing
+        self._native = bool(getattr(bot, "accepts_messages", False))
+
+    async def observe(self, message: Message) -> None:
+        observation: Any = message if self._native else _parlai_dict(message)
+        await _maybe_await(self.bot.observe(observation))
+
+    async def act(self, timeout: float | None = None, *, prompt: str = "", widget: Widget | None = None) -> Message:
+        if self._typing is not None:
+            await self._typing(self.role, True)
+        try:
+            async with self._semaphore:
+                reply = await asyncio.wait_for(_maybe_await(self.bot.act()), timeout)
+        except TimeoutError:
+            raise AgentTimeout(self.role) from None
+        finally:
+            if self._typing is not None:
+                await self._typing(self.role, False)
+        message = _as_message(reply, self.role)
+        row = MessageRow(
+            id=message.id or new_id(),
+            run_id=self.run_id,
+            conversation_id=self.conversation_id,
+            agent_id=None,
+            sender=self.role,
+            kind=message.kind,
+            text=message.text,
+            data=message.data,
+        )
+        message.id = row.id
+        await self._store.add_message(row)
+        return message
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def _parlai_dict(message: Message) -> dict[str, Any]:
+    data = {k: v for k, v in message.data.items() if not k.startswith("_")}
+    return {"text": message.text, "id": message.sender, "episode_done": message.episode_done, **data}
+
+
+def _as_message(reply: Any, role: str) -> Message:
+    if isinstance(reply, Message):
+        reply.sender = reply.sender or role
+        return reply
+    if isinstance(reply, str):
+        return Message(text=reply, sender=role)
+    if isinstance(reply, dict):
+        extra = {k: v for k, v in reply.items() if k not in {"text", "id", "episode_done"}}
+        return Message(
+            text=str(reply.get("text", "")),
+            sender=role,
+            data=_jsonable(extra),
+            episode_done=bool(reply.get("episode_done", False)),
+        )
+    raise TypeError(f"bot {role!r} answered {type(reply).__name__}; expected Message, dict or str")
+
+
+def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | list | dict | type(None))}

@@ -1,0 +1,143 @@
+"""One channel per agent: an ordered, durable outbound stream, and the socket currently attached to it.
+
+Every sequenced event is stored before it is sent. Sequence numbers are gap-free per agent: a number is
+only taken once its event is committed. Attaching a socket replays what the page has not seen, under the
+same lock that live sends take, so a page never sees a gap, a duplicate or an out-of-order event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+Event = tuple[str, int, dict[str, Any]]
+Writer = Callable[[Sequence[Event]], Awaitable[Any]]
+
+SEND_TIMEOUT_S = 10.0
+
+
+class Disconnected(Exception):
+    """The socket is gone. The one exception transport failures are translated into."""
+
+    def __init__(self, code: int = 1006, reason: str = "") -> None:
+        super().__init__(f"socket closed ({code}) {reason}".strip())
+        self.code = code
+        self.reason = reason
+
+
+class Socket(Protocol):
+    """What a channel needs from a connection. The websocket route adapts Starlette's WebSocket to it."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+class Channel:
+    def __init__(self, agent_id: str, store: Store, head_seq: int) -> None:
+        self.agent_id = agent_id
+        self.head_seq = head_seq
+        self._store = store
+        self._lock = asyncio.Lock()
+        self._socket: Socket | None = None
+
+    @classmethod
+    async def load(cls, agent_id: str, store: Store) -> Channel:
+        return cls(agent_id, store, await store.head_seq(agent_id))
+
+    @property
+    def attached(self) -> bool:
+        return self._socket is not None
+
+    async def emit(
+        self,
+        payloads: Sequence[dict[str, Any]],
+        *,
+        write: Writer | None = None,
+        before_push: dict[str, Any] | None = None,
+    ) -> list[int]:
+        """Store `payloads` as this agent's next events (with `write`, together with other rows), then send.
+
+        `before_push` is an unsequenced frame (an ack) sent after the commit and before the events.
+        """
+        async with self._lock:
+            first = self.head_seq + 1
+            events = [(self.agent_id, first + i, dict(p)) for i, p in enumerate(payloads)]
+            await (write or self._store.append_events)(events)
+            self.head_seq = first + len(events) - 1
+            if before_push is not None:
+                await self._send(before_push)
+            for _, seq, payload in events:
+                await self._send({**payload, "seq": seq})
+            return [seq for _, seq, _ in events]
+
+    async def send_ephemeral(self, frame: dict[str, Any]) -> None:
+        """A frame outside the stream (ack, error, pong, typing): sent if a socket is attached, never stored."""
+        async with self._lock:
+            await self._send(frame)
+
+    async def attach(self, socket: Socket, last_seq: int, welcome: dict[str, Any]) -> None:
+        """Make `socket` the live one: send `welcome`, replay events after `last_seq`, then go live."""
+        async with self._lock:
+            previous, self._socket = self._socket, None
+            if previous is not None and previous is not socket:
+                await _close_quietly(previous, 4409, "Replaced by a newer connection for this assignment.")
+            if last_seq > self.head_seq:
+                await socket.send_text(dumps({
+                    "type": "error",
+                    "code": "bad_resume",
+                    "message": f"last_seq {last_seq} is ahead of this stream ({self.head_seq}); reload the page.",
+                }))
+                raise Disconnected(4400, "resume ahead of stream")
+            await socket.send_text(dumps({**welcome, "head_seq": self.head_seq}))
+            seq = last_seq
+            while seq < self.head_seq:
+                batch = await self._store.events_after(self.agent_id, seq, limit=500)
+                if not batch:
+                    break
+                for seq, payload in batch:
+                    await asyncio.wait_for(socket.send_text(dumps({**payload, "seq": seq})), SEND_TIMEOUT_S)
+            self._socket = socket
+
+    async def detach(self, socket: Socket) -> bool:
+        """Forget `socket` if it is the attached one. True when it was."""
+        async with self._lock:
+            if self._socket is socket:
+                self._socket = None
+                return True
+            return False
+
+    async def close(self, code: int, reason: str) -> None:
+        async with self._lock:
+            socket, self._socket = self._socket, None
+        if socket is not None:
+            await _close_quietly(socket, code, reason)
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        socket = self._socket
+        if socket is None:
+            return  # the page catches up from the store when it reconnects
+        try:
+            await asyncio.wait_for(socket.send_text(dumps(frame)), SEND_TIMEOUT_S)
+        except (Disconnected, TimeoutError):
+            # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
+            self._socket = None
+            await _close_quietly(socket, 1011, "send failed")
+
+
+async def _close_quietly(socket: Socket, code: int, reason: str) -> None:
+    try:
+        await asyncio.wait_for(socket.close(code, reason), 5.0)
+    except (Disconnected, TimeoutError):
+        pass

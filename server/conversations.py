@@ -1,0 +1,174 @@
+"""Conversations of a run: forming one from matched workers plus bots, running its world, ending it.
+
+A conversation ends exactly once, through `_finish`: completed (the world returned), partner_left (a worker
+left or timed out), or failed (the world raised). Every human in it then gets a state that says what
+happened and lets them submit, except the one who left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from server.agents import BotAgent, HumanAgent, new_id
+from server.protocol import Typing
+from server.states import AgentState
+from server.store import Conversation
+from worlds.base import Agent, AgentTimeout, World
+
+if TYPE_CHECKING:
+    from server.runner import Run
+
+log = logging.getLogger(__name__)
+S = AgentState
+
+FAILED_TEXT = "Something went wrong on our side and the conversation ended. You can submit the HIT now and will be paid for it."
+
+
+@dataclass
+class LiveConversation:
+    id: str
+    world: World
+    humans: list[HumanAgent]
+    bots: list[BotAgent]
+    task: asyncio.Task[Any] | None = None
+    ended: bool = False
+    leavers: dict[str, AgentState] = field(default_factory=dict)
+
+
+class ConversationHost:
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.live: dict[str, LiveConversation] = {}
+        self.completed = 0
+        caps = run.task.caps
+        self.bot_semaphore = asyncio.Semaphore(caps.bot_concurrency)
+
+    def target_met(self) -> bool:
+        return self.completed >= self.run.task.caps.target_conversations
+
+    def has_room(self) -> bool:
+        caps = self.run.task.caps
+        return len(self.live) < caps.max_conversations and self.completed + len(self.live) < caps.target_conversations
+
+    async def form(self, agent_ids: list[str]) -> None:
+        run, task = self.run, self.run.task
+        index = await run.store.claim_conversation_index(run.id)
+        context = task.context_for(index)
+        conv_id = new_id()
+        participants = dict(zip(task.roles, agent_ids, strict=True))
+        participants.update({role: f"bot:{role}" for role in task.bots})
+        await run.store.create_conversation(Conversation(
+            id=conv_id, run_id=run.id, index=index, state="running", context=_jsonable(context),
+            participants=participants,
+        ))
+        humans = [run.humans[a] for a in agent_ids]
+        for role, human in zip(task.roles, humans, strict=True):
+            human.enter(role=role, conversation_id=conv_id)
+        bots = [
+            BotAgent(
+                factory(role), role=role, run_id=run.id, conversation_id=conv_id, store=run.store,
+                semaphore=self.bot_semaphore, typing=self._typing_notifier(humans),
+            )
+            for role, factory in task.bots.items()
+        ]
+        agents: list[Agent] = [*humans, *bots]
+
+        async def save(data: dict[str, Any]) -> None:
+            await run.store.save_world_data(conv_id, run.id, data)
+
+        live = LiveConversation(id=conv_id, world=task.world(agents, context, saver=save), humans=humans, bots=bots)
+        self.live[conv_id] = live
+        for human in humans:
+            if not await run.move(human.agent_id, S.IN_TASK, role=human.role, conversation_id=conv_id):
+                # The worker left in the instant of pairing: the others go back to the waiting room.
+                live.leavers[human.agent_id] = run.states[human.agent_id]
+        if live.leavers:
+            await self._finish(live, "partner_left")
+            return
+        live.task = run.supervisor.spawn(self._run_world(live), name=f"world:{conv_id}")
+
+    def _typing_notifier(self, humans: list[HumanAgent]) -> Any:
+        async def notify(role: str, active: bool) -> None:
+            frame = Typing(sender=role, active=active).model_dump()
+            for human in humans:
+                await human.channel.send_ephemeral(frame)
+
+        return notify
+
+    async def _run_world(self, live: LiveConversation) -> None:
+        try:
+            await live.world.run()
+        except AgentTimeout as exc:
+            leaver = next((h for h in live.humans if h.role == exc.role), None)
+            if leaver is None:  # a bot timed out: nobody's fault on the worker side
+                log.warning("bot %s timed out in conversation %s", exc.role, live.id)
+                await self._finish(live, "failed", reason=str(exc))
+            else:
+                live.leavers[leaver.agent_id] = S.TIMED_OUT
+                await self._finish(live, "partner_left", reason=str(exc))
+            return
+        except Exception as exc:
+            log.exception("world of conversation %s raised", live.id)
+            await self._finish(live, "failed", reason=f"{type(exc).__name__}: {exc}")
+            return
+        await self._finish(live, "completed")
+
+    async def agent_left(self, agent_id: str, state: AgentState, text: str | None) -> None:
+        """A worker in a conversation left for good: stop its world and release the others."""
+        human = self.run.humans[agent_id]
+        live = self.live.get(human.conversation_id)
+        if live is None or live.ended:
+            await self.run.move(agent_id, state, text=text)
+            return
+        live.leavers[agent_id] = state
+        if live.task is not None and live.task is not asyncio.current_task():
+            live.ended = True  # claim the ending before the world can finish on its own
+            live.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await live.task
+            live.ended = False
+        await self._finish(live, "partner_left", reason=f"{human.role} {state.value}")
+
+    async def _finish(self, live: LiveConversation, outcome: str, reason: str = "") -> None:
+        if live.ended:
+            return
+        live.ended = True
+        run = self.run
+        self.live.pop(live.id, None)
+        await run.store.end_conversation(live.id, outcome, reason)
+        if outcome == "completed":
+            self.completed += 1
+        for human in live.humans:
+            human.cancel_turn()
+            if human.agent_id in live.leavers:
+                if run.states[human.agent_id] in (S.IN_TASK,):
+                    await run.move(human.agent_id, live.leavers[human.agent_id])
+            elif outcome == "completed":
+                await run.move(human.agent_id, S.DONE)
+            elif outcome == "partner_left":
+                await run.move(human.agent_id, S.PARTNER_LEFT)
+            else:
+                await run.move(human.agent_id, S.CLOSED, text=FAILED_TEXT)
+        for bot in live.bots:
+            shutdown = getattr(bot.bot, "shutdown", None)
+            if callable(shutdown):
+                try:
+                    result = shutdown()
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    log.exception("bot %s shutdown failed", bot.role)
+        run.want_match()
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value

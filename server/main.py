@@ -1,0 +1,64 @@
+"""app = create_app(settings): wiring only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from server import logs
+from server.errors import install_error_handlers
+from server.registry import Runs
+from server.routes import health, task, ws
+from server.routes.task import FRONTEND
+from server.settings import Settings
+from server.store import Store
+from server.tokens import TokenSigner
+
+log = logging.getLogger("parley")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    logs.configure(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(settings.db_url)
+        await store.open()
+        signer = TokenSigner(await store.secret(), settings.token_ttl_s)
+        runs = Runs(store=store, settings=settings, signer=signer)
+        app.state.store, app.state.signer, app.state.runs = store, signer, runs
+        try:
+            for run_id, module in settings.demo_runs.items():
+                await runs.start(run_id, module)
+            await runs.resume_all()
+            _announce(settings, runs)
+            yield
+        finally:
+            await runs.aclose()
+            await store.close()
+
+    app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(task.router)
+    app.include_router(ws.router)
+    app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
+    return app
+
+
+def _announce(settings: Settings, runs: Runs) -> None:
+    base = settings.public_url.rstrip("/")
+    for run in runs:
+        log.info(
+            "Open the worker page of %s (%s) at %s/task/%s?assignmentId=A1&hitId=H1&workerId=W1&turkSubmitTo=",
+            run.id, run.task.title, base, run.id,
+        )
+
+
+app = create_app()

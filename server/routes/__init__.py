@@ -1,0 +1,1 @@
+"""HTTP and websocket routes. Each module is one router; main.py includes them."""

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from server.deps import RunsDep, StoreDep
+from server.protocol import Health
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz(store: StoreDep, runs: RunsDep) -> Health:
+    await store.ping()
+    return Health(database=store.backend, runs=len(runs))

@@ -1,0 +1,165 @@
+"""The websocket: hello with a token, then frames dispatched by type to named handlers.
+
+Transport failures are translated once, here, into `Disconnected`; the runner never sees socket errors.
+Close codes: 4400 bad first frame, 4401 invalid or expired token, 4403 not this agent's, 4408 silent for
+three heartbeats, 4409 replaced by a newer connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from server.channel import Disconnected, dumps
+from server.protocol import ErrorFrame, FrameError, Hello, Ping, Pong, Say, Submit, parse_client_frame
+from server.registry import Runs
+from server.runner import Run
+from server.settings import Settings
+from server.tokens import TokenError, TokenSigner
+
+router = APIRouter()
+log = logging.getLogger(__name__)
+
+
+class StarletteSocket:
+    """Adapts Starlette's WebSocket to the channel's Socket protocol, translating its failures."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.ws = websocket
+
+    async def send_text(self, data: str) -> None:
+        try:
+            await self.ws.send_text(data)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise Disconnected(getattr(exc, "code", 1006)) from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        try:
+            await self.ws.close(code, reason)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise Disconnected(getattr(exc, "code", 1006)) from exc
+
+    async def receive(self, timeout: float) -> str | bytes:
+        try:
+            message = await asyncio.wait_for(self.ws.receive(), timeout)
+        except TimeoutError:
+            raise Disconnected(4408, "no heartbeat") from None
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise Disconnected(getattr(exc, "code", 1006)) from exc
+        if message["type"] == "websocket.disconnect":
+            raise Disconnected(int(message.get("code") or 1000))
+        if message.get("text") is not None:
+            return str(message["text"])
+        return bytes(message.get("bytes") or b"")
+
+
+class RateLimit:
+    """A token bucket per connection: `burst` frames at once, refilled at `per_s`."""
+
+    def __init__(self, per_s: float, burst: int) -> None:
+        self.per_s = per_s
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.at = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_s)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+async def _error(socket: StarletteSocket, code: str, message: str, client_id: str | None = None) -> None:
+    await socket.send_text(dumps(ErrorFrame(code=code, message=message, client_id=client_id).model_dump()))
+
+
+async def _refuse(socket: StarletteSocket, close_code: int, code: str, message: str) -> None:
+    await _error(socket, code, message)
+    await socket.close(close_code, code)
+
+
+async def _hello(socket: StarletteSocket, settings: Settings, signer: TokenSigner, runs: Runs) -> tuple[Run, str, int]:
+    raw = await socket.receive(settings.hello_timeout_s)
+    try:
+        frame = parse_client_frame(raw, max_bytes=settings.max_frame_bytes)
+    except FrameError as exc:
+        await _refuse(socket, 4400, exc.code, exc.message)
+        raise Disconnected(4400) from None
+    if not isinstance(frame, Hello):
+        await _refuse(socket, 4400, "hello_expected", "The first frame must be a hello with your token.")
+        raise Disconnected(4400)
+    try:
+        claim = signer.verify(frame.token)
+    except TokenError as exc:
+        await _refuse(socket, 4401, "token_invalid", str(exc))
+        raise Disconnected(4401) from None
+    run = runs.get(claim.run_id)
+    if run is None:
+        await _refuse(socket, 4403, "unknown_run", "This task run is no longer served here. Please return the HIT.")
+        raise Disconnected(4403)
+    row = await run.store.get_agent(claim.agent_id)
+    if row is None or (row.worker_id, row.assignment_id, row.run_id) != (
+        claim.worker_id, claim.assignment_id, claim.run_id
+    ):
+        await _refuse(socket, 4403, "forbidden", "This token does not belong to this assignment.")
+        raise Disconnected(4403)
+    return run, claim.agent_id, frame.last_seq
+
+
+@router.websocket("/ws")
+async def websocket(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    settings: Settings = state.settings
+    await websocket.accept()
+    socket = StarletteSocket(websocket)
+    agent_id = ""
+    run: Run | None = None
+    try:
+        run, agent_id, last_seq = await _hello(socket, settings, state.signer, state.runs)
+        await run.connect(agent_id, socket, last_seq)
+        await _serve(socket, run, agent_id, settings)
+    except Disconnected:
+        pass
+    finally:
+        if run is not None and agent_id:
+            await run.disconnect(agent_id, socket)
+
+
+async def _serve(socket: StarletteSocket, run: Run, agent_id: str, settings: Settings) -> None:
+    limit = RateLimit(settings.rate_per_s, settings.rate_burst)
+    channel = run.humans[agent_id].channel
+    while True:
+        raw = await socket.receive(settings.heartbeat_s * 3)
+        if not limit.allow():
+            await channel.send_ephemeral(ErrorFrame(
+                code="rate_limited",
+                message="You are sending too fast; that message was not sent. Wait a moment and send it again.",
+            ).model_dump())
+            continue
+        try:
+            frame = parse_client_frame(raw, max_bytes=settings.max_frame_bytes)
+        except FrameError as exc:
+            await channel.send_ephemeral(ErrorFrame(code=exc.code, message=exc.message).model_dump())
+            continue
+        if isinstance(frame, Ping):
+            await channel.send_ephemeral(Pong().model_dump())
+        elif isinstance(frame, Say):
+            if len(frame.text) > settings.max_message_chars:
+                await channel.send_ephemeral(ErrorFrame(
+                    code="message_too_long", client_id=frame.client_id,
+                    message=f"Messages are limited to {settings.max_message_chars} characters; shorten it and send again.",
+                ).model_dump())
+                continue
+            await run.receive(agent_id, frame)
+        elif isinstance(frame, Submit):
+            await run.submit(agent_id)
+        else:
+            await channel.send_ephemeral(ErrorFrame(
+                code="unexpected_hello", message="Already connected; hello is only the first frame.",
+            ).model_dump())

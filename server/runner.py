@@ -1,0 +1,360 @@
+"""A task run: joining, the onboarding gate, the waiting room and matcher, caps, timeouts, departures.
+
+Conversations themselves (forming one, running its world, ending it) live in `conversations.py`.
+No FastAPI here: the websocket route hands sockets and frames in through `connect`, `receive` and `leave`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from server.agents import HumanAgent, NotYourTurn, new_id
+from server.channel import Channel, Socket
+from server.conversations import ConversationHost
+from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
+from server.states import LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
+from server.store import AgentRow, Conversation, Store, TaskRun
+from server.supervisor import Supervisor
+from server.tokens import TokenSigner
+from worlds.base import AgentTimeout, Task
+
+log = logging.getLogger(__name__)
+S = AgentState
+
+
+class Refusal(Exception):
+    """A join the run will not take, with a message the page shows the worker."""
+
+    def __init__(self, code: str, message: str, status: int = 403) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+RESTART_TEXT = (
+    "The server restarted and this conversation could not continue. "
+    "You can submit the HIT now and will be paid for it."
+)
+TARGET_MET_TEXT = (
+    "This task has collected all the conversations it needs. "
+    "You can submit the HIT now and will be paid for your wait."
+)
+
+
+class Run:
+    def __init__(
+        self, row: TaskRun, task: Task, *, store: Store, signer: TokenSigner, heartbeat_s: float
+    ) -> None:
+        self.id = row.id
+        self.row = row
+        self.task = task
+        self.store = store
+        self.signer = signer
+        self.heartbeat_s = heartbeat_s
+        self.supervisor = Supervisor(f"run:{row.id}")
+        self.humans: dict[str, HumanAgent] = {}
+        self.states: dict[str, AgentState] = {}
+        self.workers: dict[str, str] = {}
+        self.waiting: dict[str, asyncio.Task[Any]] = {}  # agent id -> its waiting-room timer
+        self._graces: dict[str, asyncio.Task[Any]] = {}
+        self._lifecycles: dict[str, asyncio.Task[Any]] = {}
+        self._join_locks: dict[str, asyncio.Lock] = {}
+        self._match_wanted = asyncio.Event()
+        self.host = ConversationHost(self)
+
+    # ---- start and stop -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover after a restart: close conversations that were live, give live agents a grace period."""
+        for conv in await self.store.conversations(self.id, states=["running"], kind=None):
+            await self.store.end_conversation(conv.id, "closed", "server restarted")
+        self.host.completed = len(await self.store.conversations(self.id, states=["completed"]))
+        for row in await self.store.agents(self.id, states=LIVE_STATES):
+            human = await self._load(row)
+            if row.state == S.IN_TASK:
+                await self.move(human.agent_id, S.CLOSED, text=RESTART_TEXT)
+            else:
+                self._start_grace(row.id)
+        self.supervisor.spawn(self._matcher(), name="matcher")
+
+    async def stop(self) -> None:
+        """Stop this process's work on the run. Durable state stays as it is; a restart recovers it."""
+        await self.supervisor.aclose()
+
+    # ---- joining ------------------------------------------------------------------------------
+
+    async def join(self, req: JoinRequest) -> tuple[AgentRow, str]:
+        lock = self._join_locks.setdefault(req.worker_id, asyncio.Lock())
+        async with lock:
+            row = await self.store.agent_for_assignment(self.id, req.assignment_id)
+            if row is not None and row.worker_id != req.worker_id:
+                raise Refusal("assignment_taken", "This assignment belongs to another worker. Please return this HIT.")
+            if row is None:
+                await self._check_eligible(req.worker_id)
+                row = await self.store.create_agent(AgentRow(
+                    id=new_id(), run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
+                    hit_id=req.hit_id, turk_submit_to=req.turk_submit_to, state=S.JOINED,
+                ))
+                human = await self._load(row)
+                if human.channel.head_seq == 0:
+                    await human.channel.emit([_state_payload(S.JOINED)])
+                self._start_grace(row.id)
+        token = self.signer.issue(
+            run_id=self.id, worker_id=row.worker_id, assignment_id=row.assignment_id, agent_id=row.id
+        )
+        return row, token
+
+    async def _check_eligible(self, worker_id: str) -> None:
+        caps = self.task.caps
+        if self.row.status != "active":
+            raise Refusal("run_closed", "This task is no longer taking workers. Please return this HIT.", 409)
+        reason = await self.store.worker_block(worker_id)
+        if reason is not None:
+            raise Refusal("blocked", f"You cannot work on this task ({reason}). Please return this HIT.")
+        result = await self.store.onboarding_result(worker_id, self.task.name)
+        if result is not None and not result.passed and result.attempts >= caps.onboarding_attempts:
+            raise Refusal(
+                "onboarding_failed",
+                "You did not pass this task's qualification earlier, so you cannot take it again. "
+                "Please return this HIT.",
+            )
+        live = await self.store.count_worker_agents(worker_id, run_id=self.id, states=LIVE_STATES)
+        if live >= caps.per_worker_concurrent:
+            raise Refusal(
+                "too_many_concurrent",
+                f"You already have {live} assignment(s) of this task open. Finish or return it first, "
+                "then accept this one again.",
+                409,
+            )
+        total = await self.store.count_worker_agents(worker_id, run_id=self.id)
+        if total >= caps.per_worker_total:
+            raise Refusal(
+                "worker_limit",
+                f"You have reached this task's limit of {caps.per_worker_total} assignments per worker. "
+                "Thank you! Please return this HIT.",
+            )
+        if self.host.target_met():
+            raise Refusal("run_full", "This task has all the conversations it needs. Please return this HIT.", 409)
+        if len(self.waiting) >= caps.max_waiting:
+            raise Refusal(
+                "waiting_room_full",
+                "Too many workers are waiting for a partner right now. Please return this HIT and try later.",
+                409,
+            )
+
+    async def _load(self, row: AgentRow) -> HumanAgent:
+        human = self.humans.get(row.id)
+        if human is None:
+            channel = await Channel.load(row.id, self.store)
+            human = HumanAgent(agent_id=row.id, run_id=self.id, channel=channel, store=self.store)
+            human.role, human.conversation_id = row.role, row.conversation_id
+            self.humans[row.id] = human
+            self.states[row.id] = AgentState(row.state)
+            self.workers[row.id] = row.worker_id
+        return human
+
+    # ---- sockets ------------------------------------------------------------------------------
+
+    async def connect(self, agent_id: str, socket: Socket, last_seq: int) -> None:
+        row = await self.store.get_agent(agent_id)
+        if row is None:
+            raise KeyError(agent_id)
+        human = await self._load(row)
+        welcome = Welcome(
+            agent_id=agent_id, run_id=self.id, state=self.states[agent_id], head_seq=0,
+            heartbeat_s=self.heartbeat_s,
+        ).model_dump()
+        await human.channel.attach(socket, last_seq, welcome)
+        grace = self._graces.pop(agent_id, None)
+        if grace is not None:
+            grace.cancel()
+        state = self.states[agent_id]
+        if state in (S.JOINED, S.ONBOARDING, S.WAITING) and agent_id not in self._lifecycles:
+            task = self.supervisor.spawn(self._lifecycle(agent_id), name=f"agent:{agent_id}")
+            self._lifecycles[agent_id] = task
+            task.add_done_callback(lambda _t: self._lifecycles.pop(agent_id, None))
+        if state == S.WAITING:
+            self.want_match()
+
+    async def disconnect(self, agent_id: str, socket: Socket) -> None:
+        human = self.humans.get(agent_id)
+        if human is None or not await human.channel.detach(socket):
+            return
+        if self.states.get(agent_id) in LIVE_STATES:
+            self._start_grace(agent_id)
+
+    def _start_grace(self, agent_id: str) -> None:
+        old = self._graces.pop(agent_id, None)
+        if old is not None:
+            old.cancel()
+        self._graces[agent_id] = self.supervisor.spawn(self._grace(agent_id), name=f"grace:{agent_id}")
+
+    async def _grace(self, agent_id: str) -> None:
+        await asyncio.sleep(self.task.timeouts.reconnect_grace)
+        self._graces.pop(agent_id, None)
+        if not self.humans[agent_id].channel.attached:
+            await self.depart(agent_id, S.DISCONNECTED)
+
+    async def receive(self, agent_id: str, frame: Say) -> None:
+        human = self.humans[agent_id]
+        try:
+            await human.receive(frame)
+        except NotYourTurn:
+            await human.channel.send_ephemeral(ErrorFrame(
+                code="not_your_turn", client_id=frame.client_id,
+                message="It is not your turn yet; your message was not sent. Wait for your turn, then send it.",
+            ).model_dump())
+
+    async def submit(self, agent_id: str) -> None:
+        state = self.states[agent_id]
+        if state == S.SUBMITTED:
+            return
+        if state in SUBMITTABLE_STATES or state in (S.TIMED_OUT, S.DISCONNECTED):
+            await self.move(agent_id, S.SUBMITTED)
+            return
+        await self.humans[agent_id].channel.send_ephemeral(ErrorFrame(
+            code="not_submittable", message="This HIT cannot be submitted yet: finish the task first.",
+        ).model_dump())
+
+    # ---- state changes ------------------------------------------------------------------------
+
+    async def move(
+        self, agent_id: str, target: AgentState, *, text: str | None = None,
+        role: str | None = None, conversation_id: str | None = None,
+    ) -> bool:
+        """Persist a state change and put it on the agent's stream. False if the move is no longer legal."""
+        human = self.humans[agent_id]
+
+        async def write(events: Any) -> None:
+            await self.store.set_state(agent_id, target, events=events, role=role, conversation_id=conversation_id)
+
+        try:
+            await human.channel.emit([_state_payload(target, text)], write=write)
+        except IllegalTransition:
+            return False
+        self.states[agent_id] = target
+        if target not in LIVE_STATES:
+            human.cancel_turn()
+            self._forget_waiting(agent_id)
+        return True
+
+    async def depart(self, agent_id: str, state: AgentState, text: str | None = None) -> None:
+        """An agent leaves for good (disconnected, timed out, returned): end whatever it was in."""
+        current = self.states.get(agent_id)
+        if current == S.IN_TASK:
+            await self.host.agent_left(agent_id, state, text)
+            return
+        if current == S.ONBOARDING:
+            lifecycle = self._lifecycles.get(agent_id)
+            if lifecycle is not None and lifecycle is not asyncio.current_task():
+                lifecycle.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lifecycle
+        if current in LIVE_STATES:
+            await self.move(agent_id, state, text=text)
+
+    # ---- onboarding and waiting room ----------------------------------------------------------
+
+    async def _lifecycle(self, agent_id: str) -> None:
+        if self.states[agent_id] in (S.JOINED, S.ONBOARDING):
+            if not await self._passes_onboarding(agent_id):
+                return
+            solo = len(self.task.roles) == 1
+            if not await self.move(agent_id, S.WAITING, text="Getting your task ready..." if solo else None):
+                return
+        if self.states[agent_id] == S.WAITING and agent_id not in self.waiting:
+            if self.host.target_met():
+                await self.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
+                return
+            self.waiting[agent_id] = self.supervisor.spawn(self._waiting_timer(agent_id), name=f"wait:{agent_id}")
+            self.want_match()
+
+    async def _passes_onboarding(self, agent_id: str) -> bool:
+        onboarding = self.task.onboarding
+        if onboarding is None:
+            return True
+        worker_id = self.workers[agent_id]
+        result = await self.store.onboarding_result(worker_id, self.task.name)
+        if result is not None and result.passed:
+            return True
+        if self.states[agent_id] == S.JOINED and not await self.move(agent_id, S.ONBOARDING):
+            return False
+        human = self.humans[agent_id]
+        conv = await self.store.create_conversation(Conversation(
+            id=new_id(), run_id=self.id, kind="onboarding", state="running", participants={"worker": agent_id},
+        ))
+        human.enter(role="worker", conversation_id=conv.id)
+
+        async def save(data: dict[str, Any]) -> None:
+            await self.store.save_world_data(conv.id, self.id, data)
+
+        world = onboarding([human], None, saver=save)
+        try:
+            await asyncio.wait_for(world.run(), self.task.timeouts.onboarding)
+        except (AgentTimeout, TimeoutError):
+            await self.store.end_conversation(conv.id, "partner_left", "worker timed out")
+            await self.move(agent_id, S.TIMED_OUT)
+            return False
+        except Exception:
+            log.exception("onboarding world of run %s failed for agent %s", self.id, agent_id)
+            await self.store.end_conversation(conv.id, "failed", "onboarding world raised")
+            await self.move(agent_id, S.CLOSED, text=(
+                "Something went wrong on our side during the qualification task. "
+                "You can submit the HIT now and will be paid for it."
+            ))
+            return False
+        passed = bool(world.passed)
+        await self.store.record_onboarding(worker_id, self.task.name, passed)
+        await self.store.end_conversation(conv.id, "completed", "passed" if passed else "failed")
+        if not passed:
+            await self.move(agent_id, S.ONBOARDING_FAILED)
+        return passed
+
+    async def _waiting_timer(self, agent_id: str) -> None:
+        await asyncio.sleep(self.task.timeouts.waiting)
+        if self.states.get(agent_id) == S.WAITING:
+            await self.move(agent_id, S.WAITING_EXPIRED)
+
+    def _forget_waiting(self, agent_id: str) -> None:
+        timer = self.waiting.pop(agent_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+
+    def want_match(self) -> None:
+        self._match_wanted.set()
+
+    async def _matcher(self) -> None:
+        """The one task that forms conversations, so two never take the same worker."""
+        while True:
+            await self._match_wanted.wait()
+            self._match_wanted.clear()
+            while (group := self._pick_group()) is not None:
+                for agent_id in group:
+                    self._forget_waiting(agent_id)
+                await self.host.form(group)
+            if self.host.target_met():
+                for agent_id in list(self.waiting):
+                    await self.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
+
+    def _pick_group(self) -> list[str] | None:
+        if not self.host.has_room():
+            return None
+        group: list[str] = []
+        seen_workers: set[str] = set()
+        for agent_id in self.waiting:
+            worker = self.workers[agent_id]
+            if worker in seen_workers or not self.humans[agent_id].channel.attached:
+                continue
+            group.append(agent_id)
+            seen_workers.add(worker)
+            if len(group) == len(self.task.roles):
+                return group
+        return None
+
+
+def _state_payload(state: AgentState, text: str | None = None) -> dict[str, Any]:
+    return StateEvent(state=state, text=text or STATE_TEXT[state], can_submit=state in SUBMITTABLE_STATES).model_dump()

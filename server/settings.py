@@ -1,0 +1,53 @@
+"""One Settings object (env prefix PARLEY_). Built in create_app() and passed in; nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_RUNS = {
+    "qa-demo": "worlds.qa_data_collection",
+    "chat-demo": "worlds.chat_demo",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", env_file=None, extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str = ""  # default: SQLite (WAL) at {data_dir}/parley.db
+    public_url: str = "http://127.0.0.1:8000"
+    # Which MTurk the HIT manager talks to: the built-in sandbox (default), MTurk's sandbox, or live.
+    provider: Literal["builtin", "sandbox", "live"] = "builtin"
+    # Runs started with the server: run id -> task module. Set to {} to start none.
+    demo_runs: dict[str, str] = Field(default_factory=lambda: dict(DEMO_RUNS))
+    token_ttl_s: float = 24 * 3600
+    heartbeat_s: float = 10.0
+    hello_timeout_s: float = 10.0
+    max_frame_bytes: int = 64 * 1024
+    max_message_chars: int = 5000
+    # Per-connection flood limit: a burst of `rate_burst` frames, refilled at `rate_per_s`.
+    rate_per_s: float = 10.0
+    rate_burst: int = 30
+    admin_token: str = ""
+    instance_id: str = ""
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _checks(self) -> Settings:
+        if self.provider == "live" and not self.public_url.startswith("https://"):
+            raise ValueError("PARLEY_PUBLIC_URL must be https:// when PARLEY_PROVIDER=live (MTurk frames HTTPS only)")
+        if self.provider == "live" and len(self.admin_token) < 16:
+            raise ValueError("PARLEY_ADMIN_TOKEN must be set (16+ characters) when PARLEY_PROVIDER=live")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'parley.db'}"
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        return self.provider == "builtin"

@@ -1,0 +1,122 @@
+"""Agent and conversation states: one enum each, one transition function that refuses illegal moves.
+
+The worker page never retypes these names: it reads them, with their labels, from `describe_states()`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AgentState(StrEnum):
+    JOINED = "joined"
+    ONBOARDING = "onboarding"
+    WAITING = "waiting"
+    IN_TASK = "in_task"
+    DONE = "done"
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    # exits
+    ONBOARDING_FAILED = "onboarding_failed"
+    RETURNED = "returned"
+    DISCONNECTED = "disconnected"
+    TIMED_OUT = "timed_out"
+    PARTNER_LEFT = "partner_left"
+    WAITING_EXPIRED = "waiting_expired"
+    CLOSED = "closed"
+    EXPIRED = "expired"
+    BLOCKED = "blocked"
+
+
+class ConversationState(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PARTNER_LEFT = "partner_left"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, current: AgentState, target: AgentState) -> None:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none"
+        super().__init__(f"Expected a move from {current!r} to one of [{allowed}], got {target!r}")
+        self.current = current
+        self.target = target
+
+
+_S = AgentState
+# Exits any live state may take: the worker returns the HIT, leaves for good, or is blocked.
+_LIVE_EXITS = {_S.RETURNED, _S.DISCONNECTED, _S.BLOCKED, _S.EXPIRED}
+# States after the work is over, from which the worker may still submit the assignment.
+_SUBMITTABLE_EXITS = {_S.SUBMITTED, _S.RETURNED, _S.EXPIRED, _S.BLOCKED}
+
+TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
+    _S.JOINED: frozenset({_S.ONBOARDING, _S.WAITING, *_LIVE_EXITS}),
+    _S.ONBOARDING: frozenset({_S.WAITING, _S.ONBOARDING_FAILED, _S.TIMED_OUT, _S.CLOSED, *_LIVE_EXITS}),
+    _S.WAITING: frozenset({_S.IN_TASK, _S.WAITING_EXPIRED, _S.CLOSED, *_LIVE_EXITS}),
+    _S.IN_TASK: frozenset({_S.DONE, _S.TIMED_OUT, _S.PARTNER_LEFT, _S.CLOSED, *_LIVE_EXITS}),
+    _S.DONE: frozenset(_SUBMITTABLE_EXITS),
+    _S.PARTNER_LEFT: frozenset(_SUBMITTABLE_EXITS),
+    _S.WAITING_EXPIRED: frozenset(_SUBMITTABLE_EXITS),
+    _S.CLOSED: frozenset(_SUBMITTABLE_EXITS),
+    _S.SUBMITTED: frozenset({_S.APPROVED, _S.REJECTED, _S.BLOCKED}),
+    _S.REJECTED: frozenset({_S.APPROVED}),
+    _S.APPROVED: frozenset(),
+    _S.ONBOARDING_FAILED: frozenset({_S.RETURNED, _S.EXPIRED}),
+    _S.TIMED_OUT: frozenset({_S.RETURNED, _S.EXPIRED, _S.SUBMITTED}),
+    _S.DISCONNECTED: frozenset({_S.RETURNED, _S.EXPIRED, _S.SUBMITTED}),
+    _S.RETURNED: frozenset(),
+    _S.EXPIRED: frozenset(),
+    _S.BLOCKED: frozenset(),
+}
+
+# Live: the agent is still being taken through the task and holds a place in the run.
+LIVE_STATES = frozenset({_S.JOINED, _S.ONBOARDING, _S.WAITING, _S.IN_TASK})
+# The page offers the submit button in these states.
+SUBMITTABLE_STATES = frozenset({_S.DONE, _S.PARTNER_LEFT, _S.WAITING_EXPIRED, _S.CLOSED})
+
+# What the page shows in each state: what happened and what to do next.
+STATE_TEXT: dict[AgentState, str] = {
+    _S.JOINED: "Connecting you to the task...",
+    _S.ONBOARDING: "First, a short qualification task.",
+    _S.WAITING: "Waiting for a partner. You will be paired as soon as one arrives.",
+    _S.IN_TASK: "You are in the task.",
+    _S.DONE: "The task is complete. Thank you! Please submit the HIT.",
+    _S.SUBMITTED: "Submitted. Thank you! You can close this page.",
+    _S.APPROVED: "Your work was approved. Thank you!",
+    _S.REJECTED: "Your work was rejected.",
+    _S.ONBOARDING_FAILED: (
+        "You did not pass the qualification for this task, so you cannot continue. "
+        "Please return this HIT."
+    ),
+    _S.RETURNED: "You returned this HIT.",
+    _S.DISCONNECTED: "You were disconnected for too long and left the task. Please return this HIT.",
+    _S.TIMED_OUT: "You did not answer in time and left the task. Please return this HIT.",
+    _S.PARTNER_LEFT: "Your partner left the conversation. You can submit the HIT now and will be paid for it.",
+    _S.WAITING_EXPIRED: (
+        "No partner arrived in time. You can submit the HIT now and will be paid for your wait."
+    ),
+    _S.CLOSED: "The conversation was closed by the server. You can submit the HIT now and will be paid for it.",
+    _S.EXPIRED: "This assignment has expired.",
+    _S.BLOCKED: "You are no longer eligible for this task. Please return this HIT.",
+}
+
+
+def transition(current: AgentState, target: AgentState) -> AgentState:
+    """Return `target` if the move is legal, raise IllegalTransition otherwise."""
+    if target not in TRANSITIONS[current]:
+        raise IllegalTransition(current, target)
+    return target
+
+
+def describe_states() -> dict[str, dict[str, object]]:
+    return {
+        state.value: {
+            "text": STATE_TEXT[state],
+            "live": state in LIVE_STATES,
+            "can_submit": state in SUBMITTABLE_STATES,
+            "final": state not in LIVE_STATES,
+        }
+        for state in AgentState
+    }

@@ -1,0 +1,26 @@
+"""Persistence: SQLModel tables and the one async Store API. The only package that talks SQL."""
+
+from server.store.models import (
+    AgentRow,
+    Conversation,
+    EventRow,
+    MessageRow,
+    OnboardingResult,
+    TaskRun,
+    WorkerRow,
+    WorldData,
+)
+from server.store.store import DuplicateMessage, Store
+
+__all__ = [
+    "AgentRow",
+    "Conversation",
+    "DuplicateMessage",
+    "EventRow",
+    "MessageRow",
+    "OnboardingResult",
+    "Store",
+    "TaskRun",
+    "WorkerRow",
+    "WorldData",
+]

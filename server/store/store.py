@@ -1,0 +1,390 @@
+"""The async Store: every read and write Parley makes, as named operations.
+
+SQLite (the default) takes one writer at a time, so writes go through one asyncio lock there; PostgreSQL
+takes them concurrently. Each operation is one transaction: a record is either whole or absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+
+from server.states import AgentState, transition
+from server.store.models import (
+    AgentRow,
+    Conversation,
+    EventRow,
+    MessageRow,
+    Meta,
+    OnboardingResult,
+    TaskRun,
+    WorkerRow,
+    WorldData,
+    now,
+)
+
+Event = tuple[str, int, dict[str, Any]]  # (agent_id, seq, payload)
+
+_AGENT = AgentRow.__table__  # type: ignore[attr-defined]
+_EVENT = EventRow.__table__  # type: ignore[attr-defined]
+_MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
+_CONV = Conversation.__table__  # type: ignore[attr-defined]
+_RUN = TaskRun.__table__  # type: ignore[attr-defined]
+
+
+class DuplicateMessage(Exception):
+    """A client message with this client id is already stored; `.message` is the stored one."""
+
+    def __init__(self, message: MessageRow) -> None:
+        super().__init__(message.id)
+        self.message = message
+
+
+def _prepare_sqlite_path(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        _prepare_sqlite_path(url)
+        self.url = url
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.is_sqlite else make_url(self.url).get_backend_name()
+
+    async def open(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def drop_all(self) -> None:
+        """Tests only: an empty database."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.drop_all)
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+        lock = self._write_lock or contextlib.nullcontext()
+        async with lock, self.engine.begin() as conn:
+            yield conn
+
+    async def _one(self, stmt: Any) -> Any:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).first()
+
+    async def _all(self, stmt: Any) -> Sequence[Any]:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).all()
+
+    async def ping(self) -> bool:
+        return (await self._one(select(1))) is not None
+
+    # ---- meta ---------------------------------------------------------------------------------
+
+    async def secret(self) -> str:
+        """The token-signing secret, made once per database so tokens survive restarts."""
+        row = await self._one(select(Meta.value).where(Meta.key == "token_secret"))  # type: ignore[arg-type]
+        if row is not None:
+            return str(row[0])
+        try:
+            async with self._tx() as conn:
+                await conn.execute(insert(Meta).values(key="token_secret", value=secrets.token_hex(32)))
+        except IntegrityError:
+            pass  # another instance made it first
+        return await self.secret()
+
+    # ---- runs ---------------------------------------------------------------------------------
+
+    async def ensure_run(self, run_id: str, task_module: str, options: dict[str, Any]) -> TaskRun:
+        existing = await self.get_run(run_id)
+        if existing is not None:
+            return existing
+        with contextlib.suppress(IntegrityError):
+            async with self._tx() as conn:
+                await conn.execute(
+                    insert(TaskRun).values(id=run_id, task_module=task_module, options=options, created_at=now())
+                )
+        run = await self.get_run(run_id)
+        assert run is not None
+        return run
+
+    async def get_run(self, run_id: str) -> TaskRun | None:
+        row = await self._one(select(_RUN).where(_RUN.c.id == run_id))
+        return TaskRun.model_validate(row._mapping) if row else None
+
+    async def runs(self, status: str | None = None) -> list[TaskRun]:
+        stmt = select(_RUN).order_by(_RUN.c.created_at)
+        if status is not None:
+            stmt = stmt.where(_RUN.c.status == status)
+        return [TaskRun.model_validate(r._mapping) for r in await self._all(stmt)]
+
+    async def set_run_status(self, run_id: str, status: str) -> None:
+        async with self._tx() as conn:
+            await conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(status=status))
+
+    async def claim_conversation_index(self, run_id: str) -> int:
+        async with self._tx() as conn:
+            result = await conn.execute(
+                update(_RUN)
+                .where(_RUN.c.id == run_id)
+                .values(conversations_formed=_RUN.c.conversations_formed + 1)
+                .returning(_RUN.c.conversations_formed)
+            )
+            return int(result.scalar_one()) - 1
+
+    # ---- workers ------------------------------------------------------------------------------
+
+    async def worker_block(self, worker_id: str) -> str | None:
+        """The reason a worker is blocked, or None."""
+        row = await self._one(
+            select(WorkerRow.blocked, WorkerRow.block_reason).where(WorkerRow.id == worker_id)  # type: ignore[arg-type]
+        )
+        return str(row[1] or "blocked") if row and row[0] else None
+
+    async def set_worker_block(self, worker_id: str, reason: str | None) -> None:
+        async with self._tx() as conn:
+            found = await conn.execute(select(WorkerRow.id).where(WorkerRow.id == worker_id))  # type: ignore[arg-type]
+            values = {"blocked": reason is not None, "block_reason": reason or ""}
+            if found.first() is None:
+                await conn.execute(insert(WorkerRow).values(id=worker_id, created_at=now(), **values))
+            else:
+                await conn.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(**values))  # type: ignore[arg-type]
+
+    # ---- agents -------------------------------------------------------------------------------
+
+    async def agent_for_assignment(self, run_id: str, assignment_id: str) -> AgentRow | None:
+        row = await self._one(
+            select(_AGENT).where(_AGENT.c.run_id == run_id, _AGENT.c.assignment_id == assignment_id)
+        )
+        return AgentRow.model_validate(row._mapping) if row else None
+
+    async def create_agent(self, agent: AgentRow) -> AgentRow:
+        """Insert a new agent; if the assignment already has one, return that instead."""
+        try:
+            async with self._tx() as conn:
+                await conn.execute(insert(_AGENT).values(**agent.model_dump()))
+        except IntegrityError:
+            existing = await self.agent_for_assignment(agent.run_id, agent.assignment_id)
+            if existing is None:
+                raise
+            return existing
+        return agent
+
+    async def get_agent(self, agent_id: str) -> AgentRow | None:
+        row = await self._one(select(_AGENT).where(_AGENT.c.id == agent_id))
+        return AgentRow.model_validate(row._mapping) if row else None
+
+    async def agents(
+        self, run_id: str, states: Iterable[AgentState] | None = None, worker_id: str | None = None
+    ) -> list[AgentRow]:
+        stmt = select(_AGENT).where(_AGENT.c.run_id == run_id).order_by(_AGENT.c.created_at)
+        if states is not None:
+            stmt = stmt.where(_AGENT.c.state.in_([s.value for s in states]))
+        if worker_id is not None:
+            stmt = stmt.where(_AGENT.c.worker_id == worker_id)
+        return [AgentRow.model_validate(r._mapping) for r in await self._all(stmt)]
+
+    async def count_worker_agents(
+        self, worker_id: str, *, run_id: str | None = None, states: Iterable[AgentState] | None = None
+    ) -> int:
+        stmt = select(func.count()).select_from(_AGENT).where(_AGENT.c.worker_id == worker_id)
+        if run_id is not None:
+            stmt = stmt.where(_AGENT.c.run_id == run_id)
+        if states is not None:
+            stmt = stmt.where(_AGENT.c.state.in_([s.value for s in states]))
+        row = await self._one(stmt)
+        return int(row[0])
+
+    async def set_state(
+        self,
+        agent_id: str,
+        target: AgentState,
+        *,
+        events: Sequence[Event] = (),
+        role: str | None = None,
+        conversation_id: str | None = None,
+    ) -> AgentRow:
+        """Move an agent to `target` (refusing illegal moves) and append its events, in one transaction."""
+        async with self._tx() as conn:
+            row = (await conn.execute(select(_AGENT).where(_AGENT.c.id == agent_id))).first()
+            if row is None:
+                raise KeyError(f"no agent {agent_id}")
+            agent = AgentRow.model_validate(row._mapping)
+            transition(AgentState(agent.state), target)
+            values: dict[str, Any] = {"state": target.value, "updated_at": now()}
+            if role is not None:
+                values["role"] = role
+            if conversation_id is not None:
+                values["conversation_id"] = conversation_id
+            await conn.execute(update(_AGENT).where(_AGENT.c.id == agent_id).values(**values))
+            await self._insert_events(conn, events)
+        return agent.model_copy(update=values)
+
+    # ---- event streams ------------------------------------------------------------------------
+
+    @staticmethod
+    async def _insert_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
+        if events:
+            stamp = now()
+            await conn.execute(
+                insert(_EVENT),
+                [{"agent_id": a, "seq": s, "payload": p, "created_at": stamp} for a, s, p in events],
+            )
+
+    async def append_events(self, events: Sequence[Event]) -> None:
+        async with self._tx() as conn:
+            await self._insert_events(conn, events)
+
+    async def head_seq(self, agent_id: str) -> int:
+        row = await self._one(select(func.max(_EVENT.c.seq)).where(_EVENT.c.agent_id == agent_id))
+        return int(row[0] or 0)
+
+    async def events_after(self, agent_id: str, seq: int, limit: int = 10_000) -> list[tuple[int, dict[str, Any]]]:
+        rows = await self._all(
+            select(_EVENT.c.seq, _EVENT.c.payload)
+            .where(_EVENT.c.agent_id == agent_id, _EVENT.c.seq > seq)
+            .order_by(_EVENT.c.seq)
+            .limit(limit)
+        )
+        return [(int(r[0]), dict(r[1])) for r in rows]
+
+    # ---- messages -----------------------------------------------------------------------------
+
+    async def message_for_client_id(self, agent_id: str, client_id: str) -> MessageRow | None:
+        row = await self._one(
+            select(_MESSAGE).where(_MESSAGE.c.agent_id == agent_id, _MESSAGE.c.client_id == client_id)
+        )
+        return MessageRow.model_validate(row._mapping) if row else None
+
+    async def add_message(self, message: MessageRow, events: Sequence[Event] = ()) -> MessageRow:
+        """Store a message and the events that deliver it, together. Raises DuplicateMessage on a resend."""
+        try:
+            async with self._tx() as conn:
+                await conn.execute(insert(_MESSAGE).values(**message.model_dump()))
+                await self._insert_events(conn, events)
+        except IntegrityError:
+            if message.agent_id and message.client_id:
+                existing = await self.message_for_client_id(message.agent_id, message.client_id)
+                if existing is not None:
+                    raise DuplicateMessage(existing) from None
+            raise
+        return message
+
+    async def messages(self, conversation_id: str) -> list[MessageRow]:
+        rows = await self._all(
+            select(_MESSAGE).where(_MESSAGE.c.conversation_id == conversation_id).order_by(_MESSAGE.c.created_at)
+        )
+        return [MessageRow.model_validate(r._mapping) for r in rows]
+
+    async def count_messages(self, run_id: str | None = None) -> int:
+        stmt = select(func.count()).select_from(_MESSAGE)
+        if run_id is not None:
+            stmt = stmt.where(_MESSAGE.c.run_id == run_id)
+        return int((await self._one(stmt))[0])
+
+    # ---- conversations ------------------------------------------------------------------------
+
+    async def create_conversation(self, conversation: Conversation) -> Conversation:
+        async with self._tx() as conn:
+            await conn.execute(insert(_CONV).values(**conversation.model_dump()))
+        return conversation
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        row = await self._one(select(_CONV).where(_CONV.c.id == conversation_id))
+        return Conversation.model_validate(row._mapping) if row else None
+
+    async def conversations(
+        self, run_id: str, *, states: Iterable[str] | None = None, kind: str | None = "task"
+    ) -> list[Conversation]:
+        stmt = select(_CONV).where(_CONV.c.run_id == run_id).order_by(_CONV.c.created_at)
+        if states is not None:
+            stmt = stmt.where(_CONV.c.state.in_(list(states)))
+        if kind is not None:
+            stmt = stmt.where(_CONV.c.kind == kind)
+        return [Conversation.model_validate(r._mapping) for r in await self._all(stmt)]
+
+    async def end_conversation(self, conversation_id: str, state: str, reason: str = "") -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                update(_CONV)
+                .where(_CONV.c.id == conversation_id)
+                .values(state=state, end_reason=reason[:500], ended_at=now())
+            )
+
+    # ---- onboarding and world data ------------------------------------------------------------
+
+    async def onboarding_result(self, worker_id: str, task_name: str) -> OnboardingResult | None:
+        row = await self._one(
+            select(OnboardingResult.__table__).where(  # type: ignore[attr-defined]
+                OnboardingResult.worker_id == worker_id,  # type: ignore[arg-type]
+                OnboardingResult.task_name == task_name,  # type: ignore[arg-type]
+            )
+        )
+        return OnboardingResult.model_validate(row._mapping) if row else None
+
+    async def record_onboarding(self, worker_id: str, task_name: str, passed: bool) -> OnboardingResult:
+        async with self._tx() as conn:
+            table = OnboardingResult.__table__  # type: ignore[attr-defined]
+            where = (table.c.worker_id == worker_id, table.c.task_name == task_name)
+            row = (await conn.execute(select(table).where(*where))).first()
+            if row is None:
+                await conn.execute(
+                    insert(table).values(
+                        worker_id=worker_id, task_name=task_name, passed=passed, attempts=1, updated_at=now()
+                    )
+                )
+                attempts = 1
+            else:
+                attempts = int(row._mapping["attempts"]) + 1
+                await conn.execute(
+                    update(table).where(*where).values(passed=passed, attempts=attempts, updated_at=now())
+                )
+        return OnboardingResult(worker_id=worker_id, task_name=task_name, passed=passed, attempts=attempts)
+
+    async def save_world_data(self, conversation_id: str, run_id: str, data: dict[str, Any]) -> None:
+        table = WorldData.__table__  # type: ignore[attr-defined]
+        async with self._tx() as conn:
+            found = (await conn.execute(select(table.c.conversation_id).where(
+                table.c.conversation_id == conversation_id))).first()
+            if found is None:
+                await conn.execute(
+                    insert(table).values(conversation_id=conversation_id, run_id=run_id, data=data, updated_at=now())
+                )
+            else:
+                await conn.execute(
+                    update(table).where(table.c.conversation_id == conversation_id).values(data=data, updated_at=now())
+                )
+
+    async def world_data(self, conversation_id: str) -> dict[str, Any] | None:
+        table = WorldData.__table__  # type: ignore[attr-defined]
+        row = await self._one(select(table.c.data).where(table.c.conversation_id == conversation_id))
+        return dict(row[0]) if row else None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

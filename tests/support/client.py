@@ -1,0 +1,153 @@
+"""A simulated worker: joins over HTTP, talks the websocket protocol, records every frame it receives.
+
+Waits are on frames arriving, each with a bound; nothing sleeps to wait for something.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+Frame = dict[str, Any]
+
+
+class JoinRefused(Exception):
+    def __init__(self, status: int, body: Frame) -> None:
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.code = body["error"]["code"]
+        self.message = body["error"]["message"]
+
+
+class Worker:
+    def __init__(self, base: str, run_id: str, worker_id: str, assignment_id: str | None = None) -> None:
+        self.base = base
+        self.run_id = run_id
+        self.worker_id = worker_id
+        self.assignment_id = assignment_id or f"A-{uuid.uuid4().hex[:12]}"
+        self.token = ""
+        self.agent_id = ""
+        self.frames: list[Frame] = []  # everything received, across reconnects
+        self.events: dict[int, Frame] = {}  # sequenced events by seq
+        self.last_seq = 0
+        self.duplicates = 0
+        self.ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Condition()
+        self.closed_code: int | None = None
+
+    async def join(self) -> Frame:
+        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
+            reply = await http.post(f"/task/{self.run_id}/join", json={
+                "assignment_id": self.assignment_id, "hit_id": "H-test", "worker_id": self.worker_id,
+                "turk_submit_to": "",
+            })
+        body = reply.json()
+        if reply.status_code != 200:
+            raise JoinRefused(reply.status_code, body)
+        self.token, self.agent_id = body["token"], body["agent_id"]
+        return dict(body)
+
+    async def connect(self, last_seq: int | None = None) -> Frame:
+        url = self.base.replace("http://", "ws://") + "/ws"
+        self.ws = await websockets.connect(url, open_timeout=10, max_size=2**22)
+        seen = len(self.frames)
+        await self.send({"type": "hello", "v": 1, "token": self.token,
+                         "last_seq": self.last_seq if last_seq is None else last_seq})
+        self.closed_code = None
+        self._reader = asyncio.create_task(self._read(self.ws))
+        return await self.wait_frame(lambda f: f["type"] in ("welcome", "error"), after=seen)
+
+    async def start(self) -> Worker:
+        await self.join()
+        welcome = await self.connect()
+        assert welcome["type"] == "welcome", welcome
+        return self
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for raw in ws:
+                frame = json.loads(raw)
+                async with self._arrived:
+                    self.frames.append(frame)
+                    seq = frame.get("seq")
+                    if seq is not None:
+                        if seq in self.events:
+                            self.duplicates += 1
+                        else:
+                            assert seq == self.last_seq + 1, f"gap: got {seq} after {self.last_seq}"
+                            self.events[seq] = frame
+                            self.last_seq = seq
+                    self._arrived.notify_all()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            async with self._arrived:
+                self.closed_code = ws.close_code if ws.close_code is not None else 1006
+                self._arrived.notify_all()
+
+    async def send(self, frame: Frame | str) -> None:
+        assert self.ws is not None
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def say(self, text: str = "", data: Frame | None = None, client_id: str | None = None) -> str:
+        client_id = client_id or uuid.uuid4().hex
+        await self.send({"type": "message", "client_id": client_id, "text": text, "data": data or {}})
+        return client_id
+
+    async def wait_frame(self, match: Callable[[Frame], bool], *, after: int = 0, timeout: float = 10.0) -> Frame:
+        async def find() -> Frame:
+            async with self._arrived:
+                while True:
+                    for frame in self.frames[after:]:
+                        if match(frame):
+                            return frame
+                    await self._arrived.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    async def wait_state(self, state: str, timeout: float = 10.0) -> Frame:
+        return await self.wait_frame(lambda f: f["type"] == "state" and f["state"] == state, timeout=timeout)
+
+    async def wait_turn(self, count: int = 1, timeout: float = 10.0) -> Frame:
+        """The count-th turn event of this worker's stream."""
+        def nth(frame: Frame) -> bool:
+            return frame["type"] == "turn" and sum(1 for e in self.events.values() if e["type"] == "turn") >= count
+
+        await self.wait_frame(nth, timeout=timeout)
+        return [e for e in self.events.values() if e["type"] == "turn"][count - 1]
+
+    async def wait_closed(self, timeout: float = 10.0) -> int:
+        async def closed() -> int:
+            async with self._arrived:
+                while self.closed_code is None:
+                    await self._arrived.wait()
+                return self.closed_code
+
+        return await asyncio.wait_for(closed(), timeout)
+
+    def chat(self) -> list[Frame]:
+        return [e for _, e in sorted(self.events.items()) if e["type"] == "message"]
+
+    def state(self) -> str | None:
+        states = [e for _, e in sorted(self.events.items()) if e["type"] == "state"]
+        return states[-1]["state"] if states else None
+
+    async def drop(self) -> None:
+        """Close the socket from this side, as a page losing its connection does."""
+        if self.ws is not None:
+            await self.ws.close()
+            await self.wait_closed()
+
+    async def abort(self) -> None:
+        """Cut the TCP connection with no close handshake."""
+        if self.ws is not None:
+            self.ws.transport.abort()
+            await self.wait_closed()

@@ -1,0 +1,65 @@
+"""Small tasks with short timeouts, for the integration tests (loaded as "tests.support.tasks:<name>")."""
+
+from __future__ import annotations
+
+from worlds import chat_demo, qa_data_collection
+from worlds.base import Caps, Message, OnboardingWorld, Task, Timeouts, World, choice
+
+FAST = Timeouts(turn=5.0, waiting=5.0, onboarding=5.0, reconnect_grace=1.5, submission=5.0)
+
+
+def qa() -> Task:
+    task = qa_data_collection.make_task(turn_timeout=5.0)
+    task.timeouts = FAST
+    return task
+
+
+def chat() -> Task:
+    task = chat_demo.make_task(turns_each=2, turn_timeout=5.0, waiting_timeout=5.0)
+    task.timeouts = FAST
+    return task
+
+
+def chat_short_wait() -> Task:
+    task = chat()
+    task.timeouts = Timeouts(turn=5.0, waiting=0.8, onboarding=5.0, reconnect_grace=1.5)
+    return task
+
+
+class Quiz(OnboardingWorld):
+    """Passes a worker who picks "blue"."""
+
+    async def run(self) -> None:
+        await self.worker.observe(Message(kind="system", sender="Onboarding", text="What colour is the sky?"))
+        reply = await self.worker.act(timeout=5.0, prompt="Pick the colour of a clear sky.", widget=choice(["blue", "green"]))
+        self.passed = reply.data.get("choice") == "blue"
+
+
+class EchoTurn(World):
+    async def run(self) -> None:
+        reply = await self.agents[0].act(timeout=5.0, prompt="Say anything.")
+        await self.save({"said": reply.text})
+
+
+def gated() -> Task:
+    return Task(
+        name="gated",
+        title="A gated task",
+        description="Answer one question to qualify, then say anything.",
+        world=EchoTurn,
+        roles=["Worker"],
+        onboarding=Quiz,
+        timeouts=FAST,
+        caps=Caps(per_worker_total=5),
+    )
+
+
+class Crashing(World):
+    async def run(self) -> None:
+        await self.agents[0].act(timeout=5.0, prompt="Say anything; the world then fails.")
+        raise RuntimeError("the world's author made a mistake")
+
+
+def crashing() -> Task:
+    return Task(name="crashing", title="Crashing", description="A world that raises.", world=Crashing,
+                roles=["Worker"], timeouts=FAST)

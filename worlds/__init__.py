@@ -1,0 +1,1 @@
+"""Parley tasks: what task authors write. Import only `worlds.base` from here."""

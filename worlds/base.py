@@ -1,0 +1,251 @@
+"""The public authoring API: messages, agents, worlds, onboarding and the Task declaration.
+
+The vocabulary is ParlAI's, made async: agents `observe(message)` and `await act(timeout=...)`; a world's
+`parley()` runs one turn and `episode_done()` says when it is over; `run()` loops `parley()` by default
+and may be overridden for a linear script. Worlds never touch the database: they `await self.save(data)`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+MessageKind = Literal["chat", "context", "system"]
+
+
+@dataclass
+class Message:
+    """One thing said or shown. `kind="context"` goes to the task pane, `"system"` is a notice."""
+
+    text: str = ""
+    sender: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    kind: MessageKind = "chat"
+    episode_done: bool = False
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "sender": self.sender,
+            "data": self.data,
+            "kind": self.kind,
+            "episode_done": self.episode_done,
+            "id": self.id,
+        }
+
+
+@dataclass(frozen=True)
+class Widget:
+    """What input the page shows for a turn. Built with the helpers below; the page renders each kind.
+
+    kinds: text (free text, the default), rating (min..max), choice (one of options),
+    checkboxes (any of options), form (several fields, each a widget dict with a `name`).
+    """
+
+    kind: str
+    spec: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.spec}
+
+
+def text_input(placeholder: str = "Type your message...", max_length: int = 2000) -> Widget:
+    return Widget("text", {"placeholder": placeholder, "max_length": max_length})
+
+
+def rating(low: int, high: int, labels: tuple[str, str] = ("", "")) -> Widget:
+    return Widget("rating", {"min": low, "max": high, "labels": list(labels)})
+
+
+def choice(options: list[str]) -> Widget:
+    return Widget("choice", {"options": options})
+
+
+def checkboxes(options: list[str]) -> Widget:
+    return Widget("checkboxes", {"options": options})
+
+
+def form(fields: list[tuple[str, str, Widget]]) -> Widget:
+    """A survey: each field is (name, label, widget)."""
+    return Widget(
+        "form",
+        {"fields": [{"name": name, "label": label, **w.to_dict()} for name, label, w in fields]},
+    )
+
+
+class AgentTimeout(Exception):
+    """An agent did not act within its timeout. The runner ends the conversation unless the world catches it."""
+
+    def __init__(self, role: str) -> None:
+        super().__init__(f"{role} did not act in time")
+        self.role = role
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Anything that takes part in a world: a human over a websocket, or a bot."""
+
+    role: str
+
+    async def observe(self, message: Message) -> None: ...
+
+    async def act(
+        self, timeout: float | None = None, *, prompt: str = "", widget: Widget | None = None
+    ) -> Message: ...
+
+
+Saver = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class World:
+    """One conversation. Subclasses implement `parley()` (one turn) and `episode_done()`, or `run()`."""
+
+    def __init__(self, agents: list[Agent], context: Any = None, *, saver: Saver | None = None) -> None:
+        self.agents = agents
+        self.context = context
+        self._saver = saver
+        self.turns = 0
+
+    def agent(self, role: str) -> Agent:
+        for agent in self.agents:
+            if agent.role == role:
+                return agent
+        raise KeyError(f"no agent plays {role!r} in this world")
+
+    async def parley(self) -> None:
+        raise NotImplementedError("a world implements parley() or overrides run()")
+
+    def episode_done(self) -> bool:
+        return True
+
+    async def run(self) -> None:
+        while not self.episode_done():
+            await self.parley()
+            self.turns += 1
+
+    async def save(self, data: dict[str, Any]) -> None:
+        """Keep this world's result. Call it as often as useful; the last call wins."""
+        if self._saver is not None:
+            await self._saver(data)
+
+    async def broadcast(self, message: Message, *, exclude: Agent | None = None) -> None:
+        for agent in self.agents:
+            if agent is not exclude:
+                await agent.observe(message)
+
+
+class OnboardingWorld(World):
+    """A one-agent world that screens a worker. Set `self.passed` before `run()` returns."""
+
+    passed: bool | None = None
+
+    def __init__(self, agents: list[Agent], context: Any = None, *, saver: Saver | None = None) -> None:
+        super().__init__(agents, context, saver=saver)
+        self.passed = None
+
+    @property
+    def worker(self) -> Agent:
+        return self.agents[0]
+
+
+BotFactory = Callable[[str], Agent | Any]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Every wait has a bound (seconds)."""
+
+    turn: float = 300.0
+    waiting: float = 300.0
+    onboarding: float = 600.0
+    reconnect_grace: float = 30.0
+    submission: float = 600.0
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Limits enforced before a worker is kept waiting."""
+
+    max_conversations: int = 50
+    max_waiting: int = 100
+    per_worker_concurrent: int = 1
+    per_worker_total: int = 10
+    onboarding_attempts: int = 1
+    bot_concurrency: int = 8
+    target_conversations: int = 100
+
+
+@dataclass
+class Task:
+    """A task declaration: the one thing a task module exports (as `task`, or `make_task(**options)`)."""
+
+    name: str
+    title: str
+    description: str
+    world: type[World]
+    roles: list[str]
+    bots: dict[str, BotFactory] = field(default_factory=dict)
+    onboarding: type[OnboardingWorld] | None = None
+    contexts: Iterable[Any] | None = None
+    reward: float = 0.5
+    keywords: list[str] = field(default_factory=lambda: ["chat", "dialogue"])
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    caps: Caps = field(default_factory=Caps)
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            raise ValueError(f"task {self.name!r} declares no human roles")
+        overlap = set(self.roles) & set(self.bots)
+        if overlap:
+            raise ValueError(f"task {self.name!r}: roles {sorted(overlap)} are both human and bot")
+        if len(set(self.roles)) != len(self.roles):
+            raise ValueError(f"task {self.name!r}: role names must be unique")
+        self._contexts: list[Any] | None = None
+
+    def load_contexts(self) -> None:
+        """Read the whole context source now, so a malformed file fails at start, naming its line."""
+        if self._contexts is None:
+            self._contexts = list(self.contexts) if self.contexts is not None else []
+
+    def context_for(self, index: int) -> Any:
+        """The context of the index-th conversation, cycling through the source."""
+        self.load_contexts()
+        assert self._contexts is not None
+        if not self._contexts:
+            return None
+        return self._contexts[index % len(self._contexts)]
+
+
+class ContextFileError(ValueError):
+    """A context file could not be read; the message names the file and line."""
+
+
+def jsonl_contexts(path: str | Path) -> Iterator[dict[str, Any]]:
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ContextFileError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(item, dict):
+                raise ContextFileError(f"{path}:{lineno}: each line must be a JSON object")
+            yield item
+
+
+def csv_contexts(path: str | Path) -> Iterator[dict[str, str]]:
+    path = Path(path)
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        width = len(reader.fieldnames or [])
+        for row in reader:
+            if None in row or len(row) != width or any(v is None for v in row.values()):
+                raise ContextFileError(f"{path}:{reader.line_num}: expected {width} columns")
+            yield dict(row)
