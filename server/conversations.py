@@ -143,6 +143,7 @@ class ConversationHost:
         await run.store.end_conversation(live.id, outcome, reason)
         if outcome == "completed":
             self.completed += 1
+        await run.notify("conversation", {"conversation_id": live.id, "outcome": outcome})
         for human in live.humans:
             human.cancel_turn()
             if human.agent_id in live.leavers:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.agents import HumanAgent, NotYourTurn, new_id
@@ -45,7 +46,15 @@ TARGET_MET_TEXT = (
 )
 
 
+Observer = Callable[["Run", str, dict[str, Any]], Awaitable[None]]
+
+
 class Run:
+    """One task run in this process. Observers (e.g. the HIT manager) hear about state changes:
+    `("state", {"agent_id", "worker_id", "state"})`, `("onboarding", {"worker_id", "passed"})` and
+    `("conversation", {"conversation_id", "outcome"})`.
+    """
+
     def __init__(
         self, row: TaskRun, task: Task, *, store: Store, signer: TokenSigner, heartbeat_s: float
     ) -> None:
@@ -65,6 +74,14 @@ class Run:
         self._join_locks: dict[str, asyncio.Lock] = {}
         self._match_wanted = asyncio.Event()
         self.host = ConversationHost(self)
+        self.observers: list[Observer] = []
+
+    async def notify(self, kind: str, payload: dict[str, Any]) -> None:
+        for observer in list(self.observers):
+            try:
+                await observer(self, kind, payload)
+            except Exception:
+                log.exception("observer %r failed on %s", observer, kind)
 
     # ---- start and stop -----------------------------------------------------------------------
 
@@ -240,6 +257,7 @@ class Run:
         if target not in LIVE_STATES:
             human.cancel_turn()
             self._forget_waiting(agent_id)
+        await self.notify("state", {"agent_id": agent_id, "worker_id": self.workers[agent_id], "state": target})
         return True
 
     async def depart(self, agent_id: str, state: AgentState, text: str | None = None) -> None:
@@ -309,6 +327,7 @@ class Run:
             return False
         passed = bool(world.passed)
         await self.store.record_onboarding(worker_id, self.task.name, passed)
+        await self.notify("onboarding", {"worker_id": worker_id, "passed": passed})
         await self.store.end_conversation(conv.id, "completed", "passed" if passed else "failed")
         if not passed:
             await self.move(agent_id, S.ONBOARDING_FAILED)
