@@ -12,6 +12,7 @@ import pytest
 
 from server.settings import Settings
 from server.store import Store
+from tests.support.client import Crowd
 from tests.support.server import LiveServer, serve
 
 PG_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
@@ -64,3 +65,12 @@ TEST_RUNS = {
 def live(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     with serve(make_settings(db_url, tmp_path, TEST_RUNS)) as server:
         yield server
+
+
+@pytest.fixture
+async def crowd(live: LiveServer) -> AsyncIterator[Crowd]:
+    c = Crowd(live.base)
+    try:
+        yield c
+    finally:
+        await c.close()

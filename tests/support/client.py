@@ -26,6 +26,25 @@ class JoinRefused(Exception):
         self.message = body["error"]["message"]
 
 
+class Crowd:
+    """Workers made for one test, all closed at its end."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.workers: list[Worker] = []
+
+    def worker(self, run_id: str, worker_id: str, assignment_id: str | None = None) -> Worker:
+        worker = Worker(self.base, run_id, worker_id, assignment_id)
+        self.workers.append(worker)
+        return worker
+
+    async def start(self, run_id: str, worker_id: str) -> Worker:
+        return await self.worker(run_id, worker_id).start()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(w.close() for w in self.workers))
+
+
 class Worker:
     def __init__(self, base: str, run_id: str, worker_id: str, assignment_id: str | None = None) -> None:
         self.base = base
@@ -145,6 +164,13 @@ class Worker:
         if self.ws is not None:
             await self.ws.close()
             await self.wait_closed()
+
+    async def close(self) -> None:
+        """End of test: close the socket and stop reading."""
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, 10)
 
     async def abort(self) -> None:
         """Cut the TCP connection with no close handshake."""

@@ -1,0 +1,150 @@
+"""Failures are part of the flow: reconnects, partners who leave, timeouts, failed onboarding, a world raising."""
+
+import asyncio
+
+import pytest
+
+from server.store import Store
+from tests.support.client import Crowd, JoinRefused, Worker
+from tests.support.server import LiveServer
+
+
+def _store(live: LiveServer) -> Store:
+    store: Store = live.app.state.store
+    return store
+
+
+async def _pair(crowd: Crowd, run: str = "chat") -> tuple[Worker, Worker]:
+    a = await crowd.start(run, "W-a")
+    await a.wait_state("waiting")
+    b = await crowd.start(run, "W-b")
+    await asyncio.gather(a.wait_state("in_task"), b.wait_state("in_task"))
+    return a, b
+
+
+async def test_a_reconnect_mid_conversation_loses_and_duplicates_nothing(live: LiveServer, crowd: Crowd) -> None:
+    a, b = await _pair(crowd)
+    await a.wait_turn(1)
+    await a.say("first from a")
+    await b.wait_turn(1)
+    seen_before = b.last_seq
+    await b.abort()  # the partner's connection dies without a close handshake
+
+    await b.connect()  # resumes from its last seq
+    await b.say("first from b")
+    await a.wait_frame(lambda f: f.get("text") == "first from b")
+    await a.wait_turn(2)
+    await a.say("second from a")
+    await b.wait_frame(lambda f: f.get("text") == "second from a")
+
+    assert b.duplicates == 0
+    assert sorted(b.events) == list(range(1, b.last_seq + 1))  # gap-free across the reconnect
+    assert b.last_seq > seen_before
+    texts = [m["text"] for m in b.chat() if m["kind"] == "chat"]
+    assert texts == ["first from a", "first from b", "second from a"]
+
+
+async def test_a_resent_message_is_acked_again_and_stored_once(live: LiveServer, crowd: Crowd) -> None:
+    a, b = await _pair(crowd)
+    await a.wait_turn(1)
+    client_id = await a.say("only once")
+    ack = await a.wait_frame(lambda f: f["type"] == "ack" and f["client_id"] == client_id)
+    await a.drop()
+    await a.connect()
+    before = len(a.frames)
+    await a.say("only once", client_id=client_id)  # the page resends what it believes unacked
+    again = await a.wait_frame(lambda f: f["type"] == "ack" and f["client_id"] == client_id, after=before)
+    assert again["message_id"] == ack["message_id"]
+    await b.wait_frame(lambda f: f.get("text") == "only once")
+    agent = await _store(live).get_agent(a.agent_id)
+    assert agent is not None
+    stored = [m for m in await _store(live).messages(agent.conversation_id) if m.text == "only once"]
+    assert len(stored) == 1
+    assert [m["text"] for m in b.chat() if m["kind"] == "chat"] == ["only once"]
+
+
+async def test_a_page_reload_replays_the_whole_stream_from_zero(live: LiveServer, crowd: Crowd) -> None:
+    a, _b = await _pair(crowd)
+    await a.wait_turn(1)
+    await a.say("hello")
+    await a.wait_frame(lambda f: f["type"] == "ack")
+    expected = [a.events[s] for s in sorted(a.events)]
+    reloaded = crowd.worker("chat", "W-a", a.assignment_id)
+    await reloaded.join()  # the same assignment gets the same agent back
+    assert reloaded.agent_id == a.agent_id
+    await reloaded.connect(last_seq=0)
+    await reloaded.wait_frame(lambda f: f.get("seq") == len(expected))
+    assert [reloaded.events[s] for s in sorted(reloaded.events)][: len(expected)] == expected
+    assert await a.wait_closed() == 4409  # the older tab is told it was replaced
+
+
+async def test_a_partner_who_leaves_frees_the_other_to_submit(live: LiveServer, crowd: Crowd) -> None:
+    a, b = await _pair(crowd)
+    await a.wait_turn(1)
+    await a.drop()
+    left = await b.wait_state("partner_left", timeout=10)
+    assert left["can_submit"] is True
+    assert "partner left" in left["text"]
+    await b.send({"type": "submit"})
+    await b.wait_state("submitted")
+    agent = await _store(live).get_agent(a.agent_id)
+    assert agent is not None and agent.state == "disconnected"
+    conversation = await _store(live).get_conversation(agent.conversation_id)
+    assert conversation is not None and conversation.state == "partner_left"
+
+
+async def test_a_worker_who_does_not_answer_times_out_and_the_partner_can_submit(
+    live: LiveServer, crowd: Crowd
+) -> None:
+    a, b = await _pair(crowd)
+    await a.wait_turn(1)  # a never answers; the test task's turn timeout is 5 s
+    timed_out = await a.wait_state("timed_out", timeout=10)
+    assert timed_out["can_submit"] is False
+    assert (await b.wait_state("partner_left"))["can_submit"] is True
+
+
+async def test_a_lonely_worker_is_released_from_the_waiting_room(live: LiveServer, crowd: Crowd) -> None:
+    a = await crowd.start("chat-short", "W-alone")
+    await a.wait_state("waiting")
+    expired = await a.wait_state("waiting_expired", timeout=5)
+    assert expired["can_submit"] is True
+    assert "No partner arrived" in expired["text"]
+
+
+async def test_a_failed_onboarding_is_told_why_and_refused_on_retry(live: LiveServer, crowd: Crowd) -> None:
+    w = await crowd.start("gated", "W-gated")
+    turn = await w.wait_turn(1)
+    assert turn["widget"]["kind"] == "choice"
+    await w.say("green", {"choice": "green"})
+    failed = await w.wait_state("onboarding_failed")
+    assert "did not pass" in failed["text"]
+    with pytest.raises(JoinRefused) as refused:
+        await crowd.worker("gated", "W-gated").join()
+    assert refused.value.code == "onboarding_failed"
+    assert "return this HIT" in refused.value.message
+
+
+async def test_a_passed_onboarding_is_remembered_for_the_next_assignment(live: LiveServer, crowd: Crowd) -> None:
+    w = await crowd.start("gated", "W-good")
+    await w.wait_turn(1)
+    await w.say("blue", {"choice": "blue"})
+    await w.wait_turn(2)
+    await w.say("anything")
+    await w.wait_state("done")
+    again = await crowd.start("gated", "W-good")
+    first = await again.wait_turn(1)
+    assert first["prompt"] == "Say anything."  # straight into the task, no second onboarding
+
+
+async def test_a_world_that_raises_closes_the_conversation_and_lets_the_worker_submit(
+    live: LiveServer, crowd: Crowd
+) -> None:
+    w = await crowd.start("crashing", "W-crash")
+    await w.wait_turn(1)
+    await w.say("go")
+    closed = await w.wait_state("closed")
+    assert closed["can_submit"] is True
+    assert "went wrong on our side" in closed["text"]
+    # the server is still serving
+    other = await crowd.start("crashing", "W-crash-2")
+    await other.wait_turn(1)

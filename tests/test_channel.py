@@ -1,0 +1,96 @@
+"""Channel: gap-free durable stream, replay on attach, no advance on a failed write. No FastAPI here."""
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from server.channel import Channel, Disconnected
+from server.states import AgentState
+from server.store import AgentRow, Store
+
+
+class FakeSocket:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.closed: tuple[int, str] | None = None
+        self.fail = fail
+
+    async def send_text(self, data: str) -> None:
+        if self.fail:
+            raise Disconnected(1006)
+        self.sent.append(json.loads(data))
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def seqs(self) -> list[int]:
+        return [f["seq"] for f in self.sent if "seq" in f]
+
+
+@pytest.fixture
+async def channel(store: Store) -> Channel:
+    await store.ensure_run("r", "m", {})
+    await store.create_agent(AgentRow(id="g", run_id="r", worker_id="w", assignment_id="a", state=AgentState.JOINED))
+    return await Channel.load("g", store)
+
+
+async def test_events_are_numbered_without_gaps_and_stored_before_sending(channel: Channel, store: Store) -> None:
+    socket = FakeSocket()
+    await channel.attach(socket, 0, {"type": "welcome"})
+    await channel.emit([{"type": "state", "n": 1}, {"type": "state", "n": 2}])
+    await channel.emit([{"type": "state", "n": 3}])
+    assert socket.seqs() == [1, 2, 3]
+    assert [s for s, _ in await store.events_after("g", 0)] == [1, 2, 3]
+
+
+async def test_attaching_replays_exactly_what_the_page_missed(channel: Channel) -> None:
+    await channel.emit([{"type": "state", "n": n} for n in range(1, 6)])
+    socket = FakeSocket()
+    await channel.attach(socket, 3, {"type": "welcome"})
+    await channel.emit([{"type": "state", "n": 6}])
+    assert socket.sent[0]["type"] == "welcome" and socket.sent[0]["head_seq"] == 5
+    assert socket.seqs() == [4, 5, 6]
+
+
+async def test_a_failed_write_takes_no_sequence_number(channel: Channel) -> None:
+    async def broken(_events: Any) -> None:
+        raise RuntimeError("database down")
+
+    with pytest.raises(RuntimeError):
+        await channel.emit([{"type": "state"}], write=broken)
+    assert await channel.emit([{"type": "state"}]) == [1]
+
+
+async def test_a_newer_socket_replaces_and_closes_the_older(channel: Channel) -> None:
+    old, new = FakeSocket(), FakeSocket()
+    await channel.attach(old, 0, {"type": "welcome"})
+    await channel.attach(new, 0, {"type": "welcome"})
+    assert old.closed is not None and old.closed[0] == 4409
+    await channel.emit([{"type": "state"}])
+    assert new.seqs() == [1] and old.seqs() == []
+
+
+async def test_a_dead_socket_is_dropped_and_the_event_is_kept_for_resume(channel: Channel) -> None:
+    dead = FakeSocket(fail=True)
+    channel._socket = dead  # as if attach had succeeded before the connection died
+    await channel.emit([{"type": "state"}])
+    assert not channel.attached
+    fresh = FakeSocket()
+    await channel.attach(fresh, 0, {"type": "welcome"})
+    assert fresh.seqs() == [1]
+
+
+async def test_resuming_ahead_of_the_stream_is_refused(channel: Channel) -> None:
+    socket = FakeSocket()
+    with pytest.raises(Disconnected):
+        await channel.attach(socket, 7, {"type": "welcome"})
+    assert socket.sent[0]["code"] == "bad_resume"
+
+
+async def test_concurrent_emits_stay_gap_free(channel: Channel) -> None:
+    socket = FakeSocket()
+    await channel.attach(socket, 0, {"type": "welcome"})
+    await asyncio.gather(*(channel.emit([{"type": "state", "n": n}]) for n in range(50)))
+    assert socket.seqs() == list(range(1, 51))

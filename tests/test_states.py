@@ -1,0 +1,54 @@
+import pytest
+
+from server.states import (
+    LIVE_STATES,
+    SUBMITTABLE_STATES,
+    TRANSITIONS,
+    AgentState,
+    IllegalTransition,
+    describe_states,
+    transition,
+)
+
+S = AgentState
+
+
+def test_main_path_is_legal_step_by_step() -> None:
+    path = [S.JOINED, S.ONBOARDING, S.WAITING, S.IN_TASK, S.DONE, S.SUBMITTED, S.APPROVED]
+    for current, target in zip(path, path[1:], strict=False):
+        assert transition(current, target) is target
+
+
+@pytest.mark.parametrize(("current", "target"), [
+    (S.JOINED, S.IN_TASK),
+    (S.WAITING, S.DONE),
+    (S.DONE, S.IN_TASK),
+    (S.APPROVED, S.REJECTED),
+    (S.ONBOARDING_FAILED, S.WAITING),
+    (S.SUBMITTED, S.DONE),
+])
+def test_illegal_moves_are_refused_with_what_was_expected(current: AgentState, target: AgentState) -> None:
+    with pytest.raises(IllegalTransition) as info:
+        transition(current, target)
+    assert f"from {current!r}" in str(info.value)
+    assert f"got {target!r}" in str(info.value)
+
+
+def test_every_live_state_has_a_way_out_for_a_worker_who_leaves() -> None:
+    for state in LIVE_STATES:
+        assert S.DISCONNECTED in TRANSITIONS[state]
+        assert S.RETURNED in TRANSITIONS[state]
+
+
+def test_every_submittable_state_can_reach_submitted() -> None:
+    for state in SUBMITTABLE_STATES:
+        assert S.SUBMITTED in TRANSITIONS[state]
+
+
+def test_the_page_gets_every_state_with_its_text_and_flags() -> None:
+    described = describe_states()
+    assert set(described) == {s.value for s in S}
+    assert described["partner_left"]["can_submit"] is True
+    assert described["waiting"]["live"] is True
+    assert described["onboarding_failed"]["can_submit"] is False
+    assert all(isinstance(d["text"], str) and d["text"] for d in described.values())

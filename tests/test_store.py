@@ -1,0 +1,61 @@
+import pytest
+
+from server.states import AgentState, IllegalTransition
+from server.store import AgentRow, DuplicateMessage, MessageRow, Store
+
+
+async def _agent(store: Store, agent_id: str = "g1") -> AgentRow:
+    await store.ensure_run("r", "worlds.qa_data_collection", {})
+    return await store.create_agent(AgentRow(
+        id=agent_id, run_id="r", worker_id="w", assignment_id=f"A-{agent_id}", state=AgentState.JOINED,
+    ))
+
+
+async def test_a_second_agent_for_the_same_assignment_returns_the_first(store: Store) -> None:
+    first = await _agent(store)
+    again = await store.create_agent(AgentRow(id="other", run_id="r", worker_id="w", assignment_id="A-g1",
+                                              state=AgentState.JOINED))
+    assert again.id == first.id
+
+
+async def test_a_resent_client_id_is_stored_once(store: Store) -> None:
+    await _agent(store)
+    row = MessageRow(id="m1", run_id="r", conversation_id="c", agent_id="g1", client_id="c1", sender="A", text="hi")
+    await store.add_message(row, [("g1", 1, {"type": "message"})])
+    with pytest.raises(DuplicateMessage) as info:
+        await store.add_message(row.model_copy(update={"id": "m2"}), [("g1", 2, {"type": "message"})])
+    assert info.value.message.id == "m1"
+    assert await store.count_messages("r") == 1
+    assert await store.head_seq("g1") == 1  # the duplicate's event was rolled back with it
+
+
+async def test_an_illegal_state_change_writes_nothing(store: Store) -> None:
+    await _agent(store)
+    with pytest.raises(IllegalTransition):
+        await store.set_state("g1", AgentState.DONE, events=[("g1", 1, {"type": "state"})])
+    agent = await store.get_agent("g1")
+    assert agent is not None and agent.state == AgentState.JOINED
+    assert await store.head_seq("g1") == 0
+
+
+async def test_events_replay_in_order_after_a_seq(store: Store) -> None:
+    await _agent(store)
+    await store.append_events([("g1", s, {"n": s}) for s in range(1, 6)])
+    assert [s for s, _ in await store.events_after("g1", 2)] == [3, 4, 5]
+
+
+async def test_onboarding_attempts_are_counted(store: Store) -> None:
+    await store.record_onboarding("w", "t", False)
+    result = await store.record_onboarding("w", "t", True)
+    assert result.attempts == 2 and result.passed
+    stored = await store.onboarding_result("w", "t")
+    assert stored is not None and stored.attempts == 2
+
+
+async def test_the_token_secret_survives_a_new_store(store: Store) -> None:
+    first = await store.secret()
+    other = Store(store.url)
+    try:
+        assert await other.secret() == first
+    finally:
+        await other.close()
