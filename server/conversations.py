@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 S = AgentState
 
-FAILED_TEXT = "Something went wrong on our side and the conversation ended. You can submit the HIT now and will be paid for it."
+FAILED_TEXT = (
+    "Something went wrong on our side and the conversation ended. "
+    "You can submit the HIT now and will be paid for it."
+)
 
 
 @dataclass

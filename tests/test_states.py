@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from server.states import (
@@ -15,7 +17,7 @@ S = AgentState
 
 def test_main_path_is_legal_step_by_step() -> None:
     path = [S.JOINED, S.ONBOARDING, S.WAITING, S.IN_TASK, S.DONE, S.SUBMITTED, S.APPROVED]
-    for current, target in zip(path, path[1:], strict=False):
+    for current, target in itertools.pairwise(path):
         assert transition(current, target) is target
 
 

@@ -17,7 +17,7 @@ def test_a_forged_token_is_refused() -> None:
 
 def test_a_token_with_an_edited_body_is_refused() -> None:
     signer = TokenSigner("k", 60)
-    body, _, mac = signer.issue(run_id="r", worker_id="w", assignment_id="a", agent_id="g").partition(".")
+    _, _, mac = signer.issue(run_id="r", worker_id="w", assignment_id="a", agent_id="g").partition(".")
     other, _, _ = signer.issue(run_id="r", worker_id="w2", assignment_id="a", agent_id="g").partition(".")
     with pytest.raises(TokenError):
         signer.verify(f"{other}.{mac}")

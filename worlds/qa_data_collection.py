@@ -65,5 +65,7 @@ def make_task(
         reward=0.35,
         keywords=["question answering", "writing"],
         timeouts=Timeouts(turn=turn_timeout, waiting=60.0),
-        caps=Caps(max_conversations=200, max_waiting=400, per_worker_total=20, target_conversations=target_conversations),
+        caps=Caps(
+            max_conversations=200, max_waiting=400, per_worker_total=20, target_conversations=target_conversations
+        ),
     )

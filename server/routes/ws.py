@@ -153,7 +153,8 @@ async def _serve(socket: StarletteSocket, run: Run, agent_id: str, settings: Set
             if len(frame.text) > settings.max_message_chars:
                 await channel.send_ephemeral(ErrorFrame(
                     code="message_too_long", client_id=frame.client_id,
-                    message=f"Messages are limited to {settings.max_message_chars} characters; shorten it and send again.",
+                    message=f"Messages are limited to {settings.max_message_chars} characters; "
+                    "shorten it and send again.",
                 ).model_dump())
                 continue
             await run.receive(agent_id, frame)

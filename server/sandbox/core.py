@@ -87,14 +87,10 @@ class Sandbox:
             raise
         except Exception as error:
             log.exception("sandbox operation %s failed", operation)
-            raise ServiceFault(
-                f"The Parley sandbox failed on {operation}: {error}", "ServiceFault"
-            ) from error
+            raise ServiceFault(f"The Parley sandbox failed on {operation}: {error}", "ServiceFault") from error
         problems = output_problems(operation, result)
         if problems:
-            raise ServiceFault(
-                f"The Parley sandbox answered {operation} off-model: {problems}", "ServiceFault"
-            )
+            raise ServiceFault(f"The Parley sandbox answered {operation} off-model: {problems}", "ServiceFault")
         return result
 
     def accept(self, worker_id: str, hit_id: str) -> Assignment:
@@ -105,9 +101,7 @@ class Sandbox:
         with self._session(mutates=True) as ctx:
             return worker_actions.return_assignment(ctx.state, assignment_id, ctx.now)
 
-    def submit(
-        self, assignment_id: str, answers: Mapping[str, str] | Iterable[tuple[str, str]]
-    ) -> Assignment:
+    def submit(self, assignment_id: str, answers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Assignment:
         """Submit as the worker's form would: every answer becomes a FreeText answer in the Answer XML."""
         pairs = list(answers.items()) if isinstance(answers, Mapping) else list(answers)
         with self._session(mutates=True) as ctx:

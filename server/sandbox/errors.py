@@ -60,9 +60,7 @@ def hit_not_found(hit_id: str) -> RequestError:
 
 
 def assignment_not_found(assignment_id: str) -> RequestError:
-    return RequestError(
-        f"Assignment {assignment_id} does not exist.", "AWS.MechanicalTurk.AssignmentDoesNotExist"
-    )
+    return RequestError(f"Assignment {assignment_id} does not exist.", "AWS.MechanicalTurk.AssignmentDoesNotExist")
 
 
 def qualification_type_not_found(type_id: str) -> RequestError:
@@ -81,7 +79,6 @@ def bad_assignment_state(allowed: str) -> RequestError:
 
 def bad_hit_state(current: str, allowed: str) -> RequestError:
     return RequestError(
-        f"This HIT is currently in the state '{current}'.  This operation can be called with a status of: "
-        f"{allowed}",
+        f"This HIT is currently in the state '{current}'.  This operation can be called with a status of: {allowed}",
         "AWS.MechanicalTurk.InvalidHITState",
     )

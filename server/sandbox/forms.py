@@ -37,10 +37,6 @@ def _multipart(content_type: str, body: bytes) -> list[tuple[str, str]]:
             fields.append((name, filename))  # files are recorded by name only, as text answers
             continue
         payload = part.get_payload(decode=True)
-        text = (
-            payload.decode(part.get_content_charset() or "utf-8", "replace")
-            if isinstance(payload, bytes)
-            else ""
-        )
+        text = payload.decode(part.get_content_charset() or "utf-8", "replace") if isinstance(payload, bytes) else ""
         fields.append((name, text))
     return fields

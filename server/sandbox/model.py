@@ -37,9 +37,7 @@ _TRANSITIONS: dict[AssignmentStatus, frozenset[AssignmentStatus]] = {
     AssignmentStatus.ABANDONED: frozenset(),
 }
 
-REQUESTER_VISIBLE = frozenset(
-    {AssignmentStatus.SUBMITTED, AssignmentStatus.APPROVED, AssignmentStatus.REJECTED}
-)
+REQUESTER_VISIBLE = frozenset({AssignmentStatus.SUBMITTED, AssignmentStatus.APPROVED, AssignmentStatus.REJECTED})
 HOLDS_A_SLOT = frozenset(
     {
         AssignmentStatus.ACCEPTED,
@@ -53,9 +51,7 @@ HOLDS_A_SLOT = frozenset(
 class IllegalTransition(Exception):
     def __init__(self, current: AssignmentStatus, wanted: AssignmentStatus):
         allowed = ", ".join(sorted(_TRANSITIONS[current])) or "nothing"
-        super().__init__(
-            f"Expected an assignment that may become {wanted}, got {current} (may become {allowed})"
-        )
+        super().__init__(f"Expected an assignment that may become {wanted}, got {current} (may become {allowed})")
         self.current = current
         self.wanted = wanted
 

@@ -70,16 +70,20 @@ def _hit_type_from(ctx: Ctx, params: dict[str, Any]) -> HITType:
     return created
 
 
-def _create_hit(ctx: Ctx, hit_type: HITType, params: dict[str, Any], operation_name: str) -> dict[str, Any]:
-    token = params.get("UniqueRequestToken")
-    ctx.refuse_used_token("CreateHIT", token)
+def _check_hit_params(ctx: Ctx, params: dict[str, Any]) -> None:
+    """Everything about the HIT itself, checked before anything (even a HIT type) is created."""
+    ctx.refuse_used_token("CreateHIT", params.get("UniqueRequestToken"))
     if params.get("Question") is None:
         raise RequestError("The Parley sandbox needs a Question (HITLayoutId is not supported).")
     parse_question(params["Question"])
+    check_range("LifetimeInSeconds", params["LifetimeInSeconds"], 30, MAX_SECONDS)
+    check_range("MaxAssignments", params.get("MaxAssignments", 1), 1, MAX_ASSIGNMENTS)
+
+
+def _create_hit(ctx: Ctx, hit_type: HITType, params: dict[str, Any], operation_name: str) -> dict[str, Any]:
+    token = params.get("UniqueRequestToken")
     lifetime = params["LifetimeInSeconds"]
-    check_range("LifetimeInSeconds", lifetime, 30, MAX_SECONDS)
     max_assignments = params.get("MaxAssignments", 1)
-    check_range("MaxAssignments", max_assignments, 1, MAX_ASSIGNMENTS)
     charge = hit_type.reward_cents + reward_fee_cents(hit_type.reward_cents, max_assignments)
     ctx.require_funds(charge * max_assignments)
     hit = HIT(
@@ -104,7 +108,10 @@ def create_hit_type(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
 
 @operation("CreateHIT")
 def create_hit(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
-    ctx.refuse_used_token("CreateHIT", params.get("UniqueRequestToken"))
+    _check_hit_params(ctx, params)
+    reward = parse_cents(params["Reward"], "Reward")
+    max_assignments = params.get("MaxAssignments", 1)
+    ctx.require_funds((reward + reward_fee_cents(reward, max_assignments)) * max_assignments)
     return _create_hit(ctx, _hit_type_from(ctx, params), params, "CreateHIT")
 
 
@@ -112,9 +119,8 @@ def create_hit(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
 def create_hit_with_hit_type(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     hit_type = ctx.state.hit_types.get(params["HITTypeId"])
     if hit_type is None:
-        raise RequestError(
-            f"HITType {params['HITTypeId']} does not exist.", "AWS.MechanicalTurk.HITTypeDoesNotExist"
-        )
+        raise RequestError(f"HITType {params['HITTypeId']} does not exist.", "AWS.MechanicalTurk.HITTypeDoesNotExist")
+    _check_hit_params(ctx, params)
     return _create_hit(ctx, hit_type, params, "CreateHITWithHITType")
 
 
@@ -177,10 +183,7 @@ def delete_hit(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     if hit.disposed:
         return {}
     status = hit_status(ctx.state, hit, ctx.now)
-    if (
-        status not in (HITStatus.REVIEWABLE, HITStatus.REVIEWING)
-        or hit_counts(ctx.state, hit, ctx.now).submitted
-    ):
+    if status not in (HITStatus.REVIEWABLE, HITStatus.REVIEWING) or hit_counts(ctx.state, hit, ctx.now).submitted:
         raise bad_hit_state(status, "Reviewing, Reviewable")
     hit.disposed = True
     return {}

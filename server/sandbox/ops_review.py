@@ -46,9 +46,7 @@ def approve_assignment(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     assignment = ctx.assignment(params["AssignmentId"])
     feedback = _check_feedback(params)
     override = bool(params.get("OverrideRejection"))
-    allowed = (
-        {AssignmentStatus.SUBMITTED, AssignmentStatus.REJECTED} if override else {AssignmentStatus.SUBMITTED}
-    )
+    allowed = {AssignmentStatus.SUBMITTED, AssignmentStatus.REJECTED} if override else {AssignmentStatus.SUBMITTED}
     if assignment.status not in allowed:
         raise bad_assignment_state(", ".join(sorted(allowed)))
     if assignment.status is AssignmentStatus.REJECTED and ctx.hit(assignment.hit_id).disposed:

@@ -162,9 +162,7 @@ def notify_workers(ctx: Ctx, params: dict[str, Any]) -> dict[str, Any]:
     if len(params["WorkerIds"]) > MAX_NOTIFY_WORKERS:
         raise RequestError(f"NotifyWorkers accepts at most {MAX_NOTIFY_WORKERS} WorkerIds.")
     if len(params["Subject"]) > MAX_SUBJECT or len(params["MessageText"]) > MAX_MESSAGE:
-        raise RequestError(
-            f"Subject is limited to {MAX_SUBJECT} and MessageText to {MAX_MESSAGE} characters."
-        )
+        raise RequestError(f"Subject is limited to {MAX_SUBJECT} and MessageText to {MAX_MESSAGE} characters.")
     failures = []
     for worker_id in dict.fromkeys(params["WorkerIds"]):
         if worker_id not in ctx.state.workers:

@@ -119,9 +119,7 @@ def guard_of(requirement: dict[str, Any]) -> str:
     return "PreviewAndAccept" if requirement.get("RequiredToPreview") else "Accept"
 
 
-def access(
-    state: SandboxState, worker: Worker, requirements: list[dict[str, Any]]
-) -> tuple[Access, str | None]:
+def access(state: SandboxState, worker: Worker, requirements: list[dict[str, Any]]) -> tuple[Access, str | None]:
     """The worker's access to a HIT with these requirements, and the first requirement failed."""
     level, failed = Access.ACCEPT, None
     for requirement in requirements:

@@ -11,9 +11,7 @@ from xml.sax.saxutils import escape
 
 from server.sandbox.errors import RequestError
 
-ANSWER_NAMESPACE = (
-    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"
-)
+ANSWER_NAMESPACE = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 _LOOPBACK_NAMES = {"localhost"}
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -77,9 +75,7 @@ def parse_question(text: str) -> Question:
     if kind == "ExternalQuestion":
         url = _child_text(root, "ExternalURL")
         if not url:
-            raise RequestError(
-                "An ExternalQuestion needs an ExternalURL.", "AWS.MechanicalTurk.XMLParseError"
-            )
+            raise RequestError("An ExternalQuestion needs an ExternalURL.", "AWS.MechanicalTurk.XMLParseError")
         _check_external_url(url)
         return Question(frame_height=frame_height, external_url=url)
     if kind == "HTMLQuestion":

@@ -70,11 +70,7 @@ class Ctx:
         used = self.state.tokens.get(f"{scope}/{token}")
         if used is None or self.now - used.time >= TOKEN_LIFETIME_SECONDS:
             return
-        code = (
-            "AWS.MechanicalTurk.HitAlreadyExists"
-            if scope == "CreateHIT"
-            else "AWS.MechanicalTurk.DuplicateRequest"
-        )
+        code = "AWS.MechanicalTurk.HitAlreadyExists" if scope == "CreateHIT" else "AWS.MechanicalTurk.DuplicateRequest"
         raise RequestError(
             f'The idempotency token "{token}" has already been processed. '
             f"{used.operation} already produced {used.result_id}.",
@@ -83,9 +79,7 @@ class Ctx:
 
     def remember_token(self, scope: str, token: str | None, operation: str, result_id: str) -> None:
         if token is not None:
-            self.state.tokens[f"{scope}/{token}"] = UsedToken(
-                operation=operation, result_id=result_id, time=self.now
-            )
+            self.state.tokens[f"{scope}/{token}"] = UsedToken(operation=operation, result_id=result_id, time=self.now)
 
     def require_funds(self, cents: int) -> None:
         available = balance(self.state, self.now).available_cents

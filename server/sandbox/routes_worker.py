@@ -97,9 +97,7 @@ def worker_routes(sandbox: Sandbox) -> APIRouter:
     async def hits(request: Request) -> Response:
         try:
             worker_id, base = _worker_id(request), sandbox_base(request)
-            return JSONResponse(
-                sandbox.inspect(lambda state, now: worker_views.hits_json(state, worker_id, now, base))
-            )
+            return JSONResponse(sandbox.inspect(lambda state, now: worker_views.hits_json(state, worker_id, now, base)))
         except WorkerRefusal as error:
             return _refused(error)
 
@@ -107,9 +105,7 @@ def worker_routes(sandbox: Sandbox) -> APIRouter:
     async def assignments(request: Request) -> Response:
         try:
             worker_id, base = _worker_id(request), sandbox_base(request)
-            return JSONResponse(
-                sandbox.inspect(lambda state, _: worker_views.assignments_json(state, worker_id, base))
-            )
+            return JSONResponse(sandbox.inspect(lambda state, _: worker_views.assignments_json(state, worker_id, base)))
         except WorkerRefusal as error:
             return _refused(error)
 
@@ -117,9 +113,7 @@ def worker_routes(sandbox: Sandbox) -> APIRouter:
     async def messages(request: Request) -> Response:
         try:
             worker_id = _worker_id(request)
-            return JSONResponse(
-                sandbox.inspect(lambda state, _: worker_views.messages_json(state, worker_id))
-            )
+            return JSONResponse(sandbox.inspect(lambda state, _: worker_views.messages_json(state, worker_id)))
         except WorkerRefusal as error:
             return _refused(error)
 
@@ -138,9 +132,7 @@ def worker_routes(sandbox: Sandbox) -> APIRouter:
         try:
             wanted = await _body(request, ReturnRequest)
             assignment = sandbox.return_assignment(wanted.assignment_id)
-            return JSONResponse(
-                {"assignment_id": assignment.assignment_id, "status": assignment.status.value}
-            )
+            return JSONResponse({"assignment_id": assignment.assignment_id, "status": assignment.status.value})
         except WorkerRefusal as error:
             return _refused(error)
 
@@ -152,9 +144,7 @@ def worker_routes(sandbox: Sandbox) -> APIRouter:
         except WorkerRefusal as error:
             return _page("Not found", error.message, status="refused", code=error.http_status, static=up)
         if page is None:
-            return _page(
-                "Not found", f"HIT {hit_id} has no HTMLQuestion.", status="refused", code=404, static=up
-            )
+            return _page("Not found", f"HIT {hit_id} has no HTMLQuestion.", status="refused", code=404, static=up)
         script = f"<script src='{up}/html_question.js'></script>"
         injected, count = _BODY_END.subn(lambda end: script + end.group(0), page, count=1)
         return HTMLResponse(injected if count else page + script)
@@ -168,9 +158,7 @@ def worker_routes(sandbox: Sandbox) -> APIRouter:
                 fields = list(request.query_params.multi_items())
             assignment_id = next((value for name, value in fields if name == "assignmentId"), "")
             if not assignment_id or assignment_id == PREVIEW_ASSIGNMENT_ID:
-                raise WorkerRefusal(
-                    "not_accepted", "This is a preview: accept the HIT before submitting.", 400
-                )
+                raise WorkerRefusal("not_accepted", "This is a preview: accept the HIT before submitting.", 400)
             answers = [(name, value) for name, value in fields if name != "assignmentId"]
             sandbox.submit(assignment_id, answers)
         except WorkerRefusal as error:

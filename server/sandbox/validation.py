@@ -51,9 +51,7 @@ def _check(shape: Any, value: Any, at: str, errors: list[str]) -> None:
     kind = shape.type_name
     if kind == "structure":
         if not isinstance(value, dict):
-            errors.append(
-                f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be an object"
-            )
+            errors.append(f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be an object")
             return
         for name in shape.required_members:
             if value.get(name) is None:
@@ -65,9 +63,7 @@ def _check(shape: Any, value: Any, at: str, errors: list[str]) -> None:
                 _check(member, value[name], _join(at, name), errors)
     elif kind == "list":
         if not isinstance(value, list):
-            errors.append(
-                f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be a list"
-            )
+            errors.append(f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be a list")
             return
         _bounds(shape, len(value), "length", at, value, errors)
         for index, item in enumerate(value, start=1):
@@ -76,19 +72,14 @@ def _check(shape: Any, value: Any, at: str, errors: list[str]) -> None:
         _check_string(shape, value, at, errors)
     elif kind in ("integer", "long"):
         if not isinstance(value, int) or isinstance(value, bool):
-            errors.append(
-                f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be an integer"
-            )
+            errors.append(f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be an integer")
             return
         _bounds(shape, value, "value", at, value, errors)
     elif kind == "boolean" and not isinstance(value, bool):
-        errors.append(
-            f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be a boolean"
-        )
+        errors.append(f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be a boolean")
     elif kind == "timestamp" and (not isinstance(value, int | float) or isinstance(value, bool)):
         errors.append(
-            f"Value {_show(value)} at '{at}' failed to satisfy constraint: "
-            "Member must be a timestamp in epoch seconds"
+            f"Value {_show(value)} at '{at}' failed to satisfy constraint: Member must be a timestamp in epoch seconds"
         )
 
 
@@ -125,9 +116,7 @@ def validate_input(operation: str, params: Any) -> dict[str, Any]:
     if errors:
         count = len(errors)
         noun = "error" if count == 1 else "errors"
-        raise RequestError(
-            f"{count} validation {noun} detected: {'; '.join(errors)}", "ParameterValidationError"
-        )
+        raise RequestError(f"{count} validation {noun} detected: {'; '.join(errors)}", "ParameterValidationError")
     assert isinstance(params, dict)
     return params
 

@@ -110,9 +110,7 @@ def return_assignment(state: SandboxState, assignment_id: str, now: float) -> As
     return assignment
 
 
-def submit(
-    state: SandboxState, assignment_id: str, answers: Iterable[tuple[str, str]], now: float
-) -> Assignment:
+def submit(state: SandboxState, assignment_id: str, answers: Iterable[tuple[str, str]], now: float) -> Assignment:
     assignment = find_assignment(state, assignment_id)
     _in_progress(assignment)
     delay = state.hit_types[state.hits[assignment.hit_id].hit_type_id].auto_approval_delay

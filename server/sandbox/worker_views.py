@@ -69,9 +69,7 @@ def assignments_json(state: SandboxState, worker_id: str, sandbox_base: str) -> 
     assignments = worker_assignments(state, worker_id)
     return {
         "worker_id": worker_id,
-        "assignments": [
-            assignment_json(state, assignment, sandbox_base) for assignment in reversed(assignments)
-        ],
+        "assignments": [assignment_json(state, assignment, sandbox_base) for assignment in reversed(assignments)],
     }
 
 

@@ -40,6 +40,10 @@ _EVENT = EventRow.__table__  # type: ignore[attr-defined]
 _MESSAGE = MessageRow.__table__  # type: ignore[attr-defined]
 _CONV = Conversation.__table__  # type: ignore[attr-defined]
 _RUN = TaskRun.__table__  # type: ignore[attr-defined]
+_META = Meta.__table__  # type: ignore[attr-defined]
+_WORKER = WorkerRow.__table__  # type: ignore[attr-defined]
+_ONBOARDING = OnboardingResult.__table__  # type: ignore[attr-defined]
+_WORLD = WorldData.__table__  # type: ignore[attr-defined]
 
 
 class DuplicateMessage(Exception):
@@ -103,12 +107,12 @@ class Store:
 
     async def secret(self) -> str:
         """The token-signing secret, made once per database so tokens survive restarts."""
-        row = await self._one(select(Meta.value).where(Meta.key == "token_secret"))  # type: ignore[arg-type]
+        row = await self._one(select(_META.c.value).where(_META.c.key == "token_secret"))
         if row is not None:
             return str(row[0])
         try:
             async with self._tx() as conn:
-                await conn.execute(insert(Meta).values(key="token_secret", value=secrets.token_hex(32)))
+                await conn.execute(insert(_META).values(key="token_secret", value=secrets.token_hex(32)))
         except IntegrityError:
             pass  # another instance made it first
         return await self.secret()
@@ -156,19 +160,17 @@ class Store:
 
     async def worker_block(self, worker_id: str) -> str | None:
         """The reason a worker is blocked, or None."""
-        row = await self._one(
-            select(WorkerRow.blocked, WorkerRow.block_reason).where(WorkerRow.id == worker_id)  # type: ignore[arg-type]
-        )
+        row = await self._one(select(_WORKER.c.blocked, _WORKER.c.block_reason).where(_WORKER.c.id == worker_id))
         return str(row[1] or "blocked") if row and row[0] else None
 
     async def set_worker_block(self, worker_id: str, reason: str | None) -> None:
         async with self._tx() as conn:
-            found = await conn.execute(select(WorkerRow.id).where(WorkerRow.id == worker_id))  # type: ignore[arg-type]
+            found = await conn.execute(select(_WORKER.c.id).where(_WORKER.c.id == worker_id))
             values = {"blocked": reason is not None, "block_reason": reason or ""}
             if found.first() is None:
-                await conn.execute(insert(WorkerRow).values(id=worker_id, created_at=now(), **values))
+                await conn.execute(insert(_WORKER).values(id=worker_id, created_at=now(), **values))
             else:
-                await conn.execute(update(WorkerRow).where(WorkerRow.id == worker_id).values(**values))  # type: ignore[arg-type]
+                await conn.execute(update(_WORKER).where(_WORKER.c.id == worker_id).values(**values))
 
     # ---- agents -------------------------------------------------------------------------------
 
@@ -335,16 +337,13 @@ class Store:
 
     async def onboarding_result(self, worker_id: str, task_name: str) -> OnboardingResult | None:
         row = await self._one(
-            select(OnboardingResult.__table__).where(  # type: ignore[attr-defined]
-                OnboardingResult.worker_id == worker_id,  # type: ignore[arg-type]
-                OnboardingResult.task_name == task_name,  # type: ignore[arg-type]
-            )
+            select(_ONBOARDING).where(_ONBOARDING.c.worker_id == worker_id, _ONBOARDING.c.task_name == task_name)
         )
         return OnboardingResult.model_validate(row._mapping) if row else None
 
     async def record_onboarding(self, worker_id: str, task_name: str, passed: bool) -> OnboardingResult:
         async with self._tx() as conn:
-            table = OnboardingResult.__table__  # type: ignore[attr-defined]
+            table = _ONBOARDING
             where = (table.c.worker_id == worker_id, table.c.task_name == task_name)
             row = (await conn.execute(select(table).where(*where))).first()
             if row is None:
@@ -362,7 +361,7 @@ class Store:
         return OnboardingResult(worker_id=worker_id, task_name=task_name, passed=passed, attempts=attempts)
 
     async def save_world_data(self, conversation_id: str, run_id: str, data: dict[str, Any]) -> None:
-        table = WorldData.__table__  # type: ignore[attr-defined]
+        table = _WORLD
         async with self._tx() as conn:
             found = (await conn.execute(select(table.c.conversation_id).where(
                 table.c.conversation_id == conversation_id))).first()
@@ -376,7 +375,7 @@ class Store:
                 )
 
     async def world_data(self, conversation_id: str) -> dict[str, Any] | None:
-        table = WorldData.__table__  # type: ignore[attr-defined]
+        table = _WORLD
         row = await self._one(select(table.c.data).where(table.c.conversation_id == conversation_id))
         return dict(row[0]) if row else None
 

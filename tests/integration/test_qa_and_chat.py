@@ -29,7 +29,9 @@ async def test_a_worker_completes_the_qa_collection_and_the_record_is_saved(live
     agent = await store.get_agent(worker.agent_id)
     assert agent is not None
     data = await store.world_data(agent.conversation_id)
-    assert data == {"context": data["context"], "question": "What do tide pools trap?", "answer": "Water left by the sea."}
+    assert data is not None
+    assert data["question"] == "What do tide pools trap?"
+    assert data["answer"] == "Water left by the sea."
     assert data["context"]["text"] == context["text"]
     await worker.send({"type": "submit"})
     await worker.wait_state("submitted")

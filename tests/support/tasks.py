@@ -31,7 +31,9 @@ class Quiz(OnboardingWorld):
 
     async def run(self) -> None:
         await self.worker.observe(Message(kind="system", sender="Onboarding", text="What colour is the sky?"))
-        reply = await self.worker.act(timeout=5.0, prompt="Pick the colour of a clear sky.", widget=choice(["blue", "green"]))
+        reply = await self.worker.act(
+            timeout=5.0, prompt="Pick the colour of a clear sky.", widget=choice(["blue", "green"])
+        )
         self.passed = reply.data.get("choice") == "blue"
 
 
