@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from server.store import Store
 from tests.conftest import make_settings
 from tests.support.client import Crowd
 from tests.support.server import LiveServer, serve
@@ -37,8 +38,8 @@ async def story(story_module: str, db_url: str, tmp_path: Path) -> AsyncIterator
             await crowd.close()
 
 
-async def test_the_authoring_example_runs_end_to_end(story: tuple[LiveServer, Crowd]) -> None:
-    live, crowd = story
+async def test_the_authoring_example_runs_end_to_end(store: Store, story: tuple[LiveServer, Crowd]) -> None:
+    _live, crowd = story
     w = await crowd.start("story", "W-writer")
     await w.wait_turn(1)
     await w.say("Yes", {"choice": "Yes"})  # onboarding
@@ -51,8 +52,8 @@ async def test_the_authoring_example_runs_end_to_end(story: tuple[LiveServer, Cr
     assert rate["widget"]["kind"] == "rating"
     await w.say("4", {"rating": 4})
     await w.wait_state("done")
-    agent = await live.app.state.store.get_agent(w.agent_id)
-    data = await live.app.state.store.world_data(agent.conversation_id)
+    agent = await store.get_agent(w.agent_id)
+    data = await store.world_data(agent.conversation_id)
     assert data["rating"] == 4
     assert data["opening"] == "A lighthouse keeper finds a letter."
     assert data["story"][0] == "The keeper opened the letter."

@@ -6,6 +6,7 @@ import httpx
 import pytest
 import websockets
 
+from server.store import Store
 from tests.support.client import Crowd
 from tests.support.server import LiveServer
 
@@ -30,7 +31,7 @@ async def test_malformed_frames_get_error_frames_and_the_socket_stays_usable(
     await w.wait_frame(lambda f: f["type"] == "pong", after=before)
 
 
-async def test_binary_and_oversize_frames_are_refused(live: LiveServer, crowd: Crowd) -> None:
+async def test_binary_and_oversize_frames_are_refused(store: Store, live: LiveServer, crowd: Crowd) -> None:
     w = await crowd.start("qa", "W-big")
     await w.wait_turn(1)
     before = len(w.frames)
@@ -41,8 +42,8 @@ async def test_binary_and_oversize_frames_are_refused(live: LiveServer, crowd: C
     await w.wait_frame(lambda f: f.get("code") == "frame_too_large", after=before)
     await w.say("y" * 5001)
     await w.wait_frame(lambda f: f.get("code") == "message_too_long", after=before)
-    agent = await live.app.state.store.get_agent(w.agent_id)
-    assert await live.app.state.store.messages(agent.conversation_id) == []  # nothing half-written
+    agent = await store.get_agent(w.agent_id)
+    assert await store.messages(agent.conversation_id) == []  # nothing half-written
 
 
 async def test_a_message_out_of_turn_is_refused_with_a_reason(live: LiveServer, crowd: Crowd) -> None:
@@ -109,12 +110,12 @@ async def test_an_assignment_cannot_be_taken_by_another_worker(live: LiveServer,
     {"assignment_id": "A1", "worker_id": "W1", "surprise": True},
     {"assignment_id": "A1" * 100, "worker_id": "W1"},
 ])
-async def test_bad_join_bodies_get_a_4xx_json_error(live: LiveServer, body: dict[str, object]) -> None:
+async def test_bad_join_bodies_get_a_4xx_json_error(store: Store, live: LiveServer, body: dict[str, object]) -> None:
     async with httpx.AsyncClient(base_url=live.base) as http:
         reply = await http.post("/task/qa/join", json=body)
     assert reply.status_code == 422
     assert reply.json()["error"]["code"] == "invalid_request"
-    assert await live.app.state.store.agents("qa") == []
+    assert await store.agents("qa") == []
 
 
 async def test_an_unknown_run_is_a_404_with_a_reason(live: LiveServer) -> None:

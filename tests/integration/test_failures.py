@@ -9,11 +9,6 @@ from tests.support.client import Crowd, JoinRefused, Worker
 from tests.support.server import LiveServer
 
 
-def _store(live: LiveServer) -> Store:
-    store: Store = live.app.state.store
-    return store
-
-
 async def _pair(crowd: Crowd, run: str = "chat") -> tuple[Worker, Worker]:
     a = await crowd.start(run, "W-a")
     await a.wait_state("waiting")
@@ -44,7 +39,7 @@ async def test_a_reconnect_mid_conversation_loses_and_duplicates_nothing(live: L
     assert texts == ["first from a", "first from b", "second from a"]
 
 
-async def test_a_resent_message_is_acked_again_and_stored_once(live: LiveServer, crowd: Crowd) -> None:
+async def test_a_resent_message_is_acked_again_and_stored_once(store: Store, live: LiveServer, crowd: Crowd) -> None:
     a, b = await _pair(crowd)
     await a.wait_turn(1)
     client_id = await a.say("only once")
@@ -56,9 +51,9 @@ async def test_a_resent_message_is_acked_again_and_stored_once(live: LiveServer,
     again = await a.wait_frame(lambda f: f["type"] == "ack" and f["client_id"] == client_id, after=before)
     assert again["message_id"] == ack["message_id"]
     await b.wait_frame(lambda f: f.get("text") == "only once")
-    agent = await _store(live).get_agent(a.agent_id)
+    agent = await store.get_agent(a.agent_id)
     assert agent is not None
-    stored = [m for m in await _store(live).messages(agent.conversation_id) if m.text == "only once"]
+    stored = [m for m in await store.messages(agent.conversation_id) if m.text == "only once"]
     assert len(stored) == 1
     assert [m["text"] for m in b.chat() if m["kind"] == "chat"] == ["only once"]
 
@@ -78,7 +73,7 @@ async def test_a_page_reload_replays_the_whole_stream_from_zero(live: LiveServer
     assert await a.wait_closed() == 4409  # the older tab is told it was replaced
 
 
-async def test_a_partner_who_leaves_frees_the_other_to_submit(live: LiveServer, crowd: Crowd) -> None:
+async def test_a_partner_who_leaves_frees_the_other_to_submit(store: Store, live: LiveServer, crowd: Crowd) -> None:
     a, b = await _pair(crowd)
     await a.wait_turn(1)
     await a.drop()
@@ -87,9 +82,9 @@ async def test_a_partner_who_leaves_frees_the_other_to_submit(live: LiveServer, 
     assert "partner left" in left["text"]
     await b.send({"type": "submit"})
     await b.wait_state("submitted")
-    agent = await _store(live).get_agent(a.agent_id)
+    agent = await store.get_agent(a.agent_id)
     assert agent is not None and agent.state == "disconnected"
-    conversation = await _store(live).get_conversation(agent.conversation_id)
+    conversation = await store.get_conversation(agent.conversation_id)
     assert conversation is not None and conversation.state == "partner_left"
 
 

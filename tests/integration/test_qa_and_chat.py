@@ -9,12 +9,9 @@ from tests.support.client import Crowd, JoinRefused, Worker
 from tests.support.server import LiveServer
 
 
-def _store(live: LiveServer) -> Store:
-    store: Store = live.app.state.store
-    return store
-
-
-async def test_a_worker_completes_the_qa_collection_and_the_record_is_saved(live: LiveServer, crowd: Crowd) -> None:
+async def test_a_worker_completes_the_qa_collection_and_the_record_is_saved(
+    store: Store, live: LiveServer, crowd: Crowd
+) -> None:
     worker = await crowd.start("qa", "W-qa")
     first = await worker.wait_turn(1)
     assert "question" in first["prompt"]
@@ -25,7 +22,7 @@ async def test_a_worker_completes_the_qa_collection_and_the_record_is_saved(live
     done = await worker.wait_state("done")
     assert done["can_submit"] is True
 
-    store = _store(live)
+    store = store
     agent = await store.get_agent(worker.agent_id)
     assert agent is not None
     data = await store.world_data(agent.conversation_id)
@@ -49,7 +46,9 @@ async def _chat(a: Worker, b: Worker, turns_each: int) -> list[str]:
     return said
 
 
-async def test_two_workers_are_paired_chat_in_turns_and_answer_the_survey(live: LiveServer, crowd: Crowd) -> None:
+async def test_two_workers_are_paired_chat_in_turns_and_answer_the_survey(
+    store: Store, live: LiveServer, crowd: Crowd
+) -> None:
     a = await crowd.start("chat", "W-a")
     await a.wait_state("waiting")
     b = await crowd.start("chat", "W-b")
@@ -67,7 +66,7 @@ async def test_two_workers_are_paired_chat_in_turns_and_answer_the_survey(live: 
         chat = [m["text"] for m in worker.chat() if m["kind"] == "chat"]
         assert chat[:4] == said
         assert worker.duplicates == 0
-    store = _store(live)
+    store = store
     agent = await store.get_agent(a.agent_id)
     assert agent is not None
     data = await store.world_data(agent.conversation_id)

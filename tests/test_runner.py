@@ -1,0 +1,154 @@
+"""The runner without FastAPI or a network: a Run driven through fake sockets."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from server.channel import Disconnected
+from server.protocol import JoinRequest, Say
+from server.runner import Refusal, Run
+from server.states import AgentState
+from server.store import Store
+from server.tokens import TokenSigner
+from tests.support.tasks import chat
+from worlds.base import Caps, Task
+
+
+class Page:
+    """A fake socket that records frames and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+        self.closed: int | None = None
+
+    async def send_text(self, data: str) -> None:
+        self.frames.append(json.loads(data))
+        self.arrived.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = code
+
+    async def wait(self, kind: str, **match: Any) -> dict[str, Any]:
+        async def find() -> dict[str, Any]:
+            while True:
+                for f in self.frames:
+                    if f["type"] == kind and all(f.get(k) == v for k, v in match.items()):
+                        return f
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        return await asyncio.wait_for(find(), 5)
+
+
+async def _run(store: Store, task: Task) -> Run:
+    row = await store.ensure_run("r", "tests.support.tasks:chat", {})
+    run = Run(row, task, store=store, signer=TokenSigner("k", 60), heartbeat_s=5)
+    await run.start()
+    return run
+
+
+@pytest.fixture
+async def run(store: Store) -> AsyncIterator[Run]:
+    r = await _run(store, chat())
+    try:
+        yield r
+    finally:
+        await r.stop()
+
+
+async def _arrive(run: Run, worker: str) -> tuple[str, Page]:
+    agent, _token = await run.join(JoinRequest(assignment_id=f"A-{worker}", worker_id=worker))
+    page = Page()
+    await run.connect(agent.id, page, 0)
+    return agent.id, page
+
+
+async def test_two_waiting_workers_are_matched_into_one_conversation(run: Run) -> None:
+    a, page_a = await _arrive(run, "w1")
+    await page_a.wait("state", state="waiting")
+    b, page_b = await _arrive(run, "w2")
+    await page_a.wait("state", state="in_task")
+    await page_b.wait("state", state="in_task")
+    assert run.humans[a].conversation_id == run.humans[b].conversation_id
+    assert {run.humans[a].role, run.humans[b].role} == {"Speaker 1", "Speaker 2"}
+    assert not run.waiting
+
+
+async def test_the_conversation_cap_keeps_extra_workers_waiting(store: Store) -> None:
+    task = chat()
+    task.caps = replace(task.caps, max_conversations=1)
+    run = await _run(store, task)
+    try:
+        pages = [await _arrive(run, f"w{i}") for i in range(4)]
+        await pages[0][1].wait("state", state="in_task")
+        await pages[1][1].wait("state", state="in_task")
+        await pages[2][1].wait("state", state="waiting")
+        await pages[3][1].wait("state", state="waiting")
+        assert len(run.host.live) == 1
+        assert set(run.waiting) == {pages[2][0], pages[3][0]}
+    finally:
+        await run.stop()
+
+
+async def test_the_waiting_room_cap_refuses_with_a_reason(store: Store) -> None:
+    task = chat()
+    task.caps = Caps(max_conversations=0, max_waiting=1)
+    run = await _run(store, task)
+    try:
+        _, page = await _arrive(run, "w1")
+        await page.wait("state", state="waiting")
+        with pytest.raises(Refusal) as refused:
+            await _arrive(run, "w2")
+        assert refused.value.code == "waiting_room_full"
+    finally:
+        await run.stop()
+
+
+async def test_a_worker_who_never_connects_is_released_after_the_grace_period(run: Run) -> None:
+    agent, _ = await run.join(JoinRequest(assignment_id="A-ghost", worker_id="ghost"))
+    for _ in range(100):
+        if run.states[agent.id] == AgentState.DISCONNECTED:
+            break
+        await asyncio.sleep(0.05)  # polling the state with a bound: the grace timer has no event to await
+    assert run.states[agent.id] == AgentState.DISCONNECTED
+
+
+async def test_a_message_out_of_turn_is_not_stored(run: Run, store: Store) -> None:
+    a, page = await _arrive(run, "w1")
+    await page.wait("state", state="waiting")
+    await run.receive(a, Say(type="message", client_id="c1", text="hello?"))
+    error = await page.wait("error")
+    assert error["code"] == "not_your_turn"
+    assert await store.count_messages("r") == 0
+
+
+async def test_a_restart_closes_live_conversations_and_lets_workers_submit(store: Store) -> None:
+    run = await _run(store, chat())
+    a, _page_a = await _arrive(run, "w1")
+    _b, page_b = await _arrive(run, "w2")
+    await page_b.wait("state", state="in_task")
+    await run.stop()  # the process dies; the database is what remains
+
+    again = await _run(store, chat())
+    try:
+        assert again.states[a] == AgentState.CLOSED
+        page = Page()
+        await again.connect(a, page, 0)
+        closed = await page.wait("state", state="closed")
+        assert closed["can_submit"] is True
+        assert "restarted" in closed["text"]
+        conversations = await store.conversations("r")
+        assert [c.state for c in conversations] == ["closed"]
+    finally:
+        await again.stop()
+
+
+async def test_a_page_resuming_ahead_of_its_stream_is_refused(run: Run) -> None:
+    agent, _ = await run.join(JoinRequest(assignment_id="A-x", worker_id="wx"))
+    with pytest.raises(Disconnected):
+        await run.connect(agent.id, Page(), 99)
