@@ -18,9 +18,9 @@ from fastapi import APIRouter
 
 from server.sandbox import ops_hits, ops_review, ops_workers, worker_actions
 from server.sandbox.errors import MTurkError, RequestError, ServiceFault, WorkerRefusal
-from server.sandbox.lifecycle import advance
+from server.sandbox.lifecycle import advance, balance
 from server.sandbox.model import Assignment, SandboxState
-from server.sandbox.money import parse_cents
+from server.sandbox.money import format_cents, parse_cents
 from server.sandbox.persistence import load_state, save_state
 from server.sandbox.quals import LOCALE, SYSTEM_TYPES
 from server.sandbox.registry import OPERATIONS, READ_ONLY, Ctx
@@ -139,4 +139,7 @@ class Sandbox:
         """Set the account's deposits, e.g. ``"10000.00"``; the available balance is this minus spending."""
         cents = parse_cents(amount, "amount")
         with self._session(mutates=True) as ctx:
+            committed = ctx.state.funds_cents - balance(ctx.state, ctx.now).available_cents
+            if cents < committed:
+                raise ValueError(f"funds must cover the ${format_cents(committed)} already spent or held")
             ctx.state.funds_cents = cents

@@ -12,8 +12,13 @@ from tests.sandbox.conftest import SandboxServer
 from tests.sandbox.helpers import HTML_QUESTION, create_hit
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
 BOUND_MS = 10_000
 
 
@@ -63,21 +68,28 @@ async def test_person_previews_accepts_and_submits_an_external_question(
     assert await page.evaluate("localStorage.getItem('parley-sandbox-worker-id')") == "ABROWSER1"
 
 
-async def test_person_returns_an_html_question_and_sees_refusals(
+async def test_person_submits_and_returns_html_questions_and_sees_refusals(
     server: SandboxServer, mturk: Any, browser: Browser
 ) -> None:
-    hit = create_hit(mturk, HTML_QUESTION, Title="Pick a colour")
+    submitted = create_hit(mturk, HTML_QUESTION, Title="Pick a colour")
+    returned = create_hit(mturk, HTML_QUESTION, Title="Pick another colour")
     mturk.create_worker_block(WorkerId="ABLOCKED", Reason="test")
     blocked = await open_as(browser, server, "ABLOCKED")
-    await expect(blocked.locator(".card .refusal")).to_contain_text("blocked")
-    await expect(blocked.locator(".card .accept")).to_be_disabled()
+    await expect(blocked.locator(".card .refusal")).to_have_count(2)
+    await expect(blocked.locator(".card .refusal").first).to_contain_text("blocked")
+    await expect(blocked.locator(".card .accept").first).to_be_disabled()
 
     page = await open_as(browser, server, "AHTML1")
-    await page.locator(f"li[data-hit-id='{hit['HITId']}'] .accept").click()
     frame = page.frame_locator("#task-frame")
+    await page.locator(f"li[data-hit-id='{submitted['HITId']}'] .accept").click()
+    await frame.locator("#submitButton").click()
+    await expect(page.locator("#notice")).to_contain_text("Submitted assignment")
+    await page.locator(f"li[data-hit-id='{returned['HITId']}'] .accept").click()
     await expect(frame.locator("input[name='assignmentId']")).to_have_count(1)
     await page.click("#return-task")
 
     await expect(page.locator("#notice")).to_contain_text("Returned assignment")
-    await expect(page.locator("#assignments td.status")).to_have_text(["Returned"])
-    assert mturk.get_hit(HITId=hit["HITId"])["HIT"]["NumberOfAssignmentsAvailable"] == 1
+    await expect(page.locator("#assignments td.status")).to_have_text(["Returned", "Submitted"])
+    (answer,) = mturk.list_assignments_for_hit(HITId=submitted["HITId"])["Assignments"]
+    assert "<QuestionIdentifier>colour</QuestionIdentifier><FreeText>blue</FreeText>" in answer["Answer"]
+    assert mturk.get_hit(HITId=returned["HITId"])["HIT"]["NumberOfAssignmentsAvailable"] == 1

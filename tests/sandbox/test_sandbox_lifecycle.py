@@ -12,9 +12,7 @@ from tests.sandbox.conftest import SandboxServer
 from tests.sandbox.helpers import create_hit
 
 
-def test_assignment_not_submitted_in_time_is_abandoned_and_frees_the_slot(
-    server: SandboxServer, mturk: Any
-) -> None:
+def test_assignment_not_submitted_in_time_is_abandoned_and_frees_the_slot(server: SandboxServer, mturk: Any) -> None:
     hit = create_hit(mturk, server.external_question(), AssignmentDurationInSeconds=300)
     late = server.sandbox.accept("AWORKER1", hit["HITId"])
 
@@ -45,9 +43,7 @@ def test_submitted_work_is_approved_after_the_auto_approval_delay(server: Sandbo
     assert after["ApprovalTime"].timestamp() == submitted_at + 3600
 
 
-def test_work_accepted_before_expiry_can_still_be_submitted_after_it(
-    server: SandboxServer, mturk: Any
-) -> None:
+def test_work_accepted_before_expiry_can_still_be_submitted_after_it(server: SandboxServer, mturk: Any) -> None:
     hit = create_hit(mturk, server.external_question(), LifetimeInSeconds=60, AssignmentDurationInSeconds=600)
     assignment = server.sandbox.accept("AWORKER1", hit["HITId"])
     server.clock.advance(120)

@@ -75,9 +75,7 @@ def test_overriding_a_rejection_pays_the_assignment(server: SandboxServer, mturk
     assert got["AssignmentStatus"] == "Approved"
 
 
-def test_bonus_costs_amount_plus_20_percent_and_is_paid_once_per_token(
-    server: SandboxServer, mturk: Any
-) -> None:
+def test_bonus_costs_amount_plus_20_percent_and_is_paid_once_per_token(server: SandboxServer, mturk: Any) -> None:
     hit = create_hit(mturk, server.external_question(), Reward="1.00")
     assignment = server.sandbox.accept("AWORKER1", hit["HITId"])
     server.sandbox.submit(assignment.assignment_id, {"a": "1"})
@@ -108,9 +106,7 @@ def test_bonus_must_go_to_the_worker_of_the_assignment(server: SandboxServer, mt
     server.sandbox.submit(assignment.assignment_id, {"a": "1"})
 
     with pytest.raises(mturk.exceptions.RequestError, match="not worked by AOTHER"):
-        mturk.send_bonus(
-            WorkerId="AOTHER", AssignmentId=assignment.assignment_id, BonusAmount="1.00", Reason="x"
-        )
+        mturk.send_bonus(WorkerId="AOTHER", AssignmentId=assignment.assignment_id, BonusAmount="1.00", Reason="x")
 
 
 def test_a_hit_that_costs_more_than_the_balance_is_refused(server: SandboxServer, mturk: Any) -> None:

@@ -27,7 +27,10 @@ def test_everything_is_reloaded_by_a_new_sandbox_on_the_same_file(
     server.sandbox.submit(assignment.assignment_id, {"answer": "kept"})
     mturk.approve_assignment(AssignmentId=assignment.assignment_id)
     mturk.send_bonus(
-        WorkerId="AWORKER1", AssignmentId=assignment.assignment_id, BonusAmount="1.00", Reason="x",
+        WorkerId="AWORKER1",
+        AssignmentId=assignment.assignment_id,
+        BonusAmount="1.00",
+        Reason="x",
         UniqueRequestToken="bonus-1",
     )
     mturk.associate_qualification_with_worker(QualificationTypeId=qualification, WorkerId="AWORKER1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -174,7 +175,7 @@ def test_delete_hit_refuses_while_work_is_pending_or_unreviewed(server: SandboxS
     with pytest.raises(mturk.exceptions.RequestError, match="'Unassignable'"):
         mturk.delete_hit(HITId=hit["HITId"])
     server.sandbox.submit(assignment.assignment_id, {"answer": "yes"})
-    with pytest.raises(mturk.exceptions.RequestError, match="'Reviewable'.  This operation can be called"):
+    with pytest.raises(mturk.exceptions.RequestError, match=re.escape("'Reviewable'.  This operation can be called")):
         mturk.delete_hit(HITId=hit["HITId"])
     mturk.approve_assignment(AssignmentId=assignment.assignment_id)
 
@@ -190,3 +191,50 @@ def test_client_error_is_a_botocore_client_error(mturk: Any) -> None:
     with pytest.raises(ClientError) as refused:
         mturk.get_assignment(AssignmentId="3MISSING")
     assert refused.value.response["Error"]["Code"] == "RequestError"
+
+
+def test_list_assignments_filters_by_status_and_pages(server: SandboxServer, mturk: Any) -> None:
+    hit = create_hit(mturk, server.external_question(), MaxAssignments=5)
+    ids = []
+    for index in range(5):
+        assignment = server.sandbox.accept(f"AWORKER{index}", hit["HITId"])
+        server.sandbox.submit(assignment.assignment_id, {"n": str(index)})
+        ids.append(assignment.assignment_id)
+    for assignment_id in ids[:3]:
+        mturk.approve_assignment(AssignmentId=assignment_id)
+
+    first = mturk.list_assignments_for_hit(HITId=hit["HITId"], AssignmentStatuses=["Approved"], MaxResults=2)
+    rest = mturk.list_assignments_for_hit(
+        HITId=hit["HITId"], AssignmentStatuses=["Approved"], MaxResults=2, NextToken=first["NextToken"]
+    )
+    submitted = mturk.list_assignments_for_hit(HITId=hit["HITId"], AssignmentStatuses=["Submitted"])
+
+    assert [a["AssignmentId"] for a in first["Assignments"] + rest["Assignments"]] == ids[:3]
+    assert "NextToken" not in rest
+    assert [a["AssignmentId"] for a in submitted["Assignments"]] == ids[3:]
+    assert mturk.get_hit(HITId=hit["HITId"])["HIT"]["NumberOfAssignmentsCompleted"] == 3
+
+
+def test_qualification_types_are_listed_and_names_are_unique(mturk: Any) -> None:
+    created = mturk.create_qualification_type(
+        Name="parley-onboarding-failed", Description="Failed onboarding", QualificationTypeStatus="Active"
+    )["QualificationType"]
+
+    with pytest.raises(mturk.exceptions.RequestError, match="already created a QualificationType with this name"):
+        mturk.create_qualification_type(
+            Name="parley-onboarding-failed", Description="again", QualificationTypeStatus="Active"
+        )
+    listed = mturk.list_qualification_types(MustBeRequestable=False, MustBeOwnedByCaller=True, Query="onboarding")
+
+    assert [q["QualificationTypeId"] for q in listed["QualificationTypes"]] == [created["QualificationTypeId"]]
+    assert (
+        mturk.get_qualification_type(QualificationTypeId=created["QualificationTypeId"])["QualificationType"]["Name"]
+        == "parley-onboarding-failed"
+    )
+
+
+def test_a_refused_create_hit_leaves_no_hit_type_behind(server: SandboxServer, mturk: Any) -> None:
+    with pytest.raises(mturk.exceptions.RequestError):
+        create_hit(mturk, "<HTMLQuestion/>", Title="Never made")
+
+    assert all(hit_type.title != "Never made" for hit_type in server.sandbox.state.hit_types.values())

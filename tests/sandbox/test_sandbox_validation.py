@@ -30,10 +30,16 @@ def test_nested_members_are_checked_with_their_path() -> None:
     requirement = {"QualificationTypeId": "X", "Comparator": "Roughly", "IntegerValues": ["1"]}
 
     with pytest.raises(RequestError) as refused:
-        validate_input("CreateHITType", {
-            "AssignmentDurationInSeconds": 60, "Reward": "1", "Title": "t", "Description": "d",
-            "QualificationRequirements": [requirement],
-        })
+        validate_input(
+            "CreateHITType",
+            {
+                "AssignmentDurationInSeconds": 60,
+                "Reward": "1",
+                "Title": "t",
+                "Description": "d",
+                "QualificationRequirements": [requirement],
+            },
+        )
 
     assert "at 'QualificationRequirements.1.member.Comparator'" in refused.value.message
     assert "at 'QualificationRequirements.1.member.IntegerValues.1.member'" in refused.value.message
@@ -48,12 +54,32 @@ def test_booleans_are_not_integers_and_a_body_must_be_an_object() -> None:
 
 def test_the_sandbox_serves_the_operations_parley_needs_and_all_are_in_the_model() -> None:
     needed = {
-        "CreateHITType", "CreateHITWithHITType", "CreateHIT", "GetHIT", "ListHITs", "UpdateExpirationForHIT",
-        "UpdateHITReviewStatus", "DeleteHIT", "ListReviewableHITs", "ListAssignmentsForHIT", "GetAssignment",
-        "ApproveAssignment", "RejectAssignment", "SendBonus", "ListBonusPayments", "GetAccountBalance",
-        "CreateQualificationType", "GetQualificationType", "ListQualificationTypes", "GetQualificationScore",
-        "AssociateQualificationWithWorker", "DisassociateQualificationFromWorker",
-        "ListWorkersWithQualificationType", "CreateWorkerBlock", "DeleteWorkerBlock", "ListWorkerBlocks",
+        "CreateHITType",
+        "CreateHITWithHITType",
+        "CreateHIT",
+        "GetHIT",
+        "ListHITs",
+        "UpdateExpirationForHIT",
+        "UpdateHITReviewStatus",
+        "DeleteHIT",
+        "ListReviewableHITs",
+        "ListAssignmentsForHIT",
+        "GetAssignment",
+        "ApproveAssignment",
+        "RejectAssignment",
+        "SendBonus",
+        "ListBonusPayments",
+        "GetAccountBalance",
+        "CreateQualificationType",
+        "GetQualificationType",
+        "ListQualificationTypes",
+        "GetQualificationScore",
+        "AssociateQualificationWithWorker",
+        "DisassociateQualificationFromWorker",
+        "ListWorkersWithQualificationType",
+        "CreateWorkerBlock",
+        "DeleteWorkerBlock",
+        "ListWorkerBlocks",
         "NotifyWorkers",
     }
 

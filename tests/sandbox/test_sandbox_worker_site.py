@@ -29,7 +29,10 @@ def answers_of(mturk: Any, hit_id: str) -> list[tuple[str, str]]:
     root = ET.fromstring(assignment["Answer"])
     ns = {"a": ANSWER_NAMESPACE}
     return [
-        (answer.findtext("a:QuestionIdentifier", namespaces=ns) or "", answer.findtext("a:FreeText", namespaces=ns) or "")
+        (
+            answer.findtext("a:QuestionIdentifier", namespaces=ns) or "",
+            answer.findtext("a:FreeText", namespaces=ns) or "",
+        )
         for answer in root.findall("a:Answer", ns)
     ]
 
@@ -71,9 +74,7 @@ def test_external_submit_form_becomes_answer_xml(server: SandboxServer, mturk: A
     assert mturk.get_hit(HITId=hit["HITId"])["HIT"]["HITStatus"] == "Reviewable"
 
 
-def test_external_submit_also_accepts_get_and_multipart(
-    server: SandboxServer, mturk: Any, http: httpx.Client
-) -> None:
+def test_external_submit_also_accepts_get_and_multipart(server: SandboxServer, mturk: Any, http: httpx.Client) -> None:
     by_get = create_hit(mturk, server.external_question())
     by_multipart = create_hit(mturk, server.external_question())
     first = accept(http, "AWORKER1", by_get["HITId"]).json()["assignment_id"]
@@ -163,9 +164,7 @@ def test_does_not_exist_requirement_hides_the_hit_and_refuses_accept(
     assert accept(http, "AKEPTOUT", hit["HITId"]).status_code == 200
 
 
-def test_accept_guard_shows_the_hit_but_refuses_accept(
-    server: SandboxServer, mturk: Any, http: httpx.Client
-) -> None:
+def test_accept_guard_shows_the_hit_but_refuses_accept(server: SandboxServer, mturk: Any, http: httpx.Client) -> None:
     score = mturk.create_qualification_type(
         Name="score", Description="Onboarding score", QualificationTypeStatus="Active"
     )["QualificationType"]["QualificationTypeId"]
@@ -276,7 +275,7 @@ def test_html_question_page_posts_to_external_submit_with_the_assignment(
     assert url.path == f"/sandbox/worker/html/{hit['HITId']}"
     assert parse_qs(url.query)["assignmentId"] == [reply["assignment_id"]]
     assert page.status_code == 200
-    assert "<form name=\"mturk_form\"" in page.text
+    assert '<form name="mturk_form"' in page.text
     assert page.text.index("html_question.js") < page.text.index("</body>")
     assert "/mturk/externalSubmit" in script.text
 

@@ -1,0 +1,206 @@
+// The sandbox worker site: pick a worker id, find HITs, preview, accept, work, return, follow status.
+// Every label and status comes from the server's JSON and is set with textContent.
+
+const STORAGE_KEY = "parley-sandbox-worker-id";
+const REFRESH_MS = 5000;
+const $ = (selector) => document.querySelector(selector);
+
+let workerId = "";
+let task = null; // { mode: "preview" | "work", hitId, assignmentId, title }
+
+async function api(path, body) {
+  const options = body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  };
+  const response = await fetch(path, options);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(data.error ? data.error.message : `The sandbox answered ${response.status}.`);
+  }
+  return data;
+}
+
+function notify(text, isError = false) {
+  const notice = $("#notice");
+  notice.textContent = text;
+  notice.classList.toggle("error", isError);
+}
+
+function clock(seconds) {
+  return seconds ? new Date(seconds * 1000).toLocaleString() : "";
+}
+
+function minutes(seconds) {
+  return seconds >= 3600 ? `${Math.round(seconds / 360) / 10} h` : `${Math.round(seconds / 60)} min`;
+}
+
+function openTask(next, url, frameHeight) {
+  task = next;
+  $("#task-panel").hidden = false;
+  $("#task-title").textContent = next.title;
+  $("#task-mode").textContent = next.mode === "preview" ? "Preview" : "Working";
+  $("#accept-previewed").hidden = next.mode !== "preview" || !next.canAccept;
+  $("#return-task").hidden = next.mode !== "work";
+  const frame = $("#task-frame");
+  frame.height = String(frameHeight > 0 ? frameHeight : 600);
+  frame.src = url;
+  $("#task-panel").scrollIntoView({ behavior: "smooth" });
+}
+
+function closeTask() {
+  task = null;
+  $("#task-panel").hidden = true;
+  $("#task-frame").src = "about:blank";
+}
+
+async function accept(hit) {
+  try {
+    const accepted = await api("worker/accept", { worker_id: workerId, hit_id: hit.hit_id });
+    openTask(
+      { mode: "work", hitId: hit.hit_id, assignmentId: accepted.assignment_id, title: hit.title },
+      accepted.url, hit.frame_height,
+    );
+    notify(`Accepted assignment ${accepted.assignment_id}.`);
+  } catch (error) {
+    notify(error.message, true);
+  }
+  await refresh();
+}
+
+async function returnTask() {
+  if (!task || task.mode !== "work") return;
+  try {
+    await api("worker/return", { assignment_id: task.assignmentId });
+    notify(`Returned assignment ${task.assignmentId}.`);
+    closeTask();
+  } catch (error) {
+    notify(error.message, true);
+  }
+  await refresh();
+}
+
+function renderHits(hits) {
+  const list = $("#hits");
+  list.replaceChildren();
+  $("#hits-empty").textContent = "No HITs available to you right now.";
+  $("#hits-empty").hidden = hits.length > 0;
+  for (const hit of hits) {
+    const card = $("#hit-card").content.firstElementChild.cloneNode(true);
+    card.dataset.hitId = hit.hit_id;
+    card.querySelector(".title").textContent = hit.title;
+    card.querySelector(".description").textContent = hit.description;
+    card.querySelector(".reward").textContent = `$${hit.reward}`;
+    card.querySelector(".available").textContent = `${hit.assignments_available} available`;
+    card.querySelector(".duration").textContent = `${minutes(hit.assignment_duration_seconds)} allotted`;
+    card.querySelector(".refusal").textContent = hit.refusal ? hit.refusal.message : "";
+    const preview = card.querySelector(".preview");
+    preview.disabled = !hit.preview_url;
+    preview.addEventListener("click", () => openTask(
+      { mode: "preview", hitId: hit.hit_id, title: hit.title, canAccept: hit.can_accept, hit },
+      hit.preview_url, hit.frame_height,
+    ));
+    const acceptButton = card.querySelector(".accept");
+    acceptButton.disabled = !hit.can_accept;
+    acceptButton.addEventListener("click", () => accept(hit));
+    list.append(card);
+  }
+}
+
+function renderAssignments(assignments) {
+  const table = $("#assignments");
+  const body = table.querySelector("tbody");
+  body.replaceChildren();
+  table.hidden = assignments.length === 0;
+  $("#assignments-empty").hidden = assignments.length > 0;
+  for (const assignment of assignments) {
+    const row = document.createElement("tr");
+    row.dataset.assignmentId = assignment.assignment_id;
+    const cells = [assignment.title, assignment.assignment_id, assignment.status,
+      clock(assignment.accept_time), assignment.requester_feedback || ""];
+    cells.forEach((text, index) => {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      if (index === 2) cell.className = "status";
+      row.append(cell);
+    });
+    const actions = document.createElement("td");
+    if (assignment.work_url) {
+      const resume = document.createElement("button");
+      resume.type = "button";
+      resume.textContent = "Continue";
+      resume.addEventListener("click", () => openTask(
+        { mode: "work", hitId: assignment.hit_id, assignmentId: assignment.assignment_id, title: assignment.title },
+        assignment.work_url, assignment.frame_height,
+      ));
+      actions.append(resume);
+    }
+    row.append(actions);
+    body.append(row);
+  }
+}
+
+function renderMessages(messages) {
+  const list = $("#messages");
+  list.replaceChildren();
+  $("#messages-empty").hidden = messages.length > 0;
+  for (const message of messages) {
+    const item = document.createElement("li");
+    const subject = document.createElement("strong");
+    subject.textContent = `${message.subject} (${clock(message.time)})`;
+    const text = document.createElement("p");
+    text.textContent = message.message_text;
+    item.append(subject, text);
+    list.append(item);
+  }
+}
+
+async function refresh() {
+  if (!workerId) return;
+  const query = `?worker_id=${encodeURIComponent(workerId)}`;
+  try {
+    const [hits, assignments, messages] = await Promise.all([
+      api(`worker/hits${query}`), api(`worker/assignments${query}`), api(`worker/messages${query}`),
+    ]);
+    renderHits(hits.hits);
+    renderAssignments(assignments.assignments);
+    renderMessages(messages.messages);
+  } catch (error) {
+    notify(error.message, true);
+  }
+}
+
+function useWorker(id) {
+  workerId = id.trim().toUpperCase();
+  $("#worker-id").value = workerId;
+  localStorage.setItem(STORAGE_KEY, workerId);
+  closeTask();
+  notify(`Working as ${workerId}.`);
+  refresh();
+}
+
+window.addEventListener("message", (event) => {
+  if (event.origin !== window.location.origin || !event.data || event.data.source !== "parley-sandbox") return;
+  if (event.data.type === "submitted") {
+    notify(`Submitted assignment ${event.data.assignmentId}.`);
+    closeTask();
+  } else {
+    notify(event.data.message || "The submission was refused.", true);
+  }
+  refresh();
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#worker-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    useWorker($("#worker-id").value);
+  });
+  $("#refresh").addEventListener("click", refresh);
+  $("#close-task").addEventListener("click", closeTask);
+  $("#return-task").addEventListener("click", returnTask);
+  $("#accept-previewed").addEventListener("click", () => task && task.hit && accept(task.hit));
+  const saved = localStorage.getItem(STORAGE_KEY);
+  if (saved) useWorker(saved);
+  setInterval(() => { if (document.visibilityState === "visible") refresh(); }, REFRESH_MS);
+});
