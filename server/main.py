@@ -14,6 +14,7 @@ from server.errors import install_error_handlers
 from server.registry import Runs
 from server.routes import health, task, ws
 from server.routes.task import FRONTEND
+from server.security import SecurityHeaders
 from server.settings import Settings
 from server.store import Store
 from server.tokens import TokenSigner
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(task.router)
     app.include_router(ws.router)
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -65,3 +65,18 @@ class Crashing(World):
 def crashing() -> Task:
     return Task(name="crashing", title="Crashing", description="A world that raises.", world=Crashing,
                 roles=["Worker"], timeouts=FAST)
+
+
+def chat_long_grace() -> Task:
+    """For restart tests: workers have time to come back after the server does."""
+    task = chat()
+    task.timeouts = Timeouts(turn=30.0, waiting=3.0, onboarding=30.0, reconnect_grace=20.0)
+    return task
+
+
+def storm_chat() -> Task:
+    """For the disconnect storm: four messages each, time enough for many reconnects."""
+    task = chat_demo.make_task(turns_each=4, turn_timeout=60.0, waiting_timeout=60.0)
+    task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=15.0)
+    task.caps = Caps(max_conversations=1000, max_waiting=2000, target_conversations=100_000)
+    return task

@@ -1,0 +1,170 @@
+"""Disconnect storm: every worker's socket is dropped at random moments (clean closes, TCP resets,
+half-open sockets that stop answering heartbeats), sometimes right after sending. Afterwards every acked
+message is stored exactly once, every stream is gap-free with no duplicate, every conversation completed.
+
+CI size: 20 conversations. Full size: `PARLEY_STORM_CONVERSATIONS=200 make test-heavy` (or -m heavy).
+"""
+
+import asyncio
+import json
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from server.store import MessageRow, Store
+from tests.conftest import make_settings
+from tests.support.client import Crowd, Frame, Worker
+from tests.support.server import LiveServer, serve
+
+HEARTBEAT_S = 0.4  # the server closes a socket silent for 3 heartbeats
+
+
+@dataclass
+class Chaos:
+    rng: random.Random
+    drops: Counter[str] = field(default_factory=Counter)
+
+
+async def _ensure(w: Worker) -> None:
+    while w.closed_code is not None:
+        try:
+            await w.connect()
+        except OSError:
+            await asyncio.sleep(0.05)  # back off like the page does
+
+
+async def _wait(w: Worker, match: Callable[[Frame], bool], deadline: float) -> Frame:
+    while True:
+        await _ensure(w)
+        try:
+            return await w.wait_frame(match, timeout=0.5)
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
+async def _disturb(w: Worker, chaos: Chaos) -> None:
+    roll = chaos.rng.random()
+    if roll < 0.25:
+        await w.drop()
+        chaos.drops["clean_close"] += 1
+    elif roll < 0.5:
+        await w.abort()
+        chaos.drops["tcp_reset"] += 1
+    elif roll < 0.6:
+        w.stop_heartbeat()  # half-open: silent and not reading until the server gives up on it
+        assert w.ws is not None
+        w.ws.transport.pause_reading()
+        await asyncio.sleep(HEARTBEAT_S * 3.5)  # outlast the server's heartbeat bound
+        await w.abort()
+        chaos.drops["half_open"] += 1
+
+
+async def _say_until_acked(w: Worker, text: str, data: Frame, chaos: Chaos, deadline: float) -> str:
+    client_id = uuid.uuid4().hex
+    while True:
+        await _ensure(w)
+        before = len(w.frames)
+        try:
+            await w.say(text, data, client_id=client_id)
+        except Exception:  # the socket died under the send: resend the same client id
+            continue
+        if chaos.rng.random() < 0.15:
+            await w.abort()  # cut right after sending: stored or not, the resend must not duplicate
+            chaos.drops["after_send"] += 1
+            continue
+        try:
+            await w.wait_frame(lambda f: f["type"] == "ack" and f["client_id"] == client_id, after=before, timeout=1)
+            return client_id
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise
+
+
+async def _work(w: Worker, turns: int, chaos: Chaos, acked: list[tuple[str, str]]) -> None:
+    deadline = time.monotonic() + 120
+    await w.start()
+    for n in range(1, turns + 1):
+        await _wait(w, lambda f, n=n: f["type"] == "turn" and _turns(w) >= n, deadline)
+        await _disturb(w, chaos)
+        await _ensure(w)
+        if n <= turns - 1:
+            text = f"{w.worker_id} says {n}"
+            acked.append((w.agent_id, await _say_until_acked(w, text, {}, chaos, deadline)))
+        else:
+            survey = {"form": {"enjoyed": 3, "partner_engaged": "Yes", "comment": ""}}
+            acked.append((w.agent_id, await _say_until_acked(w, "survey", survey, chaos, deadline)))
+    await _wait(w, lambda f: f["type"] == "state" and f["state"] == "done", deadline)
+
+
+def _turns(w: Worker) -> int:
+    return sum(1 for e in w.events.values() if e["type"] == "turn")
+
+
+@pytest.fixture
+async def storm_server(db_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
+    settings = make_settings(db_url, tmp_path, {"storm": "tests.support.tasks:storm_chat"})
+    settings = settings.model_copy(update={"heartbeat_s": HEARTBEAT_S, "rate_burst": 100, "rate_per_s": 50.0})
+    with serve(settings) as live:
+        yield live
+
+
+async def _storm(live: LiveServer, store: Store, conversations: int, seed: int) -> dict[str, object]:
+    chaos = Chaos(random.Random(seed))
+    crowd = Crowd(live.base)
+    acked: list[tuple[str, str]] = []
+    workers = [crowd.worker("storm", f"W{i:04d}") for i in range(conversations * 2)]
+    for w in workers:
+        w.heartbeat_s = HEARTBEAT_S
+    try:
+        await asyncio.gather(*(_work(w, 5, chaos, acked) for w in workers))
+    finally:
+        await crowd.close()
+
+    table = MessageRow.__table__  # type: ignore[attr-defined]
+    rows = await store._all(select(table.c.agent_id, table.c.client_id))
+    stored = Counter((r[0], r[1]) for r in rows if r[1] is not None)
+    lost = [key for key in acked if stored[key] == 0]
+    duplicated = [key for key, count in stored.items() if count > 1]
+    by_agent = {w.agent_id: w for w in workers}
+    for w in workers:
+        assert w.duplicates == 0 and not w.gaps, (w.worker_id, w.duplicates, w.gaps)
+        assert sorted(w.events) == list(range(1, w.last_seq + 1))
+    for conv in await store.conversations("storm"):
+        assert conv.state == "completed", conv
+        a, b = (by_agent[conv.participants[r]] for r in ("Speaker 1", "Speaker 2"))
+        texts_a = [m["text"] for m in a.chat() if m["kind"] == "chat" and m["text"] != "survey"]
+        texts_b = [m["text"] for m in b.chat() if m["kind"] == "chat" and m["text"] != "survey"]
+        assert texts_a == texts_b, (texts_a, texts_b)  # both saw the whole dialogue once, in order
+        assert len(texts_a) == 8
+    summary = {
+        "conversations": conversations, "workers": len(workers), "acked": len(acked),
+        "dropped_sockets": dict(chaos.drops), "lost": len(lost), "duplicated": len(duplicated),
+    }
+    assert not lost and not duplicated, summary
+    assert len(acked) == len(workers) * 5
+    report = os.environ.get("PARLEY_STORM_REPORT")
+    if report:
+        await asyncio.to_thread(Path(report).write_text, json.dumps(summary, indent=2))
+    return summary
+
+
+async def test_a_disconnect_storm_loses_and_duplicates_nothing(storm_server: LiveServer, store: Store) -> None:
+    summary = await _storm(storm_server, store, conversations=20, seed=7)
+    assert sum(summary["dropped_sockets"].values()) > 20  # type: ignore[union-attr]
+
+
+@pytest.mark.heavy
+async def test_a_full_size_disconnect_storm_loses_and_duplicates_nothing(
+    storm_server: LiveServer, store: Store
+) -> None:
+    size = int(os.environ.get("PARLEY_STORM_CONVERSATIONS", "200"))
+    await _storm(storm_server, store, conversations=size, seed=11)
