@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from server import logs
 from server.errors import install_error_handlers
+from server.mturk_wiring import hit_manager, mount_sandbox
 from server.registry import Runs
 from server.routes import health, task, ws
 from server.routes.task import FRONTEND
@@ -38,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await runs.start(run_id, module)
             await runs.resume_all()
             _announce(settings, runs)
-            yield
+            async with hit_manager(settings, store, runs) as app.state.hits:
+                yield
         finally:
             await runs.aclose()
             await store.close()
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(task.router)
     app.include_router(ws.router)
+    app.state.sandbox = mount_sandbox(app, settings)
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
     app.add_middleware(SecurityHeaders)
     return app

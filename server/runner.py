@@ -163,6 +163,10 @@ class Run:
                 409,
             )
 
+    async def load_agent(self, row: AgentRow) -> HumanAgent:
+        """The in-memory agent for a stored row (loading it if this process has not yet)."""
+        return await self._load(row)
+
     async def _load(self, row: AgentRow) -> HumanAgent:
         human = self.humans.get(row.id)
         if human is None:

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     # Per-connection flood limit: a burst of `rate_burst` frames, refilled at `rate_per_s`.
     rate_per_s: float = 10.0
     rate_burst: int = 30
+    # MTurk: endpoint override (default by provider), seconds between HIT manager passes, run ids to publish
+    # at start-up (built-in or MTurk's sandbox only; live runs are published by `parley run --live`), and
+    # their budget cap in USD (0 = no cap).
+    mturk_endpoint_url: str = ""
+    mturk_sync_s: float = 10.0
+    mturk_publish: list[str] = Field(default_factory=list)
+    mturk_budget_usd: float = 0.0
     admin_token: str = ""
     instance_id: str = ""
     log_level: str = "INFO"

@@ -1,0 +1,92 @@
+"""Requester operations that need no running server: set up a run's publishing, expire a run, clean up.
+
+The CLI calls these with its own MTurk client and Store; the server's HIT manager then carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server.hits import plan as rules
+from server.hits.publisher import Publisher, status_of
+from server.store.hits import HitPlan, HitStore
+from worlds.base import Task
+
+
+class LiveModeRefused(ValueError):
+    """Live MTurk needs a budget cap and an HTTPS public URL; Parley refuses to publish without them."""
+
+
+def check_live(*, live: bool, budget_usd: float, public_url: str) -> None:
+    if not live:
+        return
+    if budget_usd <= 0:
+        raise LiveModeRefused("publishing on live MTurk needs a budget cap (--budget): real money is spent")
+    if not public_url.startswith("https://"):
+        raise LiveModeRefused(f"publishing on live MTurk needs an https:// PUBLIC_URL (got {public_url!r})")
+
+
+async def publish_run(
+    hit_store: HitStore, *, run_id: str, account: str, task: Task, budget_usd: float, live: bool, public_url: str,
+    overbook: float = 1.25, lifetime_s: int = 4 * 3600, assignment_duration_s: int = 3600,
+    auto_approval_delay_s: int = 3 * 24 * 3600,
+) -> HitPlan:
+    """Mark a run for publishing on an account within a budget; the HIT manager publishes its HITs."""
+    check_live(live=live, budget_usd=budget_usd, public_url=public_url)
+    existing = await hit_store.plan(run_id)
+    if existing is not None and existing.account != account:
+        raise ValueError(f"run {run_id} publishes on {existing.account}, not {account}: use a new run id")
+    return await hit_store.save_plan(HitPlan(
+        run_id=run_id, account=account, publishing=True, budget_cents=rules.cents(budget_usd),
+        reward_cents=rules.cents(task.reward), overbook=overbook, lifetime_s=lifetime_s,
+        assignment_duration_s=assignment_duration_s, auto_approval_delay_s=auto_approval_delay_s,
+    ))
+
+
+@dataclass(frozen=True)
+class OpenHit:
+    hit_id: str
+    run_id: str
+    title: str
+    reward: str
+    expires: float
+
+
+async def open_hits(publisher: Publisher) -> list[OpenHit]:
+    """Every HIT on the account that a worker can still accept."""
+    found = []
+    async for hit in publisher.mturk.pages("ListHITs", "HITs"):
+        if status_of(hit) == "open":
+            found.append(OpenHit(
+                hit_id=hit["HITId"], run_id=str(hit.get("RequesterAnnotation") or ""), title=hit.get("Title", ""),
+                reward=str(hit.get("Reward", "")), expires=float(hit["Expiration"].timestamp())
+                if hasattr(hit.get("Expiration"), "timestamp") else 0.0,
+            ))
+    return found
+
+
+async def orphans(publisher: Publisher, hit_store: HitStore) -> list[OpenHit]:
+    """Open HITs no publishing run of this database wants: from stopped runs, other databases, crashes."""
+    wanted = {p.run_id for p in await hit_store.plans(publisher.mturk.account) if p.publishing}
+    return [hit for hit in await open_hits(publisher) if hit.run_id not in wanted]
+
+
+async def expire_hits(
+    publisher: Publisher, hit_ids: list[str], progress: Callable[[str], Any] = lambda _: None
+) -> int:
+    for hit_id in hit_ids:
+        record = await publisher.hit_store.hit_by_id(hit_id)
+        await publisher.mturk.call("UpdateExpirationForHIT", HITId=hit_id, ExpireAt=0)
+        if record is not None and record.status == "open":
+            await publisher.hit_store.set_hit(record.token, status="closed")
+        progress(hit_id)
+    return len(hit_ids)
+
+
+async def stop_run(publisher: Publisher, hit_store: HitStore, run_id: str) -> list[str]:
+    """Stop publishing a run; returns the ids of its HITs still open (to expire)."""
+    if await hit_store.plan(run_id) is not None:
+        await hit_store.update_plan(run_id, publishing=False)
+    return [hit.hit_id for hit in await open_hits(publisher) if hit.run_id == run_id]

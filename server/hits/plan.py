@@ -1,0 +1,120 @@
+"""Pure rules of publishing: tokens, fees, the HIT type, qualification requirements, how many HITs to keep open.
+
+Nothing here talks to MTurk or the database, so each rule is testable on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from xml.sax.saxutils import escape
+
+from worlds.base import Task
+
+LOCALE = "00000000000000000071"
+PERCENT_APPROVED = "000000000000000000L0"
+FEE_PERCENT = 20  # MTurk's commission on rewards and bonuses (40% on HITs of 10+ assignments: never used)
+HIDE = "DiscoverPreviewAndAccept"  # a worker who fails the requirement does not even see the HIT
+
+EXTERNAL_QUESTION = (
+    '<ExternalQuestion xmlns="http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/'
+    '2006-07-14/ExternalQuestion.xsd"><ExternalURL>{url}</ExternalURL><FrameHeight>{height}</FrameHeight>'
+    "</ExternalQuestion>"
+)
+
+
+def hit_token(run_id: str, slot: int) -> str:
+    """The UniqueRequestToken of a run's slot: the same on every retry, different for every slot (<= 64)."""
+    return "parley-" + hashlib.sha256(f"hit:{run_id}:{slot}".encode()).hexdigest()[:48]
+
+
+def bonus_token(assignment_id: str, key: str) -> str:
+    return "parley-" + hashlib.sha256(f"bonus:{assignment_id}:{key}".encode()).hexdigest()[:48]
+
+
+def cents(amount: float | str | Decimal) -> int:
+    return int((Decimal(str(amount)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def dollars(amount_cents: int) -> str:
+    return f"{amount_cents // 100}.{amount_cents % 100:02d}"
+
+
+def fee_cents(amount_cents: int) -> int:
+    """MTurk's commission: 20%, rounded half up, at least one cent."""
+    return max(1, (amount_cents * FEE_PERCENT + 50) // 100)
+
+
+def charge_cents(reward_cents: int) -> int:
+    """What one single-assignment HIT may cost: reward + fee."""
+    return reward_cents + fee_cents(reward_cents)
+
+
+def external_question(public_url: str, run_id: str, frame_height: int = 0) -> str:
+    url = f"{public_url.rstrip('/')}/task/{run_id}"
+    return EXTERNAL_QUESTION.format(url=escape(url), height=frame_height)
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Qualification type ids that hide a HIT from a worker who holds them."""
+
+    soft_block: str
+    onboarding_failed: str | None  # None when the task has no onboarding
+    at_cap: str  # this run's per-worker caps reached
+
+
+def requirements(gates: Gates, *, live: bool, locales: list[str], min_approval_rate: int) -> list[dict[str, Any]]:
+    """Locale and approval rate on live only; Parley's own gates as DoesNotExist on every account."""
+    reqs: list[dict[str, Any]] = []
+    if live:
+        if locales:
+            reqs.append({
+                "QualificationTypeId": LOCALE, "Comparator": "In",
+                "LocaleValues": [{"Country": c} for c in locales], "ActionsGuarded": HIDE,
+            })
+        if min_approval_rate:
+            reqs.append({
+                "QualificationTypeId": PERCENT_APPROVED, "Comparator": "GreaterThanOrEqualTo",
+                "IntegerValues": [min_approval_rate], "ActionsGuarded": HIDE,
+            })
+    for type_id in (gates.soft_block, gates.onboarding_failed, gates.at_cap):
+        if type_id:
+            reqs.append({"QualificationTypeId": type_id, "Comparator": "DoesNotExist", "ActionsGuarded": HIDE})
+    return reqs
+
+
+def hit_type_params(
+    task: Task, reward_cents: int, *, duration_s: int, auto_approval_s: int, reqs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "Title": task.title[:128],
+        "Description": task.description[:2000],
+        "Keywords": ", ".join(task.keywords)[:1000],
+        "Reward": dollars(reward_cents),
+        "AssignmentDurationInSeconds": duration_s,
+        "AutoApprovalDelayInSeconds": auto_approval_s,
+        "QualificationRequirements": reqs,
+    }
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a run still needs, in conversations and in humans already on their way to one."""
+
+    target: int
+    completed: int
+    live_conversations: int
+    humans_waiting: int  # joined, onboarding or waiting: each will fill a slot without a new HIT
+    roles: int
+    max_conversations: int
+
+
+def open_target(need: Need, overbook: float) -> int:
+    """HITs to keep open: min(global cap x roles, remaining human slots x overbook), never negative."""
+    remaining = max(0, need.target - need.completed - need.live_conversations)
+    slots = max(0, remaining * need.roles - need.humans_waiting)
+    return min(need.max_conversations * need.roles, math.ceil(slots * overbook))

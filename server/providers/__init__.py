@@ -1,0 +1,1 @@
+"""External services Parley talks to. `mturk`: MTurk's requester API through boto3."""

@@ -1,0 +1,250 @@
+"""The HIT manager's records: a plan per published run, one record per HIT, qualification ids, bonuses.
+
+Money is integer cents. Spend is computed from the records (never kept as a running total that could
+drift): every HIT that may still cost its reward + fee, plus every bonus sent or being sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel
+
+from server.store.models import now
+from server.store.store import Store
+
+# HIT record statuses. `creating`: reserved, MTurk has not confirmed; `open`: assignable; `taken`: a worker
+# has it; `closed`: no longer assignable, its assignments not yet looked at; `submitted`: work awaits review;
+# `reviewed`: approved or rejected; `expired`: closed with no work (its charge is released); `failed`: MTurk
+# never made it (nothing was charged).
+HIT_LIVE = ("creating", "open", "taken")
+HIT_FREE = ("expired", "failed")  # statuses that cost nothing
+
+
+class HitPlan(SQLModel, table=True):
+    """How a run is published: on which account, within what budget, with which HIT type."""
+
+    __tablename__ = "mturk_run"
+    run_id: str = Field(primary_key=True, max_length=64)
+    account: str = Field(max_length=255)
+    publishing: bool = True
+    budget_cents: int = 0  # 0: no cap (refused on live)
+    reward_cents: int = 0
+    hit_type_id: str = Field(default="", max_length=64)
+    next_slot: int = 0
+    lifetime_s: int = 4 * 3600
+    assignment_duration_s: int = 3600
+    auto_approval_delay_s: int = 3 * 24 * 3600
+    overbook: float = 1.25
+    locales: list[str] = Field(default_factory=lambda: ["US"], sa_column=Column(JSON, nullable=False))
+    min_approval_rate: int = 95
+    created_at: float = Field(default_factory=now)
+
+
+class HitRecord(SQLModel, table=True):
+    __tablename__ = "mturk_hit"
+    __table_args__ = (UniqueConstraint("run_id", "slot", name="uq_mturk_hit_slot"),)
+    token: str = Field(primary_key=True, max_length=64)  # the UniqueRequestToken
+    run_id: str = Field(max_length=64, index=True)
+    slot: int
+    hit_id: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default="creating", max_length=16)
+    charge_cents: int = 0
+    expires_at: float = 0.0
+    assignment_id: str = Field(default="", max_length=128)
+    worker_id: str = Field(default="", max_length=128)
+    assignment_status: str = Field(default="", max_length=16)
+    auto_approve_at: float = 0.0
+    created_at: float = Field(default_factory=now)
+    updated_at: float = Field(default_factory=now)
+
+
+class QualificationRecord(SQLModel, table=True):
+    """A qualification type Parley created on an account, remembered so it is created once."""
+
+    __tablename__ = "mturk_qualification"
+    account: str = Field(primary_key=True, max_length=255)
+    name: str = Field(primary_key=True, max_length=255)
+    type_id: str = Field(max_length=64)
+
+
+class BonusRecord(SQLModel, table=True):
+    __tablename__ = "mturk_bonus"
+    token: str = Field(primary_key=True, max_length=64)
+    run_id: str = Field(max_length=64, index=True)
+    assignment_id: str = Field(max_length=128)
+    worker_id: str = Field(max_length=128)
+    amount_cents: int
+    fee_cents: int
+    reason: str = Field(max_length=1024)
+    status: str = Field(default="sending", max_length=16)  # sending | paid
+    created_at: float = Field(default_factory=now)
+
+
+_PLAN = HitPlan.__table__  # type: ignore[attr-defined]
+_HIT = HitRecord.__table__  # type: ignore[attr-defined]
+_QUAL = QualificationRecord.__table__  # type: ignore[attr-defined]
+_BONUS = BonusRecord.__table__  # type: ignore[attr-defined]
+
+
+class BudgetExceeded(Exception):
+    def __init__(self, run_id: str, spent_cents: int, wanted_cents: int, budget_cents: int) -> None:
+        super().__init__(
+            f"run {run_id}: ${wanted_cents / 100:.2f} more would pass the budget cap of ${budget_cents / 100:.2f} "
+            f"(${spent_cents / 100:.2f} spent or committed)"
+        )
+        self.spent_cents = spent_cents
+        self.budget_cents = budget_cents
+
+
+class HitStore:
+    """Async API over the HIT manager's tables; uses the Store's engine, transactions and write lock."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # ---- plans --------------------------------------------------------------------------------
+
+    async def save_plan(self, plan: HitPlan) -> HitPlan:
+        """Create the plan, or update its settings (never its slot counter or HIT type)."""
+        values = plan.model_dump(exclude={"next_slot", "hit_type_id", "created_at"})
+        try:
+            async with self.store._tx() as conn:
+                await conn.execute(insert(_PLAN).values(**plan.model_dump()))
+        except IntegrityError:
+            async with self.store._tx() as conn:
+                await conn.execute(update(_PLAN).where(_PLAN.c.run_id == plan.run_id).values(**values))
+        saved = await self.plan(plan.run_id)
+        assert saved is not None
+        return saved
+
+    async def plan(self, run_id: str) -> HitPlan | None:
+        row = await self.store._one(select(_PLAN).where(_PLAN.c.run_id == run_id))
+        return HitPlan.model_validate(row._mapping) if row else None
+
+    async def plans(self, account: str | None = None) -> list[HitPlan]:
+        stmt = select(_PLAN).order_by(_PLAN.c.created_at)
+        if account is not None:
+            stmt = stmt.where(_PLAN.c.account == account)
+        return [HitPlan.model_validate(r._mapping) for r in await self.store._all(stmt)]
+
+    async def update_plan(self, run_id: str, **values: Any) -> None:
+        async with self.store._tx() as conn:
+            await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(**values))
+
+    # ---- HIT records --------------------------------------------------------------------------
+
+    async def reserve_hit(self, run_id: str, charge_cents: int, token_for: Any) -> HitRecord:
+        """Take the run's next slot and record a `creating` HIT for it, before MTurk is asked.
+
+        `token_for(slot)` makes the slot's UniqueRequestToken. Refuses (BudgetExceeded) when the charge would
+        pass the budget: the check and the reservation are one transaction, so two callers cannot both pass.
+        """
+        async with self.store._tx() as conn:
+            plan = (await conn.execute(select(_PLAN).where(_PLAN.c.run_id == run_id))).first()
+            if plan is None:
+                raise KeyError(f"run {run_id} has no HIT plan")
+            budget = int(plan._mapping["budget_cents"])
+            spent = await self._spend(conn, run_id)
+            if budget and spent + charge_cents > budget:
+                raise BudgetExceeded(run_id, spent, charge_cents, budget)
+            slot = int(plan._mapping["next_slot"])
+            await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(next_slot=slot + 1))
+            record = HitRecord(token=token_for(slot), run_id=run_id, slot=slot, charge_cents=charge_cents)
+            await conn.execute(insert(_HIT).values(**record.model_dump()))
+        return record
+
+    async def adopt_hit(self, run_id: str, hit_id: str, charge_cents: int, status: str, expires_at: float) -> HitRecord:
+        """Record a HIT found on MTurk that no record names (made just before a crash)."""
+        async with self.store._tx() as conn:
+            plan = (await conn.execute(select(_PLAN.c.next_slot).where(_PLAN.c.run_id == run_id))).first()
+            slot = int(plan[0]) if plan else 0
+            await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(next_slot=slot + 1))
+            record = HitRecord(
+                token=f"adopted-{hit_id}"[:64], run_id=run_id, slot=slot, hit_id=hit_id, status=status,
+                charge_cents=charge_cents, expires_at=expires_at,
+            )
+            await conn.execute(insert(_HIT).values(**record.model_dump()))
+        return record
+
+    async def set_hit(self, token: str, **values: Any) -> None:
+        async with self.store._tx() as conn:
+            await conn.execute(update(_HIT).where(_HIT.c.token == token).values(updated_at=now(), **values))
+
+    async def hits(self, run_id: str, statuses: Iterable[str] | None = None) -> list[HitRecord]:
+        stmt = select(_HIT).where(_HIT.c.run_id == run_id).order_by(_HIT.c.slot)
+        if statuses is not None:
+            stmt = stmt.where(_HIT.c.status.in_(list(statuses)))
+        return [HitRecord.model_validate(r._mapping) for r in await self.store._all(stmt)]
+
+    async def hit_for_assignment(self, assignment_id: str) -> HitRecord | None:
+        row = await self.store._one(select(_HIT).where(_HIT.c.assignment_id == assignment_id))
+        return HitRecord.model_validate(row._mapping) if row else None
+
+    async def hit_by_id(self, hit_id: str) -> HitRecord | None:
+        row = await self.store._one(select(_HIT).where(_HIT.c.hit_id == hit_id))
+        return HitRecord.model_validate(row._mapping) if row else None
+
+    # ---- money --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _spend(conn: Any, run_id: str) -> int:
+        hits = await conn.execute(
+            select(func.coalesce(func.sum(_HIT.c.charge_cents), 0))
+            .where(_HIT.c.run_id == run_id, _HIT.c.status.not_in(HIT_FREE))
+        )
+        bonuses = await conn.execute(
+            select(func.coalesce(func.sum(_BONUS.c.amount_cents + _BONUS.c.fee_cents), 0))
+            .where(_BONUS.c.run_id == run_id)
+        )
+        return int(hits.scalar_one()) + int(bonuses.scalar_one())
+
+    async def spend(self, run_id: str) -> int:
+        """Cents spent or committed by the run: live and worked HITs' reward + fee, and every bonus."""
+        async with self.store.engine.connect() as conn:
+            return await self._spend(conn, run_id)
+
+    # ---- qualifications -----------------------------------------------------------------------
+
+    async def qualification(self, account: str, name: str) -> str | None:
+        row = await self.store._one(select(_QUAL.c.type_id).where(_QUAL.c.account == account, _QUAL.c.name == name))
+        return str(row[0]) if row else None
+
+    async def remember_qualification(self, account: str, name: str, type_id: str) -> None:
+        try:
+            async with self.store._tx() as conn:
+                await conn.execute(insert(_QUAL).values(account=account, name=name, type_id=type_id))
+        except IntegrityError:
+            pass  # remembered already (the same type: names are unique per account)
+
+    # ---- bonuses ------------------------------------------------------------------------------
+
+    async def reserve_bonus(self, bonus: BonusRecord) -> BonusRecord:
+        """Record a bonus before sending it; the existing record if this token was seen. Checks the budget."""
+        existing = await self.bonus(bonus.token)
+        if existing is not None:
+            return existing
+        async with self.store._tx() as conn:
+            plan = (await conn.execute(select(_PLAN.c.budget_cents).where(_PLAN.c.run_id == bonus.run_id))).first()
+            budget = int(plan[0]) if plan else 0
+            spent = await self._spend(conn, bonus.run_id)
+            wanted = bonus.amount_cents + bonus.fee_cents
+            if budget and spent + wanted > budget:
+                raise BudgetExceeded(bonus.run_id, spent, wanted, budget)
+            await conn.execute(insert(_BONUS).values(**bonus.model_dump()))
+        return bonus
+
+    async def bonus(self, token: str) -> BonusRecord | None:
+        row = await self.store._one(select(_BONUS).where(_BONUS.c.token == token))
+        return BonusRecord.model_validate(row._mapping) if row else None
+
+    async def bonuses(self, run_id: str) -> list[BonusRecord]:
+        rows = await self.store._all(select(_BONUS).where(_BONUS.c.run_id == run_id).order_by(_BONUS.c.created_at))
+        return [BonusRecord.model_validate(r._mapping) for r in rows]
+
+    async def set_bonus_status(self, token: str, status: str) -> None:
+        async with self.store._tx() as conn:
+            await conn.execute(update(_BONUS).where(_BONUS.c.token == token).values(status=status))

@@ -1,0 +1,187 @@
+"""A real Parley server with the built-in sandbox and the HIT manager, in a thread or a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import uvicorn
+from botocore.config import Config
+from fastapi import FastAPI
+
+from server.hits import HitManager
+from server.main import create_app
+from server.settings import Settings
+from tests.support.client import Frame, JoinRefused, Worker
+from tests.support.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class HitServer:
+    app: FastAPI
+    port: int
+    settings: Settings
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.base}/sandbox/mturk"
+
+    @property
+    def hits(self) -> HitManager:
+        manager: HitManager = self.app.state.hits
+        return manager
+
+
+def settings_for(tmp_path: Path, db_url: str, runs: dict[str, str], **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path, "database_url": db_url, "demo_runs": runs, "log_level": "WARNING",
+        "heartbeat_s": 5.0, "mturk_sync_s": 0.3, "mturk_publish": list(runs), **extra,
+    }
+    return Settings(**values)
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[HitServer]:
+    port = free_port()
+    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:  # uvicorn offers no event to wait on; bounded
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start; see the log above")
+        time.sleep(0.02)
+    try:
+        yield HitServer(app=app, port=port, settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def subprocess_env(tmp_path: Path, port: int, runs: dict[str, str], **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PARLEY_"))}
+    env.update({
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "PARLEY_DATA_DIR": str(tmp_path), "PARLEY_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "PARLEY_DEMO_RUNS": json.dumps(runs), "PARLEY_MTURK_PUBLISH": json.dumps(list(runs)),
+        "PARLEY_MTURK_SYNC_S": "0.3", "PARLEY_LOG_LEVEL": "WARNING", **extra,
+    })
+    return env
+
+
+def start_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """`python -m uvicorn` on the wired app, as a deployment runs it; returns once it answers /health."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
+         "--ws", "websockets-sansio"],
+        cwd=ROOT, env=env,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the server process did not start")
+        time.sleep(0.05)
+
+
+def mturk(endpoint: str) -> Any:
+    """boto3 against the built-in sandbox, with dummy credentials."""
+    return boto3.client(
+        "mturk", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}, read_timeout=20),
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0, what: str = "condition") -> Any:
+    """Wait until `check()` returns something truthy, with a bound (re-checked every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def open_hits(client: Any, run_id: str) -> list[dict[str, Any]]:
+    hits = []
+    token: str | None = None
+    while True:
+        page = client.list_hits(MaxResults=100, **({"NextToken": token} if token else {}))
+        hits += page["HITs"]
+        token = page.get("NextToken")
+        if not token or not page["HITs"]:
+            break
+    return [
+        h for h in hits
+        if h.get("RequesterAnnotation") == run_id and h["HITStatus"] == "Assignable"
+        and h["NumberOfAssignmentsAvailable"] > 0
+    ]
+
+
+class TurkWorker(Worker):
+    """A worker who accepts a HIT on the sandbox's worker site, then joins with MTurk's parameters."""
+
+    def __init__(self, base: str, run_id: str, worker_id: str) -> None:
+        super().__init__(base, run_id, worker_id)
+        self.hit_id = ""
+
+    async def accept(self, hit_id: str) -> None:
+        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
+            reply = await http.post("/sandbox/worker/accept", json={"worker_id": self.worker_id, "hit_id": hit_id})
+        if reply.status_code != 200:
+            raise JoinRefused(reply.status_code, reply.json())
+        self.assignment_id, self.hit_id = reply.json()["assignment_id"], hit_id
+
+    async def join(self) -> Frame:
+        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
+            reply = await http.post(f"/task/{self.run_id}/join", json={
+                "assignment_id": self.assignment_id, "hit_id": self.hit_id, "worker_id": self.worker_id,
+                "turk_submit_to": f"{self.base}/sandbox",
+            })
+        body = reply.json()
+        if reply.status_code != 200:
+            raise JoinRefused(reply.status_code, body)
+        self.token, self.agent_id = body["token"], body["agent_id"]
+        return dict(body)
+
+    async def submit(self, **answers: str) -> None:
+        """What the page does when done: a submit frame, then MTurk's form post to turkSubmitTo."""
+        await self.send({"type": "submit"})
+        await self.wait_state("submitted")
+        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
+            form = {"assignmentId": self.assignment_id, **answers}
+            reply = await http.post("/sandbox/mturk/externalSubmit", data=form)
+        assert reply.status_code == 200, reply.text
+
+    async def return_hit(self) -> None:
+        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
+            reply = await http.post("/sandbox/worker/return", json={"assignment_id": self.assignment_id})
+        assert reply.status_code == 200, reply.text

@@ -1,0 +1,22 @@
+"""Small tasks for the HIT manager tests: few HITs open at once, short timeouts."""
+
+from __future__ import annotations
+
+from tests.support import tasks as support
+from worlds import chat_demo
+from worlds.base import Caps, Task
+
+
+def chat2() -> Task:
+    """Two-person chat, one message each; one conversation at a time, two wanted: 2 HITs open at a time."""
+    task = chat_demo.make_task(turns_each=1, turn_timeout=10.0, waiting_timeout=10.0)
+    task.timeouts = support.FAST
+    task.caps = Caps(max_conversations=1, max_waiting=10, target_conversations=2, per_worker_total=5)
+    return task
+
+
+def gated2() -> Task:
+    """The one-worker quiz task (onboarding: pick "blue"), two at a time, four wanted."""
+    task = support.gated()
+    task.caps = Caps(max_conversations=2, max_waiting=10, target_conversations=4, per_worker_total=5)
+    return task

@@ -1,0 +1,108 @@
+"""`parley` against a real server with the built-in sandbox: watch, review, pay, expire, clean up, refuse live."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from server.cli import app
+from tests.hits.harness import HitServer, mturk, open_hits, serve, settings_for
+
+RUNNER = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server(tmp_path: Path, db_url: str) -> Iterator[HitServer]:
+    with serve(settings_for(tmp_path, db_url, {"chat": "tests.hits.tasks:chat2"})) as live:
+        yield live
+
+
+def parley(server: HitServer, *args: str, input: str | None = None) -> Any:
+    env = {"PARLEY_DATABASE_URL": server.settings.database_url, "PARLEY_DATA_DIR": str(server.settings.data_dir),
+           "PARLEY_PUBLIC_URL": server.base, "PARLEY_PROVIDER": "builtin", "COLUMNS": "200"}
+    return RUNNER.invoke(app, list(args), env=env, input=input)
+
+
+def until(check: Any, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return value
+
+
+def _work_one_hit(server: HitServer, client: Any, worker_id: str) -> str:
+    """A worker accepts an open HIT and submits it straight away (the sandbox's JSON actions and form post)."""
+    hit = until(lambda: open_hits(client, "chat"))[0]
+    accepted = httpx.post(f"{server.base}/sandbox/worker/accept", json={"worker_id": worker_id, "hit_id": hit["HITId"]})
+    assignment_id = str(accepted.json()["assignment_id"])
+    httpx.post(f"{server.base}/sandbox/mturk/externalSubmit", data={"assignmentId": assignment_id, "ok": "1"})
+    return assignment_id
+
+
+def test_review_approve_bonus_and_balance_through_the_cli(server: HitServer) -> None:
+    client = mturk(server.endpoint)
+    assignment_id = _work_one_hit(server, client, "ACLIWORKER")
+    until(lambda: assignment_id in parley(server, "review", "chat").output)
+    before = parley(server, "balance").output
+    assert parley(server, "reject", assignment_id, "--reason", " ").exit_code == 1  # a reason is required
+    approved = parley(server, "approve", assignment_id, "--feedback", "Thanks")
+    assert approved.exit_code == 0, approved.output
+    assert client.get_assignment(AssignmentId=assignment_id)["Assignment"]["AssignmentStatus"] == "Approved"
+    for _ in range(2):
+        paid = parley(server, "bonus", assignment_id, "0.50", "--reason", "Nice work")
+        assert paid.exit_code == 0 and "paid" in paid.output, paid.output
+    assert len(client.list_bonus_payments(AssignmentId=assignment_id)["BonusPayments"]) == 1
+    assert parley(server, "balance").output != before
+    status = parley(server, "status")
+    assert status.exit_code == 0 and "tests.hits.tasks:chat2" in status.output and "no cap" in status.output
+
+
+def test_expire_stops_the_run_and_closes_its_open_hits(server: HitServer) -> None:
+    client = mturk(server.endpoint)
+    until(lambda: len(open_hits(client, "chat")) == 2)
+    result = parley(server, "expire", "chat")
+    assert result.exit_code == 0 and "Expired" in result.output, result.output
+    assert open_hits(client, "chat") == []  # (the server, seeing the run stopped, may have expired some first)
+
+
+def test_cleanup_finds_and_expires_hits_no_run_wants(server: HitServer) -> None:
+    client = mturk(server.endpoint)
+    until(lambda: len(open_hits(client, "chat")) == 2)
+    hit_type = client.create_hit_type(
+        Title="Stray", Description="left behind", Reward="0.10", AssignmentDurationInSeconds=600
+    )["HITTypeId"]
+    question = client.get_hit(HITId=open_hits(client, "chat")[0]["HITId"])["HIT"]["Question"]
+    stray = client.create_hit_with_hit_type(
+        HITTypeId=hit_type, MaxAssignments=1, LifetimeInSeconds=3600, Question=question, RequesterAnnotation="gone"
+    )["HIT"]["HITId"]
+    result = parley(server, "cleanup", "--yes")
+    assert result.exit_code == 0 and stray in result.output, result.output
+    assert open_hits(client, "gone") == []
+    assert len(open_hits(client, "chat")) == 2  # the live run's HITs are not orphans
+
+
+def test_live_run_is_refused_without_budget_or_https_or_confirmation(server: HitServer) -> None:
+    no_budget = parley(server, "run", "tests.hits.tasks:chat2", "--live")
+    assert no_budget.exit_code == 1 and "budget" in no_budget.output
+    http = parley(server, "run", "tests.hits.tasks:chat2", "--live", "--budget", "5")
+    assert http.exit_code == 1 and "https" in http.output
+    env = {"PARLEY_DATABASE_URL": server.settings.database_url, "PARLEY_PUBLIC_URL": "https://parley.example",
+           "PARLEY_ADMIN_TOKEN": "x" * 20}
+    declined = RUNNER.invoke(app, ["run", "tests.hits.tasks:chat2", "--live", "--budget", "5", "--run-id", "L1"],
+                             env=env, input="n\n")
+    assert declined.exit_code != 0 and "$5.00" in declined.output
+    assert "L1" not in parley(server, "status").output  # nothing was written
