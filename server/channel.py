@@ -40,7 +40,16 @@ class Socket(Protocol):
     async def close(self, code: int, reason: str) -> None: ...
 
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib is the fallback
+    orjson = None  # type: ignore[assignment]
+
+
 def dumps(frame: dict[str, Any]) -> str:
+    """A frame as compact JSON text. orjson when present: the hot path serializes every frame sent."""
+    if orjson is not None:
+        return str(orjson.dumps(frame).decode())
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -74,8 +83,15 @@ class Channel:
         async with self._lock:
             first = self.head_seq + 1
             events = [(self.agent_id, first + i, dict(p)) for i, p in enumerate(payloads)]
-            await (write or self._store.append_events)(events)
-            self.head_seq = first + len(events) - 1
+            # The write runs as its own task and is seen through even if this caller is cancelled meanwhile:
+            # a write that commits must advance head_seq, or the next emit would reuse its numbers.
+            commit = asyncio.ensure_future((write or self._store.append_events)(events))
+            cancelled = await _outlive_cancellation(commit)
+            if not commit.cancelled() and commit.exception() is None:
+                self.head_seq = first + len(events) - 1
+            if cancelled:
+                raise asyncio.CancelledError
+            commit.result()  # the write's failure, if any: no sequence number was taken
             if before_push is not None:
                 await self._send(before_push)
             for _, seq, payload in events:
@@ -134,6 +150,20 @@ class Channel:
             # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
             self._socket = None
             await _close_quietly(socket, 1011, "send failed")
+
+
+async def _outlive_cancellation(task: asyncio.Future[Any]) -> bool:
+    """Wait until `task` is done even if the caller is cancelled meanwhile. True if it was; the caller
+    then re-raises the cancellation once it has recorded the task's outcome."""
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = cancelled or not task.cancelled()  # the caller's cancellation, not the task's own
+        except Exception:
+            pass  # the task's own failure: the caller reads it from the task
+    return cancelled
 
 
 async def _close_quietly(socket: Socket, code: int, reason: str) -> None:
