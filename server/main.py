@@ -59,6 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _announce(settings: Settings, runs: Runs) -> None:
     base = settings.public_url.rstrip("/")
+    if settings.sandbox_enabled:
+        log.info(
+            "Built-in MTurk sandbox: open %s/sandbox/worker to accept and work HITs as any worker "
+            "(runs published there: %s)", base, ", ".join(settings.runs_to_publish) or "none",
+        )
     for run in runs:
         log.info(
             "Open the worker page of %s (%s) at %s/task/%s?assignmentId=A1&hitId=H1&workerId=W1&turkSubmitTo=",

@@ -50,7 +50,7 @@ async def hit_manager(settings: Settings, store: Store, runs: Runs) -> AsyncIter
         mturk=mturk, store=store, runs=runs, public_url=settings.public_url,
         interval_s=settings.mturk_sync_s,
     )
-    for run_id in settings.mturk_publish:
+    for run_id in settings.runs_to_publish:
         run = runs.get(run_id)
         if run is None:
             raise ValueError(f"mturk_publish names run {run_id!r}, which this server does not serve")

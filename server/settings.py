@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     # their budget cap in USD (0 = no cap).
     mturk_endpoint_url: str = ""
     mturk_sync_s: float = 10.0
-    mturk_publish: list[str] = Field(default_factory=list)
+    mturk_publish: list[str] | None = None  # None: the demo runs, on the built-in sandbox only
     mturk_budget_usd: float = 0.0
     admin_token: str = ""
     instance_id: str = ""
@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'parley.db'}"
+
+    @property
+    def runs_to_publish(self) -> list[str]:
+        if self.mturk_publish is not None:
+            return list(self.mturk_publish)
+        return list(self.demo_runs) if self.provider == "builtin" else []
 
     @property
     def sandbox_enabled(self) -> bool:

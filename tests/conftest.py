@@ -49,6 +49,7 @@ async def store(db_url: str) -> AsyncIterator[Store]:
 def make_settings(db_url: str, tmp_path: Path, runs: dict[str, str]) -> Settings:
     return Settings(
         data_dir=tmp_path, database_url=db_url, demo_runs=runs, heartbeat_s=5.0, log_level="WARNING",
+        mturk_publish=[],
     )
 
 
