@@ -1,0 +1,122 @@
+// The input area: whose turn it is, which widget to show, sending an answer, and giving the turn back
+// when the server refuses the answer. Input is enabled iff a turn is open and the agent is live.
+
+import { newClientId } from "./connection.js";
+import { answerOf, createWidget } from "./widgets.js";
+
+const IDLE_PLACEHOLDER = "Please wait for your turn…";
+const encoder = new TextEncoder();
+
+export class Composer {
+  /** send(frame) queues a message frame; onSent() runs after each local send. */
+  constructor({ view, maxChars, maxFrameBytes, send }) {
+    this.view = view;
+    this.maxChars = maxChars;
+    this.maxFrameBytes = maxFrameBytes;
+    this.send = send;
+    this.live = false;
+    this.turn = null; // the open turn: {seq, prompt, widget, deadline}
+    this.lastTurnSeq = 0;
+    this.consumed = new Map(); // client_id -> {turn, text}: what to restore if the server refuses it
+    this.widget = null;
+    document.getElementById("composer").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.sendAnswer();
+    });
+    this.idle();
+  }
+
+  setLive(live) {
+    const changed = live !== this.live;
+    this.live = live;
+    if ((!live && this.turn) || (changed && !this.turn)) this.idle();
+    else this.#refresh();
+  }
+
+  openTurn(event) {
+    const timeout = typeof event.timeout_s === "number" && event.timeout_s > 0 ? event.timeout_s : null;
+    this.lastTurnSeq = event.seq;
+    this.#show({
+      seq: event.seq,
+      prompt: event.prompt || "",
+      widget: event.widget || { kind: "text" },
+      deadline: timeout === null ? null : Date.now() + timeout * 1000,
+    });
+  }
+
+  /** Our own message is in the stream: the turn it answered is over. */
+  onOwnMessage(event) {
+    if (event.client_id) this.consumed.delete(event.client_id);
+    if (this.turn) this.idle();
+  }
+
+  /** The server refused one of our messages: give its turn back unless a newer one came or it was not ours. */
+  restore(clientId, code) {
+    const entry = this.consumed.get(clientId);
+    this.consumed.delete(clientId);
+    if (!entry || this.turn || code === "not_your_turn" || entry.turn.seq !== this.lastTurnSeq) return;
+    this.#show(entry.turn);
+    if (entry.text !== null && this.widget.setValue) this.widget.setValue(entry.text);
+  }
+
+  /** No turn: a disabled text box with a hint (by default: wait, while live; nothing once over). */
+  idle(placeholder = this.live ? IDLE_PLACEHOLDER : "") {
+    this.turn = null;
+    this.view.stopCountdown();
+    this.#mount({ kind: "text", placeholder });
+    this.view.setTurn({ open: false, prompt: "" });
+    this.#refresh();
+  }
+
+  sendAnswer() {
+    if (!this.#enabled() || !this.widget.isValid()) return;
+    const answer = answerOf(this.widget);
+    const frame = { type: "message", client_id: newClientId(), text: answer.text, data: answer.data };
+    if (encoder.encode(JSON.stringify(frame)).length > this.maxFrameBytes) {
+      this.view.showError("This answer is too long to send. Please shorten it.");
+      return;
+    }
+    this.view.showError("");
+    this.view.addPending(frame.client_id, answer.text);
+    this.consumed.set(frame.client_id, {
+      turn: this.turn,
+      text: this.widget.kind === "text" ? answer.text : null,
+    });
+    this.idle();
+    this.send(frame);
+  }
+
+  #show(turn) {
+    this.turn = turn;
+    this.#mount(turn.widget);
+    this.view.setTurn({ open: true, prompt: turn.prompt });
+    if (turn.deadline !== null) {
+      this.view.startCountdown(Math.max(0, (turn.deadline - Date.now()) / 1000));
+    } else {
+      this.view.stopCountdown();
+    }
+    this.#refresh();
+    if (this.#enabled() && document.hasFocus()) this.widget.focus();
+  }
+
+  #mount(spec) {
+    this.widget = createWidget(spec, {
+      maxChars: this.maxChars,
+      id: "chat-input",
+      onChange: () => this.#refresh(),
+      onEnter: () => this.sendAnswer(),
+    });
+    this.view.mountWidget(this.widget);
+  }
+
+  #enabled() {
+    return this.live && this.turn !== null;
+  }
+
+  #refresh() {
+    const enabled = this.#enabled();
+    this.widget.setEnabled(enabled);
+    this.view.setCanSend(enabled && this.widget.isValid());
+    this.view.setCounter(this.widget.counter && enabled ? this.widget.counter() : null);
+  }
+}

@@ -1,0 +1,239 @@
+// The worker page: load the task, preview or join, then follow the agent's event stream.
+// State names, texts and flags all come from the server's TaskInfo.states; none are retyped here.
+
+import { Composer } from "./composer.js";
+import { Connection } from "./connection.js";
+import { fetchTaskInfo, joinTask } from "./http.js";
+import { readParams } from "./params.js";
+import { externalSubmitUrl, postExternalSubmit } from "./submit.js";
+import { View } from "./view.js";
+
+const DEFAULT_LIMITS = { max_message_chars: 2000, max_frame_bytes: 65536, heartbeat_ms: 20000 };
+const CLOSE_REPLACED = 4409;
+
+const params = readParams(window.location);
+const view = new View();
+const page = {
+  info: null,
+  limits: DEFAULT_LIMITS,
+  composer: null,
+  connection: null,
+  agentState: null,
+  canSubmit: false,
+  headSeq: 0,
+  ownMessages: 0,
+  refused: false,
+  stoppedCode: null,
+  submitting: false,
+  submitted: false,
+};
+
+function stateMeta(state) {
+  return page.info?.states?.[state] ?? {};
+}
+
+function problem(phase, message, retry) {
+  view.setPhase(phase);
+  view.setStatus(message, "problem");
+  if (retry) view.showRetry("Retry", retry);
+}
+
+async function boot() {
+  view.hideRetry();
+  if (!params.runId) {
+    problem("unavailable", "This page address has no task id. Please return this HIT.");
+    return;
+  }
+  view.setStatus("Loading the task…");
+  const info = await fetchTaskInfo(params.runId);
+  if (!info.ok) {
+    const message = info.refused ? info.message : `The task could not be loaded: ${info.message}`;
+    problem("unavailable", message, info.refused ? null : boot);
+    return;
+  }
+  page.info = info.body;
+  page.limits = { ...DEFAULT_LIMITS, ...(info.body.limits ?? {}) };
+  view.setTaskInfo(info.body);
+  page.composer = new Composer({
+    view,
+    maxChars: page.limits.max_message_chars,
+    maxFrameBytes: page.limits.max_frame_bytes,
+    send: (frame) => page.connection?.send(frame),
+  });
+  if (params.preview) {
+    view.setPhase("preview");
+    view.setStatus("Accept the HIT to start.", "info");
+    page.composer.idle("Accept the HIT to start");
+    return;
+  }
+  if (!params.workerId) {
+    problem("unavailable", "This page must be opened from Mechanical Turk (the worker id is missing).");
+    return;
+  }
+  await join();
+}
+
+async function join() {
+  view.hideRetry();
+  view.setPhase("joining");
+  view.setStatus("Joining the task…");
+  const result = await joinTask(params.runId, params);
+  if (result.ok) {
+    connect(result.body);
+  } else if (result.refused) {
+    refuse(result);
+  } else {
+    problem("join_failed", `We could not reach the task server (${result.message}) Check your connection, then press Retry.`, join);
+  }
+}
+
+function refuse({ code, message }) {
+  page.refused = true;
+  document.body.dataset.refusal = code;
+  view.setPhase("refused");
+  view.setStatus(message, "problem");
+  page.composer.setLive(false);
+  refreshSubmit();
+}
+
+function connect(reply) {
+  view.setPhase("live");
+  applyState(reply.state);
+  page.connection = new Connection({
+    token: reply.token,
+    wsPath: reply.ws_path,
+    protocolVersion: page.info.protocol_version ?? 1,
+    heartbeatMs: page.limits.heartbeat_ms,
+    handlers: {
+      onEvent,
+      onWelcome,
+      onAck: (frame) => view.markStored(frame.client_id, frame.message_id),
+      onError,
+      onTyping: (frame) => view.setTyping(frame.sender, frame.active),
+      onStatus: (status, detail) => view.setConnection(status, detail),
+      onStopped,
+      renewToken,
+    },
+  });
+  page.connection.start();
+}
+
+/** Apply an agent state; `text` and `canSubmit` from a state event override the TaskInfo defaults. */
+function applyState(state, text, canSubmit) {
+  const meta = stateMeta(state);
+  const live = meta.live === true;
+  page.agentState = state;
+  page.canSubmit = typeof canSubmit === "boolean" ? canSubmit : meta.can_submit === true;
+  view.setAgentState(state);
+  if (!page.refused && page.stoppedCode === null) {
+    view.setStatus(text || meta.text || state, live ? "live" : page.canSubmit ? "submit" : "final");
+  }
+  page.composer.setLive(live && page.stoppedCode === null && !page.submitted);
+  refreshSubmit();
+}
+
+function onWelcome(frame) {
+  page.headSeq = frame.head_seq ?? 0;
+  if (frame.state && frame.state !== page.agentState) applyState(frame.state);
+  view.setSynced(page.connection.lastSeq >= page.headSeq);
+}
+
+function onEvent(event) {
+  if (event.type === "state") applyState(event.state, event.text, event.can_submit);
+  else if (event.type === "turn") page.composer.openTurn(event);
+  else if (event.type === "message") onMessage(event);
+  if (event.seq >= page.headSeq) view.setSynced(true);
+}
+
+function onMessage(event) {
+  if (event.kind === "context") view.setContext(event);
+  else if (event.kind === "system") view.addNotice(event);
+  else if (event.mine) view.confirmOwn(event);
+  else {
+    view.addMessage(event);
+    view.setTyping(event.sender, false);
+  }
+  if (event.mine) {
+    page.ownMessages += 1;
+    if (event.client_id) page.connection.settle(event.client_id); // stored, even if its ack was lost
+    page.composer.onOwnMessage(event);
+  }
+}
+
+const RATE_LIMIT_RETRY_MS = 1500;
+
+function onError(frame) {
+  view.showError(frame.message || frame.code);
+  if (frame.client_id) {
+    view.markFailed(frame.client_id, frame.message || frame.code);
+    page.composer.restore(frame.client_id, frame.code);
+  } else if (frame.code === "rate_limited") {
+    // Refused before the server read which message it was: resend what is unacked, a little later.
+    setTimeout(() => page.connection?.resendPending(), RATE_LIMIT_RETRY_MS);
+  }
+}
+
+function onStopped({ code, message }) {
+  page.stoppedCode = code;
+  document.body.dataset.stopped = String(code);
+  page.composer.setLive(false);
+  if (!page.refused) problem("stopped", message);
+  refreshSubmit();
+}
+
+/** A 4401 close: join again once for a fresh token (the server resumes the same agent). */
+async function renewToken() {
+  const result = await joinTask(params.runId, params);
+  if (result.ok) return result.body;
+  if (result.refused) refuse(result);
+  return null;
+}
+
+function refreshSubmit() {
+  const visible = page.canSubmit && !page.submitted && page.stoppedCode !== CLOSE_REPLACED && !page.refused;
+  view.setSubmit({ visible, busy: page.submitting, onClick: submit });
+}
+
+const SUBMIT_NAVIGATION_MS = 8000;
+
+function submitDidNotLeave() {
+  page.submitting = false;
+  refreshSubmit();
+  view.showError("The HIT could not be submitted to Mechanical Turk. Please press Submit HIT again.");
+}
+
+async function submit() {
+  if (page.submitting || page.submitted) return;
+  const action = externalSubmitUrl(params.turkSubmitTo);
+  if (params.turkSubmitTo && !action) {
+    view.showError("This page cannot submit: its turkSubmitTo address is not a web address.");
+    return;
+  }
+  // The state the worker submits from (the server may answer the submit frame with "submitted").
+  const summary = `messages_sent=${page.ownMessages}; state=${page.agentState}`;
+  page.submitting = true;
+  refreshSubmit();
+  await page.connection?.sendOnce({ type: "submit" }).catch(() => false);
+  if (action) {
+    // The iframe navigates away. If it stays, the post was blocked (e.g. by a CSP form-action): say so
+    // and allow a retry, rather than leave the worker on "Submitting…".
+    const timer = setTimeout(submitDidNotLeave, SUBMIT_NAVIGATION_MS);
+    const onBlocked = (event) => {
+      if (!event.effectiveDirective.startsWith("form-action")) return;
+      document.removeEventListener("securitypolicyviolation", onBlocked);
+      clearTimeout(timer);
+      submitDidNotLeave();
+    };
+    document.addEventListener("securitypolicyviolation", onBlocked);
+    postExternalSubmit(action, { assignmentId: params.assignmentId, summary });
+    return;
+  }
+  page.submitting = false;
+  page.submitted = true;
+  document.body.dataset.submitted = "true";
+  view.setStatus(stateMeta("submitted").text || "Submitted. Thank you!", "final");
+  page.composer.setLive(false);
+  refreshSubmit();
+}
+
+boot();

@@ -1,0 +1,266 @@
+// Rendering. Every task- or worker-supplied string is set with textContent, never parsed as HTML.
+// Test hooks: body[data-phase|state|connection|turn|synced], chat items carry data-seq / data-client-id.
+
+const byId = (id) => document.getElementById(id);
+const NEAR_BOTTOM_PX = 80;
+const TYPING_FADE_MS = 15_000;
+
+function item(className, children) {
+  const li = document.createElement("li");
+  li.className = className;
+  li.append(...children);
+  return li;
+}
+
+function span(className, text) {
+  const node = document.createElement("span");
+  node.className = className;
+  node.textContent = text;
+  return node;
+}
+
+export class View {
+  constructor() {
+    this.body = document.body;
+    this.log = byId("chat-log");
+    this.typingTimer = null;
+    this.countdownTimer = null;
+  }
+
+  // ---- page-level ------------------------------------------------------------------------------
+
+  setPhase(phase) {
+    this.body.dataset.phase = phase;
+  }
+
+  setTaskInfo(info) {
+    byId("task-title").textContent = info.title || "Task";
+    document.title = info.title || "Parley task";
+    byId("task-description").textContent = info.description || "";
+    const reward = Number(info.reward);
+    byId("task-reward").textContent = Number.isFinite(reward) ? `Reward: $${reward.toFixed(2)}` : "";
+  }
+
+  /** The banner: `tone` is one of info | live | final | submit | problem. */
+  setStatus(text, tone = "info") {
+    byId("status-text").textContent = text;
+    byId("status-banner").dataset.tone = tone;
+  }
+
+  setAgentState(state) {
+    this.body.dataset.state = state;
+  }
+
+  setConnection(status, detail = "") {
+    this.body.dataset.connection = status;
+    const labels = {
+      connecting: "Connecting…",
+      connected: "Connected",
+      reconnecting: "Reconnecting…",
+      offline: "Offline",
+    };
+    const node = byId("connection-indicator");
+    node.textContent = labels[status] ?? status;
+    node.title = detail;
+  }
+
+  setSynced(synced) {
+    this.body.dataset.synced = String(synced);
+  }
+
+  showRetry(label, onClick) {
+    const button = byId("retry-button");
+    button.textContent = label;
+    button.hidden = false;
+    button.disabled = false;
+    button.onclick = () => {
+      button.disabled = true;
+      onClick();
+    };
+  }
+
+  hideRetry() {
+    byId("retry-button").hidden = true;
+  }
+
+  setSubmit({ visible, busy = false, onClick }) {
+    const button = byId("submit-button");
+    button.hidden = !visible;
+    button.disabled = busy;
+    button.textContent = busy ? "Submitting…" : "Submit HIT";
+    if (onClick) button.onclick = onClick;
+  }
+
+  showError(message) {
+    const node = byId("error-text");
+    node.textContent = message;
+    node.hidden = !message;
+  }
+
+  // ---- task pane -------------------------------------------------------------------------------
+
+  setContext(event) {
+    const pane = byId("context-pane");
+    const target = byId("context-text");
+    target.replaceChildren();
+    if (event.text) {
+      target.textContent = event.text;
+    } else if (event.data && typeof event.data === "object") {
+      // No text: show the structured context's simple fields as a definition list.
+      const list = document.createElement("dl");
+      for (const [key, value] of Object.entries(event.data)) {
+        if (value === null || typeof value === "object") continue;
+        const term = document.createElement("dt");
+        term.textContent = key;
+        const detail = document.createElement("dd");
+        detail.textContent = String(value);
+        list.append(term, detail);
+      }
+      target.append(list);
+    }
+    target.dataset.seq = String(event.seq);
+    pane.hidden = false;
+  }
+
+  // ---- chat ------------------------------------------------------------------------------------
+
+  #nearBottom() {
+    return this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  #append(node) {
+    const nearBottom = this.#nearBottom();
+    this.log.append(node);
+    if (nearBottom) node.scrollIntoView({ block: "end" });
+  }
+
+  #bubble(sender, text, mine) {
+    const body = span("text", text);
+    return item(`message ${mine ? "mine" : "theirs"}`, [span("sender", sender), body, span("tick", "")]);
+  }
+
+  /** A message from the stream (someone else's, or a replayed own message with no local bubble). */
+  addMessage(event) {
+    if (event.message_id && this.log.querySelector(`[data-message-id="${CSS.escape(event.message_id)}"]`)) {
+      return; // already shown (belt and braces: the connection already drops duplicate seqs)
+    }
+    const node = this.#bubble(event.mine ? `${event.sender} (you)` : event.sender, event.text, event.mine);
+    node.dataset.seq = String(event.seq);
+    node.dataset.messageId = event.message_id ?? "";
+    if (event.mine) {
+      node.dataset.status = "stored";
+      if (event.client_id) node.dataset.clientId = event.client_id;
+    }
+    this.#append(node);
+  }
+
+  /** Our own message, shown at once; the stream's copy later upgrades it in place. */
+  addPending(clientId, text) {
+    const node = this.#bubble("You", text, true);
+    node.dataset.clientId = clientId;
+    node.dataset.status = "pending";
+    node.querySelector(".tick").textContent = "sending…";
+    this.#append(node);
+  }
+
+  #pending(clientId) {
+    return clientId ? this.log.querySelector(`[data-client-id="${CSS.escape(clientId)}"]`) : null;
+  }
+
+  markStored(clientId, messageId) {
+    const node = this.#pending(clientId);
+    if (!node || node.dataset.status === "failed") return;
+    node.dataset.status = "stored";
+    if (messageId) node.dataset.messageId = messageId;
+    node.querySelector(".tick").textContent = "✓ sent";
+  }
+
+  markFailed(clientId, reason) {
+    const node = this.#pending(clientId);
+    if (!node) return;
+    node.dataset.status = "failed";
+    node.querySelector(".tick").textContent = `not sent: ${reason}`;
+  }
+
+  /** The stream's copy of our own message: upgrade the local bubble, or add it (after a reload). */
+  confirmOwn(event) {
+    const node = this.#pending(event.client_id);
+    if (!node) {
+      this.addMessage(event);
+      return;
+    }
+    node.dataset.seq = String(event.seq);
+    node.querySelector(".sender").textContent = `${event.sender} (you)`;
+    node.querySelector(".text").textContent = event.text;
+    this.markStored(event.client_id, event.message_id);
+  }
+
+  addNotice(event) {
+    const node = item("notice", [span("text", event.text)]);
+    node.dataset.seq = String(event.seq);
+    this.#append(node);
+  }
+
+  setTyping(sender, active) {
+    const node = byId("typing-indicator");
+    clearTimeout(this.typingTimer);
+    node.hidden = !active;
+    node.textContent = active ? `${sender} is typing…` : "";
+    // The "stopped typing" frame is ephemeral and may be lost with a socket: fade out anyway.
+    if (active) this.typingTimer = setTimeout(() => this.setTyping(sender, false), TYPING_FADE_MS);
+  }
+
+  // ---- composer --------------------------------------------------------------------------------
+
+  mountWidget(widget) {
+    const nearBottom = this.#nearBottom();
+    byId("widget").replaceChildren(widget.element);
+    if (nearBottom) this.log.scrollTop = this.log.scrollHeight; // a taller widget must not hide the latest line
+  }
+
+  setTurn({ open, prompt }) {
+    this.body.dataset.turn = open ? "open" : "closed";
+    byId("turn-prompt").textContent = prompt;
+  }
+
+  setCanSend(enabled) {
+    byId("send-button").disabled = !enabled;
+  }
+
+  setCounter(counter) {
+    const node = byId("char-counter");
+    if (!counter) {
+      node.textContent = "";
+      return;
+    }
+    node.textContent = `${counter.used} / ${counter.limit}`;
+    node.dataset.over = String(counter.used > counter.limit);
+  }
+
+  /** Count down `seconds` from now; `onExpire` runs once at zero. */
+  startCountdown(seconds, onExpire) {
+    this.stopCountdown();
+    const node = byId("turn-countdown");
+    const deadline = Date.now() + seconds * 1000;
+    const tick = () => {
+      const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      node.textContent = left > 0
+        ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left`
+        : "Time is up";
+      node.dataset.urgent = String(left <= 30);
+      if (left === 0) {
+        this.stopCountdown({ keepText: true });
+        onExpire?.();
+      }
+    };
+    node.hidden = false;
+    tick();
+    this.countdownTimer = setInterval(tick, 1000);
+  }
+
+  stopCountdown({ keepText = false } = {}) {
+    clearInterval(this.countdownTimer);
+    this.countdownTimer = null;
+    if (!keepText) byId("turn-countdown").hidden = true;
+  }
+}
