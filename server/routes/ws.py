@@ -136,16 +136,18 @@ async def _serve(socket: StarletteSocket, run: Run, agent_id: str, settings: Set
     channel = run.humans[agent_id].channel
     while True:
         raw = await socket.receive(settings.heartbeat_s * 3)
-        if not limit.allow():
-            await channel.send_ephemeral(ErrorFrame(
-                code="rate_limited",
-                message="You are sending too fast; that message was not sent. Wait a moment and send it again.",
-            ).model_dump())
-            continue
         try:
             frame = parse_client_frame(raw, max_bytes=settings.max_frame_bytes)
         except FrameError as exc:
-            await channel.send_ephemeral(ErrorFrame(code=exc.code, message=exc.message).model_dump())
+            frame, error = None, ErrorFrame(code=exc.code, message=exc.message)
+        if not limit.allow():
+            await channel.send_ephemeral(ErrorFrame(
+                code="rate_limited", client_id=frame.client_id if isinstance(frame, Say) else None,
+                message="You are sending too fast; that message was not sent. Wait a moment and send it again.",
+            ).model_dump())
+            continue
+        if frame is None:
+            await channel.send_ephemeral(error.model_dump())
             continue
         if isinstance(frame, Ping):
             await channel.send_ephemeral(Pong().model_dump())

@@ -132,6 +132,12 @@ async def test_the_task_page_info_and_health_are_served(live: LiveServer) -> Non
         info = (await http.get("/task/qa/info")).json()
         health = (await http.get("/healthz")).json()
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'self' https://worker.mturk.com https://workersandbox.mturk.com" in csp
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        other = await http.get("/healthz")
+    assert other.headers["content-security-policy"].startswith("frame-ancestors 'self'")
     assert info["title"].startswith("Write a question")
     assert info["states"]["partner_left"]["can_submit"] is True
     assert health["status"] == "ok" and health["runs"] == 5
