@@ -17,7 +17,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m tests.browser_setup
-	$(BIN)/ruff check server worlds tests bench
+	$(BIN)/ruff check server worlds tests $(wildcard bench)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
@@ -25,7 +25,7 @@ test-heavy: $(STAMP)
 	$(BIN)/pytest -q -m heavy
 
 lint: $(STAMP)
-	$(BIN)/ruff check server worlds tests bench
+	$(BIN)/ruff check server worlds tests $(wildcard bench)
 	$(BIN)/mypy
 
 bench: $(STAMP)
