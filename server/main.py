@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from server import logs
+from server.admin import install_admin
 from server.errors import install_error_handlers
+from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
 from server.registry import Runs
 from server.routes import health, task, ws
@@ -29,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await check_schema(settings.db_url)
         store = Store(settings.db_url)
         await store.open()
         signer = TokenSigner(await store.secret(), settings.token_ttl_s)
@@ -48,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    install_admin(app, settings)
     app.include_router(health.router)
     app.include_router(task.router)
     app.include_router(ws.router)

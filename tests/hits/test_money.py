@@ -35,7 +35,11 @@ async def test_budget_cap_stops_publishing(capped_server: HitServer) -> None:
 
     await eventually(later, what="three more passes")
     assert len(open_hits(client, "chat")) == 1
-    assert await capped_server.hits.hit_store.spend("chat") == 60
+    store = Store(capped_server.settings.db_url)  # the test's own connection: a Store belongs to its loop
+    try:
+        assert await requester(store, capped_server.endpoint).hit_store.spend("chat") == 60
+    finally:
+        await store.close()
 
 
 async def test_bonus_past_the_budget_is_refused_before_mturk_is_asked(chat_server: HitServer, tmp_path: Path) -> None:

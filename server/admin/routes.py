@@ -1,0 +1,158 @@
+"""The dashboard page and its JSON API under /admin/api. Everything but logging in needs the admin credential."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from server.admin import views
+from server.admin.actions import ReviewDesk, ReviewRefused, parse_amount
+from server.admin.auth import COOKIE, SESSION_MAX_AGE_S, AdminRefused, require_admin, session_value, token_matches
+from server.deps import NotFound, RunsDep, SettingsDep, StoreDep
+from server.export import EXTENSIONS, MEDIA_TYPES, Format, export_run
+
+ADMIN_PAGE = Path(__file__).resolve().parents[2] / "frontend" / "admin" / "index.html"
+
+page = APIRouter()
+session = APIRouter(prefix="/admin/api")
+# Every route of `api` needs the admin credential: it is on the router, so no route can forget it.
+api = APIRouter(prefix="/admin/api", dependencies=[Depends(require_admin)])
+
+
+class Login(BaseModel):
+    token: str = Field(min_length=1, max_length=1024)
+
+
+class Approval(BaseModel):
+    feedback: str = Field(default="", max_length=1024)
+
+
+class Reason(BaseModel):
+    reason: str = Field(default="", max_length=1024)
+
+
+class Bonus(BaseModel):
+    amount: str = Field(min_length=1, max_length=16, description="dollars, e.g. 0.50")
+    reason: str = Field(default="", max_length=1024)
+    key: str = Field(default="", max_length=128, description="idempotency key: the same key pays once")
+
+
+def _desk(request: Request, store: StoreDep, runs: RunsDep) -> ReviewDesk:
+    manager = getattr(request.app.state, "hits", None)  # the HIT manager, when main.py runs one
+    return ReviewDesk(store=store, runs=runs, mturk=getattr(manager, "review", None))
+
+
+DeskDep = Annotated[ReviewDesk, Depends(_desk)]
+
+
+# ---- the page and the session -------------------------------------------------------------------
+
+
+@page.get("/admin", include_in_schema=False)
+@page.get("/admin/", include_in_schema=False)
+async def admin_page() -> FileResponse:
+    # A shell with a login form: no data until the API accepts the credential.
+    return FileResponse(ADMIN_PAGE, media_type="text/html")
+
+
+@session.post("/session")
+async def log_in(body: Login, settings: SettingsDep, request: Request) -> JSONResponse:
+    if not settings.admin_token:
+        raise AdminRefused(403, "admin_disabled", "The admin dashboard is off: set PARLEY_ADMIN_TOKEN on the server.")
+    if not token_matches(settings, body.token):
+        raise AdminRefused(401, "unauthorized", "That is not the admin token.")
+    reply = JSONResponse({"ok": True})
+    reply.set_cookie(
+        COOKIE, session_value(settings.admin_token), max_age=SESSION_MAX_AGE_S, httponly=True, samesite="strict",
+        secure=request.url.scheme == "https", path="/",
+    )
+    return reply
+
+
+@session.delete("/session")
+async def log_out() -> JSONResponse:
+    reply = JSONResponse({"ok": True})
+    reply.delete_cookie(COOKIE, path="/")
+    return reply
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+
+@api.get("/whoami")
+async def whoami() -> dict[str, Any]:
+    return {"admin": True}
+
+
+@api.get("/runs")
+async def runs_list(store: StoreDep, runs: RunsDep) -> dict[str, Any]:
+    return {"runs": await views.run_list(store=store, runs=runs)}
+
+
+@api.get("/runs/{run_id}")
+async def run_snapshot(run_id: str, store: StoreDep, runs: RunsDep) -> dict[str, Any]:
+    snapshot = await views.run_snapshot(store=store, runs=runs, run_id=run_id)
+    if snapshot is None:
+        raise NotFound("unknown_run", f"There is no run {run_id!r}.")
+    return snapshot
+
+
+@api.get("/conversations/{conversation_id}")
+async def conversation(conversation_id: str, store: StoreDep) -> dict[str, Any]:
+    found = await views.transcript(store=store, conversation_id=conversation_id)
+    if found is None:
+        raise NotFound("unknown_conversation", f"There is no conversation {conversation_id!r}.")
+    return found
+
+
+@api.get("/runs/{run_id}/export")
+async def export(
+    run_id: str, store: StoreDep,
+    format: Annotated[Format, Query()] = "jsonl",
+    raw_worker_ids: Annotated[bool, Query()] = False,
+) -> StreamingResponse:
+    if await store.get_run(run_id) is None:
+        raise NotFound("unknown_run", f"There is no run {run_id!r}.")
+    name = f"{run_id}.{EXTENSIONS[format]}"
+    return StreamingResponse(
+        export_run(store, run_id, format, raw_worker_ids=raw_worker_ids), media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+# ---- review actions -----------------------------------------------------------------------------
+
+
+@api.post("/agents/{agent_id}/approve")
+async def approve(agent_id: str, body: Approval, desk: DeskDep) -> dict[str, Any]:
+    return (await desk.approve(agent_id, feedback=body.feedback)).to_json()
+
+
+@api.post("/agents/{agent_id}/reject")
+async def reject(agent_id: str, body: Reason, desk: DeskDep) -> dict[str, Any]:
+    return (await desk.reject(agent_id, reason=body.reason)).to_json()
+
+
+@api.post("/agents/{agent_id}/bonus")
+async def bonus(agent_id: str, body: Bonus, desk: DeskDep) -> dict[str, Any]:
+    amount = parse_amount(body.amount)
+    return (await desk.bonus(agent_id, amount_cents=amount, reason=body.reason, key=body.key)).to_json()
+
+
+@api.post("/workers/{worker_id}/block")
+async def block(worker_id: str, body: Reason, desk: DeskDep) -> dict[str, Any]:
+    return (await desk.block(worker_id, reason=body.reason)).to_json()
+
+
+@api.post("/runs/{run_id}/approve")
+async def approve_run(run_id: str, body: Approval, desk: DeskDep, store: StoreDep) -> dict[str, Any]:
+    if await store.get_run(run_id) is None:
+        raise NotFound("unknown_run", f"There is no run {run_id!r}.")
+    return await desk.approve_run(run_id, feedback=body.feedback)
+
+
+__all__ = ["ReviewRefused", "api", "page", "session"]
