@@ -8,6 +8,8 @@ The CLI reads and writes the database through Store and talks to MTurk through t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from server.export import FORMATS, export_run
 from server.hits import BudgetExceeded, HitManager, LiveModeRefused, ReviewError, check_live, publish_run
 from server.hits.admin import expire_hits, orphans, stop_run
 from server.hits.plan import dollars
@@ -329,6 +332,32 @@ def notify(ctx: typer.Context, worker_ids: list[str], subject: Annotated[str, ty
         console.print(f"Notified {len(worker_ids) - len(failures)} worker(s).")
 
     _run(ctx, work)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    run_id: str,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | parlai | csv")] = "jsonl",
+    out: Annotated[str, typer.Option("--out", help="file to write (default: standard output)")] = "-",
+    raw_worker_ids: Annotated[bool, typer.Option("--raw-worker-ids", help="keep MTurk worker ids unhashed")] = False,
+) -> None:
+    """Stream a run's conversations, messages, annotations, saved data and review status."""
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+
+    with open(out, "w", encoding="utf-8", newline="") if out != "-" else contextlib.nullcontext(sys.stdout) as sink:
+
+        async def work(target: Target, manager: HitManager) -> int:
+            written = 0
+            async for chunk in export_run(manager.store, run_id, fmt, raw_worker_ids=raw_worker_ids):
+                sink.write(chunk)
+                written += 1
+            return written
+
+        chunks = _run(ctx, work)
+    if out != "-":
+        console.print(f"Wrote {chunks} {fmt} chunks of run {run_id} to {out}")
 
 
 def main() -> None:

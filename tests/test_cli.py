@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +16,7 @@ from typer.testing import CliRunner
 
 from server.cli import app
 from tests.hits.harness import HitServer, mturk, open_hits, serve, settings_for
+from tests.support.client import Crowd
 
 RUNNER = CliRunner()
 
@@ -106,3 +110,42 @@ def test_live_run_is_refused_without_budget_or_https_or_confirmation(server: Hit
                              env=env, input="n\n")
     assert declined.exit_code != 0 and "$5.00" in declined.output
     assert "L1" not in parley(server, "status").output  # nothing was written
+
+
+@pytest.fixture
+def qa_server(tmp_path: Path, db_url: str) -> Iterator[HitServer]:
+    with serve(settings_for(tmp_path, db_url, {"qa": "tests.support.tasks:qa"}, mturk_publish=[])) as live:
+        yield live
+
+
+async def _finish_qa(base: str) -> None:
+    crowd = Crowd(base)
+    try:
+        w = await crowd.start("qa", "AEXPORTER1")
+        await w.wait_turn(1)
+        await w.say("Where do tide pools form?")
+        await w.wait_turn(2)
+        await w.say("On rocky shores.")
+        await w.wait_state("done")
+    finally:
+        await crowd.close()
+
+
+def test_export_writes_each_format_with_hashed_worker_ids(qa_server: HitServer, tmp_path: Path) -> None:
+    asyncio.run(_finish_qa(qa_server.base))
+    for fmt in ("jsonl", "parlai", "csv"):
+        out = tmp_path / f"qa.{fmt}"
+        result = parley(qa_server, "export", "qa", "--format", fmt, "--out", str(out))
+        assert result.exit_code == 0, result.output
+        text = out.read_text()
+        assert "Where do tide pools form?" in text and "On rocky shores." in text
+        assert "AEXPORTER1" not in text  # hashed by default
+    record = json.loads((tmp_path / "qa.jsonl").read_text().splitlines()[0])
+    assert isinstance(record, dict)
+    with (tmp_path / "qa.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) >= 2
+    raw = parley(qa_server, "export", "qa", "--raw-worker-ids")
+    assert raw.exit_code == 0 and "AEXPORTER1" in raw.output
+    bad = parley(qa_server, "export", "qa", "--format", "xml")
+    assert bad.exit_code != 0 and "--format" in bad.output
