@@ -109,14 +109,16 @@ class ConversationHost:
         except AgentTimeout as exc:
             leaver = next((h for h in live.humans if h.role == exc.role), None)
             if leaver is None:  # a bot timed out: nobody's fault on the worker side
-                log.warning("bot %s timed out in conversation %s", exc.role, live.id)
+                log.warning("bot %s timed out in conversation %s", exc.role, live.id,
+                            extra={"run_id": self.run.id, "conversation_id": live.id})
                 await self._finish(live, "failed", reason=str(exc))
             else:
                 live.leavers[leaver.agent_id] = S.TIMED_OUT
                 await self._finish(live, "partner_left", reason=str(exc))
             return
         except Exception as exc:
-            log.exception("world of conversation %s raised", live.id)
+            log.exception("world of conversation %s raised", live.id,
+                          extra={"run_id": self.run.id, "conversation_id": live.id})
             await self._finish(live, "failed", reason=f"{type(exc).__name__}: {exc}")
             return
         await self._finish(live, "completed")

@@ -27,7 +27,7 @@ log = logging.getLogger("parley")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

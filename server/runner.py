@@ -322,7 +322,8 @@ class Run:
             await self.move(agent_id, S.TIMED_OUT)
             return False
         except Exception:
-            log.exception("onboarding world of run %s failed for agent %s", self.id, agent_id)
+            log.exception("onboarding world of run %s failed for agent %s", self.id, agent_id,
+                          extra={"run_id": self.id, "agent_id": agent_id})
             await self.store.end_conversation(conv.id, "failed", "onboarding world raised")
             await self.move(agent_id, S.CLOSED, text=(
                 "Something went wrong on our side during the qualification task. "

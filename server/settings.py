@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     admin_token: str = ""
     instance_id: str = ""
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     @model_validator(mode="after")
     def _checks(self) -> Settings:
