@@ -29,7 +29,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench --workers 2000 --steady 30 --saturate 15 --ramp 50
+	$(BIN)/python -m bench publish
 
 clean:
 	rm -rf $(VENV) data

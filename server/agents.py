@@ -68,13 +68,15 @@ class HumanAgent:
 
     async def receive(self, frame: Say) -> None:
         """A message frame from the page: dedup, store with its echo, ack, then hand it to the world."""
-        existing = await self._store.message_for_client_id(self.agent_id, frame.client_id)
-        if existing is not None:
-            await self._ack(frame.client_id, existing.id)
-            return
         turn = self._turn
         if turn is None or turn.done():
+            # Outside a turn the only legitimate message is a resend of one already stored: ack it again.
+            existing = await self._store.message_for_client_id(self.agent_id, frame.client_id)
+            if existing is not None:
+                await self._ack(frame.client_id, existing.id)
+                return
             raise NotYourTurn()
+        # Inside a turn, a resend is caught by the unique (agent, client id) key on insert: no read first.
         row = MessageRow(
             id=new_id(),
             run_id=self.run_id,

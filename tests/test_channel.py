@@ -94,3 +94,22 @@ async def test_concurrent_emits_stay_gap_free(channel: Channel) -> None:
     await channel.attach(socket, 0, {"type": "welcome"})
     await asyncio.gather(*(channel.emit([{"type": "state", "n": n}]) for n in range(50)))
     assert socket.seqs() == list(range(1, 51))
+
+
+async def test_a_write_that_commits_while_its_caller_is_cancelled_still_takes_its_number(channel: Channel) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    committed: list[Any] = []
+
+    async def slow(events: Any) -> None:
+        started.set()
+        await release.wait()
+        committed.extend(events)
+
+    emit = asyncio.create_task(channel.emit([{"type": "state"}], write=slow))
+    await started.wait()
+    emit.cancel()  # e.g. the world is stopped while its message is being stored
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await emit
+    assert [seq for _, seq, _ in committed] == [1]
+    assert await channel.emit([{"type": "state"}]) == [2]  # never reuses the committed number

@@ -113,8 +113,13 @@ class Need:
     max_conversations: int
 
 
+# Top-up publishes progressively: never more than this many open HITs per run at once, whatever the caps.
+MAX_OPEN_HITS = 1000
+
+
 def open_target(need: Need, overbook: float) -> int:
-    """HITs to keep open: min(global cap x roles, remaining human slots x overbook), never negative."""
+    """HITs to keep open: min(global cap x roles, remaining human slots x overbook, MAX_OPEN_HITS), never
+    negative."""
     remaining = max(0, need.target - need.completed - need.live_conversations)
     slots = max(0, remaining * need.roles - need.humans_waiting)
-    return min(need.max_conversations * need.roles, math.ceil(slots * overbook))
+    return min(need.max_conversations * need.roles, math.ceil(slots * overbook), MAX_OPEN_HITS)

@@ -1,0 +1,122 @@
+"""`python -m bench [load] [options]` runs the load benchmark; `python -m bench publish` times publishing HITs.
+
+Results: a JSON summary and the server logs under bench/results/ (git-ignored), a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench.report import summarize, table, verdict
+from bench.run import LoadOptions, echo_spec, parley_spec, run_load
+from bench.worker import dumps
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    load = sub.add_parser("load", help="Parley and the bare relay under the same simulated workers (default)")
+    load.add_argument("--workers", type=int, default=2000, help="simulated workers (two per conversation)")
+    load.add_argument("--interval", type=float, default=5.0, help="seconds between a worker's messages (steady)")
+    load.add_argument("--steady", type=float, default=30.0, help="length of the steady phase, seconds")
+    load.add_argument("--saturate", type=float, default=15.0, help="length of the saturation phase, seconds")
+    load.add_argument("--ramp", type=float, default=200.0, help="joins per second while workers arrive")
+    load.add_argument("--client-procs", type=int, default=1, help="client processes (default 1: see docs)")
+    load.add_argument("--postgres", nargs="?", const="postgresql+asyncpg://postgres@127.0.0.1:5432/bench",
+                      default="", help="use PostgreSQL (emptied first!) instead of a fresh SQLite file")
+    load.add_argument("--ws", default="websockets-sansio", help="uvicorn --ws for both servers")
+    load.add_argument("--loop", default="uvloop", help="uvicorn --loop for both servers")
+    load.add_argument("--no-deflate", action="store_true", help="turn permessage-deflate off on both servers")
+    load.add_argument("--only", choices=["parley", "echo"], help="run one server only (no ratio)")
+    load.add_argument("--profile", action="store_true", help="py-spy the Parley server (steady + saturation)")
+    load.add_argument("--env", action="append", default=[], metavar="PARLEY_X=V", help="extra server env")
+    load.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON summary and logs")
+    pub = sub.add_parser("publish", help="time publishing HITs to the built-in sandbox")
+    pub.add_argument("--hits", type=int, default=1000)
+    pub.add_argument("--out", type=Path, default=RESULTS)
+    return parser
+
+
+async def load(args: argparse.Namespace) -> dict[str, Any]:
+    opts = LoadOptions(
+        workers=args.workers, interval_s=args.interval, steady_s=args.steady, saturate_s=args.saturate,
+        ramp_per_s=args.ramp, client_procs=args.client_procs, database_url=args.postgres or "", ws=args.ws,
+        loop=args.loop, per_message_deflate=not args.no_deflate, profile=args.profile,
+        extra_env=dict(item.split("=", 1) for item in args.env),
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    tag = time.strftime("%Y%m%d-%H%M%S")
+    if opts.database_url:
+        await _empty_database(opts.database_url)
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as data_dir:
+        specs = {"parley": parley_spec(opts, Path(data_dir)), "echo": echo_spec(opts)}
+        for name, spec in specs.items():
+            if args.only and args.only != name:
+                continue
+            _out(f"[bench] {name}: {opts.workers} workers ...")
+            raw = await run_load(spec, opts, args.out, tag)
+            results[name] = summarize(raw, asdict(opts))
+    parley = results.get("parley")
+    check = verdict(parley, results.get("echo")) if parley is not None else {"met": {}, "figures": {}}
+    summary = {
+        "when": tag, "options": asdict(opts), "backend": "postgresql" if opts.database_url else "sqlite",
+        "machine": _machine(), "results": results, "verdict": check,
+    }
+    path = args.out / f"{tag}-load-{summary['backend']}.json"
+    path.write_text(dumps(summary))
+    _out(table(results, check) if parley is not None else dumps(results))
+    _out(f"[bench] summary: {path}")
+    return summary
+
+
+async def _empty_database(url: str) -> None:
+    from server.store import Store
+
+    store = Store(url)
+    try:
+        await store.drop_all()
+    finally:
+        await store.close()
+
+
+def _machine() -> dict[str, Any]:
+    import os
+    import platform
+
+    import psutil
+
+    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-"):
+        argv = ["load", *argv]
+    args = _parser().parse_args(argv)
+    if args.command == "publish":
+        from bench.publish import publish
+
+        asyncio.run(publish(args))
+        return 0
+    summary = asyncio.run(load(args))
+    return 0 if summary["verdict"]["met"].get("no_loss", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""A client process: a share of the simulated workers, driven phase by phase by the orchestrator.
+
+`python -m bench.clients '<config json>'`. Commands arrive as JSON lines on stdin (`steady`, `saturate`,
+`finish`); the process answers each with a JSON line on stdout (`paired`, `steady_done`, `saturate_done`,
+`finished`) and writes every worker's record to `results_path` at the end. Workers arrive at `ramp_per_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.worker import SimWorker, dumps, loads
+
+
+def _emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+async def _commands() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+async def _next_command(reader: asyncio.StreamReader) -> dict[str, Any]:
+    line = await reader.readline()
+    if not line:
+        raise SystemExit("the orchestrator went away")
+    command: dict[str, Any] = loads(line)
+    return command
+
+
+async def main(config: dict[str, Any]) -> None:
+    reader = await _commands()
+    rng = random.Random(config.get("seed", 0))
+    workers = [
+        SimWorker(base=config["base"], run_id=config["run_id"], worker_id=f"{config['prefix']}{i:05d}")
+        for i in range(config["count"])
+    ]
+    # No keep-alive: each worker is its own browser, and a reused connection can race the server closing it.
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=config["base"], timeout=30, limits=limits) as http:
+        start = time.monotonic()
+
+        async def arrive(worker: SimWorker, at: float) -> bool:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            return await worker.arrive(http)
+
+        paired = await asyncio.gather(*(
+            arrive(w, start + i / config["ramp_per_s"]) for i, w in enumerate(workers)
+        ))
+    live = [w for w, ok in zip(workers, paired, strict=True) if ok]
+    _emit("paired", paired=len(live), failed=len(workers) - len(live))
+
+    while True:
+        command = await _next_command(reader)
+        name = command["cmd"]
+        if name == "steady":
+            interval = command["interval"]
+            await asyncio.gather(*(
+                w.steady(command["start"], command["until"], interval, rng.random() * interval) for w in live
+            ))
+            _emit("steady_done")
+        elif name == "saturate":
+            await asyncio.gather(*(w.saturate(command["until"]) for w in live))
+            _emit("saturate_done")
+        elif name == "finish":
+            await asyncio.gather(*(w.finish() for w in live))
+            for worker in workers:
+                if worker not in live:
+                    await worker.close()
+            records = dumps({
+                "workers": [w.result() for w in workers],
+                "latencies": [t for w in workers for t in w.latencies],
+            })
+            await asyncio.to_thread(Path(config["results_path"]).write_text, records)
+            _emit("finished")
+            return
+
+
+def run() -> None:
+    config = loads(sys.argv[1])
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main(config))
+    else:
+        uvloop.run(main(config))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,190 @@
+"""The load run: one target (Parley or the bare relay) at a time, under the same client load.
+
+Phases, each started by the orchestrator for every client process at once:
+arrive (join at `ramp_per_s`, pair) -> steady (one message every `interval_s` per worker) ->
+saturate (closed loop: the next message as soon as the turn comes back) -> finish (goodbye, submit).
+The server runs in its own process; the clients in `client_procs` other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.servers import Profiler, ServerProcess, ServerSpec
+from bench.worker import dumps, loads
+
+RUN_ID = "bench"
+
+
+@dataclass
+class LoadOptions:
+    workers: int = 2000
+    interval_s: float = 5.0
+    steady_s: float = 30.0
+    saturate_s: float = 15.0
+    saturate_warmup_s: float = 2.0
+    ramp_per_s: float = 200.0
+    client_procs: int = 1
+    database_url: str = ""  # "" = SQLite in a fresh directory
+    ws: str = "websockets-sansio"
+    loop: str = "uvloop"
+    per_message_deflate: bool = True
+    idle_settle_s: float = 2.0
+    profile: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Phase:
+    start: float = 0.0
+    until: float = 0.0
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+
+class ClientProc:
+    def __init__(self, proc: asyncio.subprocess.Process, results: Path) -> None:
+        self.proc = proc
+        self.results = results
+
+    async def expect(self, event: str, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError(f"a client process exited while waiting for {event!r}")
+        message: dict[str, Any] = loads(line)
+        if message.get("event") != event:
+            raise RuntimeError(f"expected {event!r} from a client process, got {message}")
+        return message
+
+    def send(self, **command: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((dumps(command) + "\n").encode())
+
+    def cpu_s(self) -> float:
+        import psutil
+
+        try:
+            times = psutil.Process(self.proc.pid).cpu_times()
+        except psutil.NoSuchProcess:
+            return 0.0
+        return float(times.user + times.system)
+
+
+def parley_spec(opts: LoadOptions, data_dir: Path) -> ServerSpec:
+    env = {
+        "PARLEY_DATA_DIR": str(data_dir),
+        "PARLEY_DATABASE_URL": opts.database_url,
+        "PARLEY_DEMO_RUNS": dumps({RUN_ID: "bench.tasks:chat"}),
+        "PARLEY_LOG_LEVEL": "WARNING",
+        # The flood limit is per connection (10/s); the closed-loop saturation phase would trip it by design.
+        "PARLEY_RATE_PER_S": "10000",
+        "PARLEY_RATE_BURST": "10000",
+        # Workers join directly; the HIT manager publishing the bench run's (huge) caps to the built-in sandbox
+        # in the same process would be load that is not the chat path. `python -m bench publish` times that.
+        "PARLEY_MTURK_PUBLISH": "[]",
+        **opts.extra_env,
+    }
+    return ServerSpec("parley", "server.main:app", env, opts.ws, opts.loop, opts.per_message_deflate)
+
+
+def echo_spec(opts: LoadOptions) -> ServerSpec:
+    return ServerSpec("echo", "bench.echo:app", {}, opts.ws, opts.loop, opts.per_message_deflate)
+
+
+async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str) -> dict[str, Any]:
+    """Start `spec`'s server, put the client load on it, and return the raw records and server figures."""
+    server = ServerProcess(spec, out_dir / f"{tag}-{spec.name}-server.log")
+    await server.start()
+    clients: list[ClientProc] = []
+    profiler: Profiler | None = None
+    try:
+        await asyncio.sleep(opts.idle_settle_s)  # let start-up garbage settle before the idle reading
+        idle_rss = server.rss()
+        clients = await _spawn_clients(server.base, opts, out_dir, f"{tag}-{spec.name}")
+        arrive_s = opts.workers / opts.ramp_per_s
+        paired = [await c.expect("paired", arrive_s + 180) for c in clients]
+        connected_rss = server.rss()
+
+        if opts.profile:
+            profiler = Profiler(server.ps.pid if server.ps else 0, out_dir / f"{tag}-{spec.name}-profile.txt")
+            await profiler.start()
+        steady = await _timed_phase(
+            server, clients, "steady", "steady_done", opts.steady_s, interval=opts.interval_s,
+            timeout=opts.steady_s + 120,
+        )
+        saturate = await _timed_phase(
+            server, clients, "saturate", "saturate_done", opts.saturate_s, timeout=opts.saturate_s + 120,
+        )
+        if profiler is not None:
+            await profiler.stop()
+        for c in clients:
+            c.send(cmd="finish")
+        for c in clients:
+            await c.expect("finished", 300)
+        peak_rss = server.peak_rss
+    finally:
+        for c in clients:
+            if c.proc.returncode is None:
+                c.proc.kill()
+            await c.proc.wait()
+        await server.stop()
+    records: dict[str, Any] = {"workers": [], "latencies": []}
+    for c in clients:
+        part = loads(c.results.read_bytes())
+        records["workers"] += part["workers"]
+        records["latencies"] += part["latencies"]
+    return {
+        "server": spec.name,
+        "records": records,
+        "paired_reported": sum(p["paired"] for p in paired),
+        "idle_rss": idle_rss,
+        "connected_rss": connected_rss,
+        "peak_rss": peak_rss,
+        "steady": asdict(steady),
+        "saturate": asdict(saturate),
+        "profile": str(profiler.out) if profiler is not None else "",
+    }
+
+
+async def _spawn_clients(base: str, opts: LoadOptions, out_dir: Path, tag: str) -> list[ClientProc]:
+    clients = []
+    shares = [opts.workers // opts.client_procs + (1 if k < opts.workers % opts.client_procs else 0)
+              for k in range(opts.client_procs)]
+    for k, count in enumerate(shares):
+        results = out_dir / f"{tag}-clients{k}.json"
+        config = {
+            "base": base, "run_id": RUN_ID, "prefix": f"{tag.replace('-', '')}p{k}w", "count": count,
+            "ramp_per_s": opts.ramp_per_s / opts.client_procs, "results_path": str(results), "seed": k,
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.clients", dumps(config),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=2**20,
+        )
+        clients.append(ClientProc(proc, results))
+    return clients
+
+
+async def _timed_phase(
+    server: ServerProcess, clients: list[ClientProc], cmd: str, done: str, length_s: float, *,
+    timeout: float, interval: float | None = None,
+) -> Phase:
+    phase = Phase(start=time.monotonic() + 0.5)
+    phase.until = phase.start + length_s
+    extra = {"interval": interval} if interval is not None else {}
+    for c in clients:
+        c.send(cmd=cmd, start=phase.start, until=phase.until, **extra)
+    await asyncio.sleep(max(0.0, phase.start - time.monotonic()))
+    cpu0, ccpu0 = server.cpu_s(), sum(c.cpu_s() for c in clients)
+    await asyncio.sleep(max(0.0, phase.until - time.monotonic()))
+    phase.server_cpu_s = server.cpu_s() - cpu0
+    phase.client_cpu_s = sum(c.cpu_s() for c in clients) - ccpu0
+    for c in clients:
+        await c.expect(done, timeout)
+    return phase

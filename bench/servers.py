@@ -1,0 +1,134 @@
+"""The servers under test, each a `uvicorn` process of its own: Parley (`server.main:app`, configured by
+PARLEY_* variables) and the bare relay (`bench.echo:app`). Sampled from outside with psutil."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+READY_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServerSpec:
+    name: str
+    app: str
+    env: dict[str, str] = field(default_factory=dict)
+    ws: str = "websockets-sansio"
+    loop: str = "uvloop"
+    per_message_deflate: bool = True
+
+
+class ServerProcess:
+    def __init__(self, spec: ServerSpec, log_path: Path, *, factory: bool = False) -> None:
+        self.spec = spec
+        self.factory = factory
+        self.port = free_port()
+        self.log_path = log_path
+        self.proc: asyncio.subprocess.Process | None = None
+        self.ps: psutil.Process | None = None
+        self.peak_rss = 0
+        self._log: IO[bytes] | None = None
+        self._sampler: asyncio.Task[None] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        env = {**os.environ, **self.spec.env, "PARLEY_PUBLIC_URL": self.base}
+        self._log = self.log_path.open("wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", self.spec.app, "--host", "127.0.0.1", "--port", str(self.port),
+            "--ws", self.spec.ws, "--loop", self.spec.loop, "--log-level", "warning", "--no-access-log",
+            "--backlog", "4096", *(["--factory"] if self.factory else []),
+            *([] if self.spec.per_message_deflate else ["--ws-per-message-deflate", "false"]),
+            cwd=REPO, env=env, stdout=self._log, stderr=asyncio.subprocess.STDOUT,
+        )
+        self.ps = psutil.Process(self.proc.pid)
+        await self._wait_ready()
+        self._sampler = asyncio.create_task(self._sample())
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        async with httpx.AsyncClient(base_url=self.base, timeout=2) as http:
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"{self.spec.name} server exited; see {self.log_path}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)  # polling another process's readiness: there is no event to wait on
+        raise RuntimeError(f"{self.spec.name} server not ready in {READY_TIMEOUT_S}s; see {self.log_path}")
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak_rss = max(self.peak_rss, self.rss())
+            await asyncio.sleep(0.2)
+
+    def rss(self) -> int:
+        assert self.ps is not None
+        try:
+            return int(self.ps.memory_info().rss)
+        except psutil.NoSuchProcess:
+            return 0
+
+    def cpu_s(self) -> float:
+        assert self.ps is not None
+        times = self.ps.cpu_times()
+        return float(times.user + times.system)
+
+    async def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+
+
+class Profiler:
+    """py-spy attached to a server process, recording until stopped (collapsed stacks, for `bench.profile`)."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.pid = pid
+        self.out = out
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        py_spy = Path(sys.executable).with_name("py-spy")
+        self.proc = await asyncio.create_subprocess_exec(
+            str(py_spy), "record", "--pid", str(self.pid), "--format", "raw", "--rate", "200", "--nonblocking",
+            "--output", str(self.out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(self.proc.wait(), 60)
