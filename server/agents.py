@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from server import metrics
 from server.channel import Channel
 from server.protocol import Ack, ChatEvent, Say, TurnEvent
 from server.store import DuplicateMessage, MessageRow, Store
@@ -96,11 +98,13 @@ class HumanAgent:
         async def write(events: Any) -> None:
             await self._store.add_message(row, events)
 
+        started = time.perf_counter()
         try:
             await self.channel.emit([echo], write=write, before_push=ack)
         except DuplicateMessage as dup:  # the same client id raced in on another socket
             await self._ack(frame.client_id, dup.message.id)
             return
+        metrics.observe_relay(time.perf_counter() - started)  # receipt -> stored -> acked -> echoed
         if not turn.done():
             turn.set_result(message)
 

@@ -14,6 +14,7 @@ from server.admin import install_admin
 from server.errors import install_error_handlers
 from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
+from server.protocol import ErrorReply
 from server.registry import Runs
 from server.routes import health, task, ws
 from server.routes.task import FRONTEND
@@ -23,6 +24,15 @@ from server.store import Store
 from server.tokens import TokenSigner
 
 log = logging.getLogger("parley")
+
+# Every route may answer with Parley's one error shape; documented so API clients (and schema checks) know.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorReply, "description": text}
+    for status, text in {
+        400: "Bad request", 401: "Credential missing or invalid", 403: "Refused", 404: "Not found",
+        409: "Conflicts with the current state", 422: "Invalid body or parameters", 500: "Server fault",
+    }.items()
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runs.aclose()
             await store.close()
 
-    app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
     install_error_handlers(app)
     install_admin(app, settings)
