@@ -9,14 +9,30 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser
 
 from server.settings import Settings
 from server.store import Store
+from tests.browser.worker_page import chromium
 from tests.support.client import Crowd
 from tests.support.server import LiveServer, serve
 
 PG_URL = os.environ.get("PARLEY_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+
+
+@pytest.fixture(autouse=True)
+def _no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """One Chromium per test: PARLEY_CHROMIUM, Debian's, or Playwright's own (see tests/browser_setup.py)."""
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(params=BACKENDS)

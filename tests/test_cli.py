@@ -21,13 +21,6 @@ from tests.support.client import Crowd
 RUNNER = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def server(tmp_path: Path, db_url: str) -> Iterator[HitServer]:
     with serve(settings_for(tmp_path, db_url, {"chat": "tests.hits.tasks:chat2"})) as live:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -17,28 +16,20 @@ from typing import Any
 
 import boto3
 import httpx
-import uvicorn
 from botocore.config import Config
-from fastapi import FastAPI
 
 from server.hits import HitManager
-from server.main import create_app
 from server.settings import Settings
 from tests.support.client import Frame, JoinRefused, Worker
-from tests.support.server import free_port
+from tests.support.server import LiveServer
+from tests.support.server import serve as serve_live
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
-class HitServer:
-    app: FastAPI
-    port: int
-    settings: Settings
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class HitServer(LiveServer):
+    """A live server whose app runs the HIT manager against its own built-in sandbox."""
 
     @property
     def endpoint(self) -> str:
@@ -60,23 +51,8 @@ def settings_for(tmp_path: Path, db_url: str, runs: dict[str, str], **extra: Any
 
 @contextmanager
 def serve(settings: Settings) -> Iterator[HitServer]:
-    port = free_port()
-    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:  # uvicorn offers no event to wait on; bounded
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start; see the log above")
-        time.sleep(0.02)
-    try:
-        yield HitServer(app=app, port=port, settings=settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_live(settings) as live:
+        yield HitServer(app=live.app, port=live.port, settings=live.settings)
 
 
 def subprocess_env(tmp_path: Path, port: int, runs: dict[str, str], **extra: str) -> dict[str, str]:
