@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from server.store import Store
+from server.store.group_commit import Event
 
 log = logging.getLogger(__name__)
 
-Event = tuple[str, int, dict[str, Any]]
 Writer = Callable[[Sequence[Event]], Awaitable[Any]]
 
 SEND_TIMEOUT_S = 10.0

@@ -3,10 +3,8 @@
 SQLite (the default) takes one writer at a time, so writes go through one asyncio lock there; PostgreSQL
 takes them concurrently. Each operation is one transaction: a record is either whole or absent.
 
-Group commit: the hot writes (a message with its echo event, and event appends) are queued and written by
-one writer task, many callers' writes per transaction. Each caller still returns only after the
-transaction holding its write has committed; if a group fails, its writes are retried one transaction
-each, so one caller's failure (a duplicate client id) never fails or half-writes another's.
+The hot writes (a message with its echo event, and event appends) go through group commit
+(`group_commit.py`): many callers' writes per transaction, each caller released only after its commit.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlmodel import SQLModel
 
 from server.states import AgentState, transition
+from server.store.group_commit import Event, GroupCommit
 from server.store.models import (
     AgentRow,
     Conversation,
@@ -38,10 +36,6 @@ from server.store.models import (
     WorldData,
     now,
 )
-
-Event = tuple[str, int, dict[str, Any]]  # (agent_id, seq, payload)
-
-GROUP_MAX = 500  # writes per group-commit transaction
 
 _AGENT = AgentRow.__table__  # type: ignore[attr-defined]
 _EVENT = EventRow.__table__  # type: ignore[attr-defined]
@@ -62,24 +56,6 @@ class DuplicateMessage(Exception):
         self.message = message
 
 
-@dataclass
-class _Write:
-    """One caller's share of a group commit: an optional message row and its events."""
-
-    message: dict[str, Any] | None
-    events: Sequence[Event]
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-
-def _resolve(done: asyncio.Future[None], failure: BaseException | None) -> None:
-    if done.done():
-        return
-    if failure is None:
-        done.set_result(None)
-    else:
-        done.set_exception(failure)
-
-
 def _prepare_sqlite_path(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -95,9 +71,7 @@ class Store:
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._queue: list[_Write] = []
-        self._queued = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._group = GroupCommit(self._tx, self._insert_group)
 
     @property
     def backend(self) -> str:
@@ -108,14 +82,7 @@ class Store:
             await conn.run_sync(SQLModel.metadata.create_all)
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
-        for write in self._queue:
-            _resolve(write.done, RuntimeError("the store was closed before this write"))
-        self._queue.clear()
+        await self._group.close()
         await self.engine.dispose()
 
     async def drop_all(self) -> None:
@@ -291,57 +258,13 @@ class Store:
             )
 
     async def append_events(self, events: Sequence[Event]) -> None:
-        await self._group_write(_Write(None, events))
-
-    # ---- group commit -------------------------------------------------------------------------
-
-    async def _group_write(self, write: _Write) -> None:
-        """Queue `write` for the writer task; return once the transaction holding it has committed."""
-        self._queue.append(write)
-        self._queued.set()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_groups(), name="store:group-commit")
-        await write.done
-
-    async def _write_groups(self) -> None:
-        """The writer task, owned by this Store (stopped by `close()`): drain the queue, a group at a time."""
-        while True:
-            await self._queued.wait()
-            self._queued.clear()
-            while self._queue:
-                group, self._queue = self._queue[:GROUP_MAX], self._queue[GROUP_MAX:]
-                try:
-                    await self._commit_group(group)
-                except asyncio.CancelledError:
-                    for write in group:
-                        _resolve(write.done, RuntimeError("the store was closed during this write"))
-                    raise
-
-    async def _commit_group(self, group: list[_Write]) -> None:
-        group = [w for w in group if not w.done.cancelled()]  # a caller cancelled before its write began
-        if not group:
-            return
-        try:
-            async with self._tx() as conn:
-                await self._insert_group(conn, group)
-        except Exception as exc:
-            failure = exc
-        else:
-            for write in group:
-                _resolve(write.done, None)
-            return
-        if len(group) == 1:
-            _resolve(group[0].done, failure)
-            return
-        for write in group:  # find whose write failed: one transaction each, each caller its own outcome
-            await self._commit_group([write])
+        await self._group.write(None, events)
 
     @staticmethod
-    async def _insert_group(conn: AsyncConnection, group: list[_Write]) -> None:
-        messages = [w.message for w in group if w.message is not None]
+    async def _insert_group(conn: AsyncConnection, messages: list[dict[str, Any]], events: list[Event]) -> None:
         if messages:
             await conn.execute(insert(_MESSAGE), messages)
-        await Store._insert_events(conn, [e for w in group for e in w.events])
+        await Store._insert_events(conn, events)
 
     async def head_seq(self, agent_id: str) -> int:
         row = await self._one(select(func.max(_EVENT.c.seq)).where(_EVENT.c.agent_id == agent_id))
@@ -367,7 +290,7 @@ class Store:
     async def add_message(self, message: MessageRow, events: Sequence[Event] = ()) -> MessageRow:
         """Store a message and the events that deliver it, together. Raises DuplicateMessage on a resend."""
         try:
-            await self._group_write(_Write(message.model_dump(), events))
+            await self._group.write(message.model_dump(), events)
         except IntegrityError:
             if message.agent_id and message.client_id:
                 existing = await self.message_for_client_id(message.agent_id, message.client_id)
