@@ -34,6 +34,7 @@ def parley(server: HitServer, *args: str, input: str | None = None) -> Any:
 
 
 def until(check: Any, timeout: float = 15.0) -> Any:
+    """Poll a boto3 read (MTurk state has no event to wait on), bounded."""
     deadline = time.monotonic() + timeout
     while not (value := check()):
         assert time.monotonic() < deadline, "timed out"

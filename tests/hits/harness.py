@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -53,37 +49,6 @@ def settings_for(tmp_path: Path, db_url: str, runs: dict[str, str], **extra: Any
 def serve(settings: Settings) -> Iterator[HitServer]:
     with serve_live(settings) as live:
         yield HitServer(app=live.app, port=live.port, settings=live.settings)
-
-
-def subprocess_env(tmp_path: Path, port: int, runs: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PARLEY_"))}
-    env.update({
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "PARLEY_DATA_DIR": str(tmp_path), "PARLEY_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "PARLEY_DEMO_RUNS": json.dumps(runs), "PARLEY_MTURK_PUBLISH": json.dumps(list(runs)),
-        "PARLEY_MTURK_SYNC_S": "0.3", "PARLEY_LOG_LEVEL": "WARNING", **extra,
-    })
-    return env
-
-
-def start_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """`python -m uvicorn` on the wired app, as a deployment runs it; returns once it answers /health."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
-         "--ws", "websockets-sansio"],
-        cwd=ROOT, env=env,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("the server process did not start")
-        time.sleep(0.05)
 
 
 def mturk(endpoint: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,29 +12,30 @@ import pytest
 from server.hits import plan as rules
 from server.store import Store
 from server.store.hits import HitStore
-from tests.hits.harness import TurkWorker, eventually, mturk, open_hits, start_process, subprocess_env
+from tests.hits.harness import TurkWorker, eventually, mturk, open_hits
+from tests.support.process import ServerProcess
 from tests.support.server import free_port
 
 RUNS = {"r1": "tests.hits.tasks:chat2", "r2": "tests.hits.tasks:chat2"}
 
 
 @pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=20)
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    proc = ServerProcess(
+        port=free_port(), data_dir=tmp_path, db_url=f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}", runs=RUNS,
+        PARLEY_MTURK_PUBLISH=json.dumps(list(RUNS)), PARLEY_MTURK_SYNC_S="0.3",
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 async def test_restart_after_sigkill_recovers_records_and_leaves_exactly_the_wanted_hits_open(
-    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+    tmp_path: Path, server: ServerProcess
 ) -> None:
-    port = free_port()
-    env = subprocess_env(tmp_path, port, RUNS)
-    processes.append(start_process(env, port))
-    base = f"http://127.0.0.1:{port}"
+    base = server.base
     client = mturk(f"{base}/sandbox/mturk")
     first = await eventually(lambda: _open(client, "r1", 2), what="r1's two HITs")
     await eventually(lambda: _open(client, "r2", 2), what="r2's two HITs")
@@ -42,11 +43,10 @@ async def test_restart_after_sigkill_recovers_records_and_leaves_exactly_the_wan
     await worker.accept(first[0]["HITId"])  # taken, never joined: it stays the worker's across the crash
     await eventually(lambda: _open(client, "r1", 2), what="r1 topped up to two open HITs")
 
-    processes[0].kill()  # SIGKILL: no shutdown code runs
-    processes[0].wait(timeout=10)
+    server.kill()  # SIGKILL: no shutdown code runs
     lost, never_made = await _crash_damage(tmp_path)
 
-    processes.append(start_process(env, port))
+    server.start()
     await eventually(lambda: _none_open(client, "r2"), what="the stopped run's HITs expired")
     r1 = await eventually(lambda: _open(client, "r1", 2), what="r1 still at two open HITs")
     records = await _records(tmp_path, "r1")

@@ -19,8 +19,10 @@ class ServerProcess:
     def __init__(self, *, port: int, data_dir: Path, db_url: str, runs: dict[str, str], **env: str) -> None:
         self.port = port
         self.log = data_dir / f"server-{port}.log"
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PARLEY_"))}
         self.env = {
-            **os.environ,
+            **inherited,
+            "AWS_EC2_METADATA_DISABLED": "true",
             "PYTHONPATH": str(ROOT),
             "PARLEY_DATA_DIR": str(data_dir),
             "PARLEY_DATABASE_URL": db_url,
@@ -38,7 +40,8 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
+                [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--ws", "websockets-sansio"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -38,23 +39,30 @@ class LiveServer:
 
 
 @contextmanager
-def serve(settings: Settings, port: int | None = None) -> Iterator[LiveServer]:
-    port = port or free_port()
-    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
-    app = create_app(settings)
+def run_in_thread(app: Any, port: int, *, name: str = "uvicorn") -> Iterator[None]:
+    """Run `app` under a real uvicorn on `port` in a thread with its own event loop, for the block's life."""
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"{name}:{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
-    while not server.started:
+    while not server.started:  # uvicorn sets a flag and offers no event to wait on: poll it, bounded
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start; see the log above")
+            raise RuntimeError(f"{name} on port {port} did not start; see the log above")
         time.sleep(0.02)
     try:
-        yield LiveServer(app=app, port=port, settings=settings)
+        yield
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@contextmanager
+def serve(settings: Settings, port: int | None = None) -> Iterator[LiveServer]:
+    port = port or free_port()
+    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    app = create_app(settings)
+    with run_in_thread(app, port):
+        yield LiveServer(app=app, port=port, settings=settings)

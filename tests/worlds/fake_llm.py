@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tests.support.server import free_port
+from tests.support.server import free_port, run_in_thread
 
 
 @dataclass
@@ -92,18 +89,9 @@ async def _chunks(reply: str) -> AsyncIterator[str]:
 def fake_llm() -> Iterator[FakeLLM]:
     fake = FakeLLM(port=free_port())
     app = _app(fake)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=fake.port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name=f"fake-llm:{fake.port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:  # the same start-up wait as tests.support.server.serve
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the fake LLM server did not start")
-        time.sleep(0.02)
-    try:
-        yield fake
-    finally:
-        if fake.loop is not None and fake.release is not None:
-            fake.loop.call_soon_threadsafe(fake.release.set)
-        server.should_exit = True
-        thread.join(timeout=20)
+    with run_in_thread(app, fake.port, name="fake-llm"):
+        try:
+            yield fake
+        finally:  # let streaming handlers that wait for a release finish, so the server can stop
+            if fake.loop is not None and fake.release is not None:
+                fake.loop.call_soon_threadsafe(fake.release.set)
