@@ -10,7 +10,6 @@ from server.registry import Runs
 from server.runner import Run
 from server.settings import Settings
 from server.store import Store
-from server.tokens import TokenSigner
 
 
 class NotFound(Exception):
@@ -35,11 +34,6 @@ def _store(request: Request) -> Store:
     return store
 
 
-def _signer(request: Request) -> TokenSigner:
-    signer: TokenSigner = request.app.state.signer
-    return signer
-
-
 def _run(run_id: str, runs: Annotated[Runs, Depends(_runs)]) -> Run:
     run = runs.get(run_id)
     if run is None:
@@ -50,5 +44,4 @@ def _run(run_id: str, runs: Annotated[Runs, Depends(_runs)]) -> Run:
 RunsDep = Annotated[Runs, Depends(_runs)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
-SignerDep = Annotated[TokenSigner, Depends(_signer)]
 RunDep = Annotated[Run, Depends(_run)]

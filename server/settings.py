@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     mturk_publish: list[str] | None = None  # None: the demo runs, on the built-in sandbox only
     mturk_budget_usd: float = 0.0
     admin_token: str = ""
-    instance_id: str = ""
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
