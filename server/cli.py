@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,11 +25,12 @@ from rich.table import Table
 from server.export import FORMATS, export_run
 from server.hits import BudgetExceeded, HitManager, LiveModeRefused, ReviewError, check_live, publish_run
 from server.hits.admin import expire_hits, orphans, stop_run
+from server.hits.forms import answer_record, html_form_of
 from server.hits.plan import dollars
 from server.providers.mturk import MTurk, MTurkError, account_key, endpoint_for
 from server.settings import Settings
 from server.store import Store
-from server.store.hits import HitStore
+from server.store.hits import HTML, HitPlan, HitStore
 from server.tasks import TaskLoadError, load_task
 
 app = typer.Typer(help="Parley: live-chat crowdsourcing tasks on Amazon Mechanical Turk.", no_args_is_help=True)
@@ -107,6 +109,10 @@ def run(
     budget: Annotated[float, typer.Option(help="budget cap in USD: reward + fees + bonuses (0: none)")] = 0.0,
     live: Annotated[bool, typer.Option("--live", help="publish on LIVE MTurk: real money")] = False,
     confirm_spend: Annotated[float, typer.Option(help="confirm the live budget without a prompt")] = -1.0,
+    question: Annotated[str, typer.Option(
+        help="html: one HTMLQuestion HIT per item (tasks with a form, e.g. worlds.static_form); external: "
+             "Parley's task page. Default: html when the task has a form")] = "",
+    assignments: Annotated[int, typer.Option(help="workers per item for html HITs, 1..9 (0: the task's)")] = 0,
     host: str = "127.0.0.1",
     port: int = 8000,
 ) -> None:
@@ -128,22 +134,26 @@ def run(
     settings = Settings(provider=provider, public_url=public_url, demo_runs={})
     endpoint = endpoint_for(provider, public_url=public_url, endpoint_url=target.endpoint_url)
 
-    async def prepare() -> None:
+    async def prepare() -> HitPlan:
         store = Store(settings.db_url)
         await store.open()
         try:
             await store.ensure_run(run_id, task, {})
-            await publish_run(
+            return await publish_run(
                 HitStore(store), run_id=run_id, account=account_key(endpoint), task=loaded, budget_usd=budget,
-                live=live, public_url=public_url,
+                live=live, public_url=public_url, question=question, assignments=assignments,
             )
         finally:
             await store.close()
 
-    _guard(prepare())
+    plan = _guard(prepare())
     cap = f"${budget:.2f}" if budget else "none"
-    console.print(f"Run [bold]{run_id}[/bold] publishes on {account_key(endpoint)} (budget {cap}). "
+    kind = (f"one HTMLQuestion HIT per item, {plan.assignments} worker(s) each" if plan.question == HTML
+            else "ExternalQuestion HITs of its task page")
+    console.print(f"Run [bold]{run_id}[/bold] publishes {kind} on {account_key(endpoint)} (budget {cap}). "
                   f"Ctrl-C stops serving; `parley expire {run_id}` stops the run.")
+    if provider == "builtin":
+        console.print(f"Work its HITs as any worker at {public_url}/sandbox/worker")
 
     from server.main import create_app  # here: importing server.main builds its app from the environment
 
@@ -184,6 +194,10 @@ def review(ctx: typer.Context, run_id: str, all_work: Annotated[bool, typer.Opti
             agent = await manager.store.agent_for_assignment(run_id, record.assignment_id)
             table.add_row(record.assignment_id, record.worker_id, record.hit_id or "", record.assignment_status,
                           agent.state if agent else "-", agent.conversation_id if agent else "-")
+        states = ["Submitted", "Approved", "Rejected"] if all_work else ["Submitted"]
+        for answer in await manager.hit_store.form_answers(run_id, statuses=states):
+            table.add_row(answer.assignment_id, answer.worker_id, answer.hit_id, answer.assignment_status,
+                          "form", f"item {answer.item_id}: {answer.error or answer.answers}")
         console.print(table)
 
     _run(ctx, work)
@@ -258,7 +272,9 @@ def approve(
     async def work(target: Target, manager: HitManager) -> None:
         ids = list(assignments or [])
         if run_id:
-            ids += [r.assignment_id for r in await manager.hit_store.hits(run_id, statuses=["submitted"])]
+            ids += [r.assignment_id for r in await manager.hit_store.hits(run_id, statuses=["submitted"])
+                    if r.assignment_id]
+            ids += [a.assignment_id for a in await manager.hit_store.form_answers(run_id, statuses=["Submitted"])]
         with Progress(console=console) as progress:
             bar = progress.add_task("Approving", total=len(ids))
             for assignment_id in ids:
@@ -358,6 +374,43 @@ def export(
         chunks = _run(ctx, work)
     if out != "-":
         console.print(f"Wrote {chunks} {fmt} chunks of run {run_id} to {out}")
+
+
+@app.command()
+def agreement(
+    ctx: typer.Context,
+    run_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Agreement of a form run's workers, per field and per item (percent agreement, Fleiss' kappa).
+
+    Counts every kept answer except rejected ones and unreadable ones.
+    """
+
+    async def work(target: Target, manager: HitManager) -> list[dict[str, Any]]:
+        row = await manager.store.get_run(run_id)
+        if row is None:
+            raise ValueError(f"there is no run {run_id}; `parley status` lists the runs")
+        form = html_form_of(load_task(row.task_module, row.options))
+        if form is None:
+            raise ValueError(f"run {run_id} ({row.task_module}) is not a form task: it has no per-item answers")
+        answers = await manager.hit_store.form_answers(run_id, statuses=["Submitted", "Approved"])
+        return form.agreement([answer_record(a) for a in answers if not a.error])
+
+    report = _run(ctx, work)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    for figures in report:
+        kappa = figures["fleiss_kappa"]
+        console.print(f"[bold]{figures['field']}[/bold]: {figures['items']} item(s) with 2+ answers, "
+                      f"{figures['answers']} answers, percent agreement {figures['percent_agreement']:.3f}, "
+                      f"Fleiss' kappa {'n/a (one label only)' if kappa is None else f'{kappa:.3f}'}")
+        table = Table("item", "agreement", "majority")
+        for item, label in sorted(figures["majority"].items()):
+            share = figures["item_agreement"].get(item)
+            table.add_row(item, "-" if share is None else f"{share:.3f}", label)
+        console.print(table)
 
 
 def main() -> None:

@@ -2,6 +2,9 @@
 
 One record per conversation (in csv, one row per message, the conversation's fields repeated): its
 messages with speakers, timings and per-message annotations, the world's saved data, and review status.
+A run published as HTMLQuestion forms (server/hits/forms.py) has form answers instead: in jsonl one line per
+item and worker (`"type": "form_answer"`), in csv one row each with a column per answer field (when the run
+has no conversations); the parlai format holds dialogues only and leaves them out.
 Worker ids are hashed (HMAC-SHA256 with a per-database salt, so one worker has one stable pseudonym across
 exports) unless `raw_worker_ids` is asked for.
 
@@ -22,6 +25,7 @@ from typing import Any, Literal
 
 from server.states import AgentState
 from server.store import AgentRow, Conversation, Store
+from server.store.hits import FormAnswer, HitStore
 from server.store.review import MessageLine, ReviewStore
 
 Format = Literal["jsonl", "parlai", "csv"]
@@ -67,9 +71,14 @@ async def export_run(
     reviews = ReviewStore(store)
     salt = salt if salt is not None else await reviews.export_salt()
     write_record = {"jsonl": _jsonl_record, "parlai": _parlai_record, "csv": _csv_record}[fmt]
+    after: tuple[float, str] | None = None
+    answers = await HitStore(store).form_answers(run_id)
+    if fmt == "csv" and answers and not await reviews.conversations_after(run_id, None, 1):
+        for chunk in _form_csv(answers, salt, raw_worker_ids):
+            yield chunk
+        return
     if fmt == "csv":
         yield _csv_line(CSV_COLUMNS)
-    after: tuple[float, str] | None = None
     while batch := await reviews.conversations_after(run_id, after, conversation_page):
         after = (batch[-1].created_at, batch[-1].id)
         agents = await reviews.agents_by_id(a for c in batch for a in c.participants.values())
@@ -79,6 +88,9 @@ async def export_run(
             pages = _message_pages(reviews, conv.id, message_page)
             async for chunk in write_record(conv, speakers, world.get(conv.id), pages):
                 yield chunk
+    if fmt == "jsonl":
+        for answer in answers:
+            yield _dumps(form_record(answer, salt, raw_worker_ids)) + "\n"
 
 
 def parlai_metadata(run_id: str, task_module: str, *, speakers: list[str], created_at: str) -> dict[str, Any]:
@@ -87,6 +99,40 @@ def parlai_metadata(run_id: str, task_module: str, *, speakers: list[str], creat
         "date": created_at, "opt": {"parley_run": run_id, "task": task_module}, "self_chat": False,
         "speakers": speakers, "version": "0.1",
     }
+
+
+# ---- form answers -------------------------------------------------------------------------------
+
+FORM_CSV_COLUMNS = ["run_id", "item_id", "worker_id", "assignment_id", "hit_id", "review_status", "submitted_at",
+                    "error"]
+FORM_REVIEW = {"Approved": "approved", "Rejected": "rejected"}
+
+
+def form_record(answer: FormAnswer, salt: str, raw: bool) -> dict[str, Any]:
+    """One item's answers by one worker, as exported."""
+    return {
+        "type": "form_answer", "run_id": answer.run_id, "item_id": answer.item_id,
+        "worker_id": answer.worker_id if raw else pseudonym(answer.worker_id, salt),
+        "assignment_id": answer.assignment_id, "hit_id": answer.hit_id, "answers": answer.answers,
+        "error": answer.error or None, "review_status": FORM_REVIEW.get(answer.assignment_status, "pending"),
+        "submitted_at": answer.submitted_at,
+    }
+
+
+def _form_csv(answers: list[FormAnswer], salt: str, raw: bool) -> list[str]:
+    fields = sorted({name for a in answers for name in a.answers})
+    lines = [_csv_line([*FORM_CSV_COLUMNS, *(f"answer.{name}" for name in fields)])]
+    for answer in answers:
+        record = form_record(answer, salt, raw)
+        values = [record[c] if c != "error" else answer.error for c in FORM_CSV_COLUMNS]
+        lines.append(_csv_line([*values, *(_csv_value(answer.answers.get(name)) for name in fields)]))
+    return lines
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else _dumps(value)
 
 
 # ---- shared pieces ------------------------------------------------------------------------------

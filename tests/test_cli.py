@@ -15,6 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from server.cli import app
+from server.store import Store
+from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item
 from tests.hits.harness import HitServer, mturk, open_hits, serve, settings_for
 from tests.support.client import Crowd
 
@@ -143,3 +145,43 @@ def test_export_writes_each_format_with_hashed_worker_ids(qa_server: HitServer, 
     assert raw.exit_code == 0 and "AEXPORTER1" in raw.output
     bad = parley(qa_server, "export", "qa", "--format", "xml")
     assert bad.exit_code != 0 and "--format" in bad.output
+
+
+@pytest.fixture
+def form_server(tmp_path: Path, db_url: str) -> Iterator[HitServer]:
+    with serve(settings_for(tmp_path, db_url, {"form": "tests.hits.tasks:form3"})) as live:
+        yield live
+
+
+def test_a_form_runs_agreement_export_and_review_through_the_cli(form_server: HitServer, tmp_path: Path) -> None:
+    async def answer() -> None:
+        store = Store(form_server.settings.db_url)
+        try:
+            await answer_every_item(form_server.base, mturk(form_server.endpoint), store, "form")
+        finally:
+            await store.close()
+
+    asyncio.run(answer())
+    result = parley(form_server, "agreement", "form", "--json")
+    assert result.exit_code == 0, result.output
+    [figures] = json.loads(result.output)
+    assert figures["field"] == "emotion" and figures["percent_agreement"] == pytest.approx(4 / 9)
+    assert figures["fleiss_kappa"] == pytest.approx(11 / 56)
+    table = parley(form_server, "agreement", "form")
+    assert "percent agreement 0.444" in table.output and "Fleiss' kappa 0.196" in table.output
+
+    out = tmp_path / "form.csv"
+    assert parley(form_server, "export", "form", "--format", "csv", "--out", str(out)).exit_code == 0
+    with out.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted((r["item_id"], r["answer.emotion"]) for r in rows) == sorted(
+        (item, label) for item, labels in ANSWERS.items() for label in labels
+    )
+    assert not {r["worker_id"] for r in rows} & set(WORKERS)  # hashed by default
+
+    assert parley(form_server, "review", "form").output.count("AFORMWORKER") == 9
+    approved = parley(form_server, "approve", "--run", "form")
+    assert approved.exit_code == 0 and "Approved 9 assignment(s)" in approved.output, approved.output
+    assert parley(form_server, "review", "form").output.count("AFORMWORKER") == 0
+    unknown = parley(form_server, "agreement", "nope")
+    assert unknown.exit_code == 1 and "no run nope" in unknown.output

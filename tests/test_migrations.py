@@ -19,6 +19,7 @@ from sqlmodel import SQLModel
 
 from server.migrations import MIGRATIONS, SchemaOutOfDate, check_schema, head_revision
 from server.store import Store
+from server.store.hits import HitStore
 
 ROWS_0001 = {
     "meta": "INSERT INTO meta (key, value) VALUES ('token_secret', 'kept-secret')",
@@ -156,3 +157,35 @@ def test_a_database_from_a_newer_parley_is_refused(empty_db: str) -> None:
     asyncio.run(_run(empty_db, "UPDATE alembic_version SET version_num = 'ffff'"))
     with pytest.raises(SchemaOutOfDate, match="newer Parley"):
         asyncio.run(check_schema(empty_db))
+
+
+def test_hit_records_from_before_form_hits_upgrade_as_single_assignment_external_hits(empty_db: str) -> None:
+    command.upgrade(_alembic(empty_db), "0002")
+    asyncio.run(_run(
+        empty_db,
+        "INSERT INTO mturk_run (run_id, account, publishing, budget_cents, reward_cents, hit_type_id, next_slot, "
+        "lifetime_s, assignment_duration_s, auto_approval_delay_s, overbook, locales, min_approval_rate, created_at) "
+        "VALUES ('run-old', 'builtin', true, 500, 50, 'HT1', 1, 3600, 600, 60, 1.25, '[\"US\"]', 95, 1.0)",
+        "INSERT INTO mturk_hit (token, run_id, slot, hit_id, status, charge_cents, expires_at, assignment_id, "
+        "worker_id, assignment_status, auto_approve_at, created_at, updated_at) VALUES ('tok-old', 'run-old', 0, "
+        "'HIT-old', 'submitted', 60, 2.0, 'A-old', 'W-old', 'Submitted', 0.0, 1.0, 1.0)",
+    ))
+
+    command.upgrade(_alembic(empty_db), "head")
+
+    async def read_back() -> None:
+        store = Store(empty_db)
+        await store.open()
+        try:
+            hit_store = HitStore(store)
+            plan = await hit_store.plan("run-old")
+            assert plan is not None and (plan.question, plan.assignments, plan.next_slot) == ("external", 1, 1)
+            [record] = await hit_store.hits("run-old")
+            assert (record.question, record.item_id, record.max_assignments) == ("external", "", 1)
+            assert (record.assignment_id, record.charge_cents) == ("A-old", 60)
+            assert await hit_store.spend("run-old") == 60
+            assert await hit_store.form_answers("run-old") == []
+        finally:
+            await store.close()
+
+    asyncio.run(read_back())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -22,6 +22,7 @@ class Agreement:
     percent_agreement: float  # 0..1
     fleiss_kappa: float | None  # None when chance agreement is total (every answer the same label)
     majority: dict[str, str]  # item -> its most frequent label (ties: the first given)
+    item_agreement: dict[str, float] = field(default_factory=dict)  # item (2+ answers) -> share of agreeing pairs
 
 
 def answers_by_item(records: Iterable[Mapping[str, Any]], field: str) -> dict[str, list[str]]:
@@ -65,4 +66,5 @@ def agreement(records: Iterable[Mapping[str, Any]], field: str) -> Agreement:
         percent_agreement=percent_agreement(rated),
         fleiss_kappa=fleiss_kappa(rated),
         majority={item: Counter(labels).most_common(1)[0][0] for item, labels in ratings.items()},
+        item_agreement={item: _item_agreement(labels) for item, labels in rated.items()},
     )

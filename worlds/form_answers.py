@@ -12,8 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from worlds.static_form import ITEM_FIELD
-
+ITEM_FIELD = "item_id"  # the hidden field of a form page that names its item
 AnswerValue = str | list[str]
 
 

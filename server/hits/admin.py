@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.hits import plan as rules
+from server.hits.forms import html_form_of
 from server.hits.publisher import Publisher, status_of
-from server.store.hits import HitPlan, HitStore
+from server.store.hits import EXTERNAL, HTML, HitPlan, HitStore
 from worlds.base import Task
 
 
@@ -31,17 +32,40 @@ def check_live(*, live: bool, budget_usd: float, public_url: str) -> None:
 async def publish_run(
     hit_store: HitStore, *, run_id: str, account: str, task: Task, budget_usd: float, live: bool, public_url: str,
     overbook: float = 1.25, lifetime_s: int = 4 * 3600, assignment_duration_s: int = 3600,
-    auto_approval_delay_s: int = 3 * 24 * 3600,
+    auto_approval_delay_s: int = 3 * 24 * 3600, question: str = "", assignments: int = 0,
 ) -> HitPlan:
-    """Mark a run for publishing on an account within a budget; the HIT manager publishes its HITs."""
+    """Mark a run for publishing on an account within a budget; the HIT manager publishes its HITs.
+
+    `question`: `html` (one HTMLQuestion HIT per item, `assignments` workers each; the task must carry an
+    `html_form`), `external` (Parley's task page, one worker per HIT), or "" for `html` when the task has a
+    form. `assignments` 0 takes the form's own. A run keeps the question it was first published with.
+    """
     check_live(live=live, budget_usd=budget_usd, public_url=public_url)
+    form = html_form_of(task)
+    question = question or (HTML if form is not None else EXTERNAL)
+    if question not in (HTML, EXTERNAL):
+        raise ValueError(f"question must be {HTML} or {EXTERNAL}, not {question!r}")
+    if question == HTML and form is None:
+        raise ValueError(f"task {task.name} has no html_form, so it can only be published as an ExternalQuestion")
+    per_hit = 1 if question == EXTERNAL else (assignments or (form.assignments if form else 1))
+    if not 1 <= per_hit <= rules.MAX_FORM_ASSIGNMENTS:
+        raise ValueError(
+            f"assignments per item must be 1..{rules.MAX_FORM_ASSIGNMENTS} (got {per_hit}): MTurk charges 40% "
+            "instead of 20% on HITs of 10 or more assignments"
+        )
     existing = await hit_store.plan(run_id)
     if existing is not None and existing.account != account:
         raise ValueError(f"run {run_id} publishes on {existing.account}, not {account}: use a new run id")
+    if existing is not None and (existing.question, existing.assignments) != (question, per_hit):
+        raise ValueError(
+            f"run {run_id} publishes {existing.question} questions with {existing.assignments} assignment(s) "
+            f"each, not {question} with {per_hit}: use a new run id"
+        )
     return await hit_store.save_plan(HitPlan(
         run_id=run_id, account=account, publishing=True, budget_cents=rules.cents(budget_usd),
         reward_cents=rules.cents(task.reward), overbook=overbook, lifetime_s=lifetime_s,
         assignment_duration_s=assignment_duration_s, auto_approval_delay_s=auto_approval_delay_s,
+        question=question, assignments=per_hit,
     ))
 
 

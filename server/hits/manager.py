@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from server.hits import plan as rules
+from server.hits.forms import FormRuns
 from server.hits.publisher import Publisher
 from server.hits.quals import Qualifications, at_cap_name, onboarding_failed_name
 from server.hits.review import Review
@@ -25,7 +26,7 @@ from server.registry import Runs
 from server.runner import Run
 from server.states import LIVE_STATES, AgentState
 from server.store import AgentRow, Store
-from server.store.hits import BudgetExceeded, HitPlan, HitStore
+from server.store.hits import HTML, BudgetExceeded, HitPlan, HitStore
 from server.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class HitManager:
         self.hit_store = HitStore(store)
         self.quals = Qualifications(mturk, self.hit_store)
         self.publisher = Publisher(mturk, self.hit_store, self.quals, public_url)
+        self.forms = FormRuns(self.publisher, self.hit_store, store)
         moves: AgentMoves = RunMoves(runs, store) if runs is not None else StoreMoves(store)
         self.sync = AssignmentSync(mturk, self.hit_store, store, moves)
         self.review = Review(mturk, self.hit_store, store, self.quals, self.sync)
@@ -124,15 +126,17 @@ class HitManager:
             self.passes += 1
 
     async def _tend_run(self, plan: HitPlan, hits: list[dict[str, Any]], listed_at: float) -> None:
+        run = self.runs.get(plan.run_id) if self.runs is not None else None
+        row = await self.store.get_run(plan.run_id)
+        served = plan.publishing and run is not None and row is not None and row.status == "active"
+        if plan.question == HTML:  # one HIT per item: the form runs' own pass
+            task = run.task if run is not None else await self.forms.task_of(plan.run_id)
+            await self.forms.tend(plan, task, hits, publishing=served)
+            return
         records = await self.publisher.refresh(plan, hits)
         await self.sync.settle(records)
         await self.sync.agents(plan.run_id, listed_at)
-        run = self.runs.get(plan.run_id) if self.runs is not None else None
-        row = await self.store.get_run(plan.run_id)
-        active = (
-            plan.publishing and run is not None and row is not None and row.status == "active"
-            and not run.host.target_met()
-        )
+        active = served and run is not None and not run.host.target_met()
         want = rules.open_target(need_of(run), plan.overbook) if active and run is not None else 0
         live = await self.hit_store.hits(plan.run_id, statuses=("open", "creating"))
         if len(live) > want:

@@ -16,7 +16,10 @@ from worlds.base import Task
 
 LOCALE = "00000000000000000071"
 PERCENT_APPROVED = "000000000000000000L0"
-FEE_PERCENT = 20  # MTurk's commission on rewards and bonuses (40% on HITs of 10+ assignments: never used)
+FEE_PERCENT = 20  # MTurk's commission on rewards and bonuses
+LARGE_HIT_FEE_PERCENT = 40  # on the reward of HITs with 10 or more assignments
+LARGE_HIT = 10
+MAX_FORM_ASSIGNMENTS = LARGE_HIT - 1  # Parley keeps form HITs in the 20% band
 HIDE = "DiscoverPreviewAndAccept"  # a worker who fails the requirement does not even see the HIT
 
 EXTERNAL_QUESTION = (
@@ -43,14 +46,24 @@ def dollars(amount_cents: int) -> str:
     return f"{amount_cents // 100}.{amount_cents % 100:02d}"
 
 
-def fee_cents(amount_cents: int) -> int:
-    """MTurk's commission: 20%, rounded half up, at least one cent."""
-    return max(1, (amount_cents * FEE_PERCENT + 50) // 100)
+def form_token(run_id: str, item_id: str, attempt: int = 0) -> str:
+    """The UniqueRequestToken of a form run's item: one HIT per item, the same on every retry (<= 64).
+
+    `attempt` counts the item's earlier HITs that MTurk refused outright (`failed`: never made, nothing charged).
+    """
+    return "parley-" + hashlib.sha256(f"form:{run_id}:{item_id}:{attempt}".encode()).hexdigest()[:48]
 
 
-def charge_cents(reward_cents: int) -> int:
-    """What one single-assignment HIT may cost: reward + fee."""
-    return reward_cents + fee_cents(reward_cents)
+def fee_cents(amount_cents: int, assignments: int = 1) -> int:
+    """MTurk's commission on one assignment's reward (or one bonus): 20% (40% on a HIT of 10+ assignments),
+    rounded half up, at least one cent."""
+    percent = LARGE_HIT_FEE_PERCENT if assignments >= LARGE_HIT else FEE_PERCENT
+    return max(1, (amount_cents * percent + 50) // 100)
+
+
+def charge_cents(reward_cents: int, assignments: int = 1) -> int:
+    """What a HIT may cost: (reward + fee) for each of its assignments."""
+    return (reward_cents + fee_cents(reward_cents, assignments)) * assignments
 
 
 def external_question(public_url: str, run_id: str, frame_height: int = 0) -> str:

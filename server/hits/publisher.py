@@ -83,13 +83,17 @@ class Publisher:
             made.append(await self.create(record, plan, hit_type))
         return made
 
-    async def create(self, record: HitRecord, plan: HitPlan, hit_type: str) -> HitRecord:
-        """Ask MTurk for the record's HIT. Safe to repeat: the token makes MTurk create it at most once."""
+    async def create(
+        self, record: HitRecord, plan: HitPlan, hit_type: str, question: str | None = None
+    ) -> HitRecord:
+        """Ask MTurk for the record's HIT (by default the run's ExternalQuestion; a form HIT passes its
+        HTMLQuestion). Safe to repeat: the token makes MTurk create it at most once."""
         try:
             reply = await self.mturk.call(
-                "CreateHITWithHITType", HITTypeId=hit_type, MaxAssignments=1, LifetimeInSeconds=plan.lifetime_s,
-                Question=rules.external_question(self.public_url, plan.run_id), RequesterAnnotation=plan.run_id,
-                UniqueRequestToken=record.token,
+                "CreateHITWithHITType", HITTypeId=hit_type, MaxAssignments=record.max_assignments,
+                LifetimeInSeconds=plan.lifetime_s,
+                Question=question or rules.external_question(self.public_url, plan.run_id),
+                RequesterAnnotation=plan.run_id, UniqueRequestToken=record.token,
             )
         except MTurkError as exc:
             if "AlreadyExists" in exc.code or "Duplicate" in exc.code:
@@ -141,8 +145,10 @@ class Publisher:
                 await self.hit_store.set_hit(record.token, hit_id=hit["HITId"], status=status, expires_at=expires)
             elif record is None:
                 log.warning("run %s: adopting HIT %s that no record named", plan.run_id, hit["HITId"])
+                assignments = int(hit.get("MaxAssignments") or 1)
                 await self.hit_store.adopt_hit(
-                    plan.run_id, hit["HITId"], rules.charge_cents(plan.reward_cents), status, expires
+                    plan.run_id, hit["HITId"], rules.charge_cents(plan.reward_cents, assignments), status, expires,
+                    question=plan.question, max_assignments=assignments,
                 )
             elif record.status not in FINAL and (record.status, record.expires_at) != (status, expires):
                 await self.hit_store.set_hit(record.token, status=status, expires_at=expires)

@@ -16,7 +16,7 @@ from server.hits.publisher import epoch
 from server.providers.mturk import MTurk, MTurkError
 from server.states import AgentState, IllegalTransition
 from server.store import AgentRow, Store
-from server.store.hits import HitRecord, HitStore
+from server.store.hits import HTML, HitRecord, HitStore
 
 log = logging.getLogger(__name__)
 S = AgentState
@@ -81,6 +81,11 @@ class AssignmentSync:
 
     async def record_assignment(self, record: HitRecord, assignment: dict[str, Any]) -> None:
         status = str(assignment["AssignmentStatus"])
+        if record.question == HTML:  # a form HIT's assignments are rows of their own (see hits/forms.py)
+            await self.hit_store.set_form_status(
+                assignment["AssignmentId"], status, epoch(assignment.get("AutoApprovalTime"))
+            )
+            return
         await self.hit_store.set_hit(
             record.token, status="submitted" if status == "Submitted" else "reviewed",
             assignment_id=assignment["AssignmentId"], worker_id=assignment["WorkerId"], assignment_status=status,

@@ -1,4 +1,5 @@
-"""The HIT manager's records: a plan per published run, one record per HIT, qualification ids, bonuses.
+"""The HIT manager's records: a plan per published run, one record per HIT, qualification ids, bonuses, and
+the answers of form HITs (one row per submitted assignment: item, worker, answers).
 
 Money is integer cents. Spend is computed from the records (never kept as a running total that could
 drift): every HIT that may still cost its reward + fee, plus every bonus sent or being sent.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, func, insert, select, update
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
@@ -22,6 +23,9 @@ from server.store.store import Store
 # never made it (nothing was charged).
 HIT_LIVE = ("creating", "open", "taken")
 HIT_FREE = ("expired", "failed")  # statuses that cost nothing
+# What a run's HITs ask: `external` (ExternalQuestion: Parley's task page, one assignment per HIT) or `html`
+# (HTMLQuestion: one HIT per item of a form task, `assignments` workers each).
+EXTERNAL, HTML = "external", "html"
 
 
 class HitPlan(SQLModel, table=True):
@@ -42,6 +46,8 @@ class HitPlan(SQLModel, table=True):
     locales: list[str] = Field(default_factory=lambda: ["US"], sa_column=Column(JSON, nullable=False))
     min_approval_rate: int = 95
     created_at: float = Field(default_factory=now)
+    question: str = Field(default=EXTERNAL, max_length=16)
+    assignments: int = 1  # MaxAssignments of each HIT
 
 
 class HitRecord(SQLModel, table=True):
@@ -59,6 +65,29 @@ class HitRecord(SQLModel, table=True):
     assignment_status: str = Field(default="", max_length=16)
     auto_approve_at: float = 0.0
     created_at: float = Field(default_factory=now)
+    updated_at: float = Field(default_factory=now)
+    # Form HITs: the item the HIT asks about ("" for an adopted HIT: its answers name the item) and how many
+    # assignments it has. Their assignments live in `mturk_form_answer`, not in the fields above.
+    question: str = Field(default=EXTERNAL, max_length=16)
+    item_id: str = Field(default="", max_length=255)
+    max_assignments: int = 1
+
+
+class FormAnswer(SQLModel, table=True):
+    """One submitted assignment of a form HIT: which item, which worker, what they answered."""
+
+    __tablename__ = "mturk_form_answer"
+    __table_args__ = (Index("ix_mturk_form_answer_item", "run_id", "item_id"),)
+    assignment_id: str = Field(primary_key=True, max_length=128)
+    run_id: str = Field(max_length=64)
+    hit_id: str = Field(max_length=64, index=True)
+    item_id: str = Field(max_length=255)
+    worker_id: str = Field(max_length=128)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str = Field(default="", max_length=1024)  # the Answer could not be read (answers stay empty)
+    assignment_status: str = Field(default="Submitted", max_length=16)
+    submitted_at: float = 0.0
+    auto_approve_at: float = 0.0
     updated_at: float = Field(default_factory=now)
 
 
@@ -88,6 +117,7 @@ _PLAN = HitPlan.__table__  # type: ignore[attr-defined]
 _HIT = HitRecord.__table__  # type: ignore[attr-defined]
 _QUAL = QualificationRecord.__table__  # type: ignore[attr-defined]
 _BONUS = BonusRecord.__table__  # type: ignore[attr-defined]
+_ANSWER = FormAnswer.__table__  # type: ignore[attr-defined]
 
 
 class BudgetExceeded(Exception):
@@ -137,11 +167,13 @@ class HitStore:
 
     # ---- HIT records --------------------------------------------------------------------------
 
-    async def reserve_hit(self, run_id: str, charge_cents: int, token_for: Any) -> HitRecord:
+    async def reserve_hit(self, run_id: str, charge_cents: int, token_for: Any, **fields: Any) -> HitRecord:
         """Take the run's next slot and record a `creating` HIT for it, before MTurk is asked.
 
-        `token_for(slot)` makes the slot's UniqueRequestToken. Refuses (BudgetExceeded) when the charge would
-        pass the budget: the check and the reservation are one transaction, so two callers cannot both pass.
+        `token_for(slot)` makes the slot's UniqueRequestToken; `fields` are the record's other columns (a form
+        HIT's item). Refuses (BudgetExceeded) when the charge would pass the budget: the check and the
+        reservation are one transaction, so two callers cannot both pass. A token already recorded (a form
+        item reserved before) raises IntegrityError and changes nothing.
         """
         async with self.store._tx() as conn:
             plan = (await conn.execute(select(_PLAN).where(_PLAN.c.run_id == run_id))).first()
@@ -153,11 +185,13 @@ class HitStore:
                 raise BudgetExceeded(run_id, spent, charge_cents, budget)
             slot = int(plan._mapping["next_slot"])
             await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(next_slot=slot + 1))
-            record = HitRecord(token=token_for(slot), run_id=run_id, slot=slot, charge_cents=charge_cents)
+            record = HitRecord(token=token_for(slot), run_id=run_id, slot=slot, charge_cents=charge_cents, **fields)
             await conn.execute(insert(_HIT).values(**record.model_dump()))
         return record
 
-    async def adopt_hit(self, run_id: str, hit_id: str, charge_cents: int, status: str, expires_at: float) -> HitRecord:
+    async def adopt_hit(
+        self, run_id: str, hit_id: str, charge_cents: int, status: str, expires_at: float, **fields: Any
+    ) -> HitRecord:
         """Record a HIT found on MTurk that no record names (made just before a crash)."""
         async with self.store._tx() as conn:
             plan = (await conn.execute(select(_PLAN.c.next_slot).where(_PLAN.c.run_id == run_id))).first()
@@ -165,7 +199,7 @@ class HitStore:
             await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(next_slot=slot + 1))
             record = HitRecord(
                 token=f"adopted-{hit_id}"[:64], run_id=run_id, slot=slot, hit_id=hit_id, status=status,
-                charge_cents=charge_cents, expires_at=expires_at,
+                charge_cents=charge_cents, expires_at=expires_at, **fields,
             )
             await conn.execute(insert(_HIT).values(**record.model_dump()))
         return record
@@ -187,6 +221,41 @@ class HitStore:
     async def hit_by_id(self, hit_id: str) -> HitRecord | None:
         row = await self.store._one(select(_HIT).where(_HIT.c.hit_id == hit_id))
         return HitRecord.model_validate(row._mapping) if row else None
+
+    # ---- form answers -------------------------------------------------------------------------
+
+    async def save_form_answer(self, answer: FormAnswer) -> bool:
+        """Keep a submitted form assignment once; seen again, only its review status moves. True when new."""
+        try:
+            async with self.store._tx() as conn:
+                await conn.execute(insert(_ANSWER).values(**answer.model_dump()))
+            return True
+        except IntegrityError:
+            await self.set_form_status(answer.assignment_id, answer.assignment_status, answer.auto_approve_at)
+            return False
+
+    async def set_form_status(self, assignment_id: str, status: str, auto_approve_at: float | None = None) -> None:
+        values: dict[str, Any] = {"assignment_status": status, "updated_at": now()}
+        if auto_approve_at is not None:
+            values["auto_approve_at"] = auto_approve_at
+        async with self.store._tx() as conn:
+            await conn.execute(update(_ANSWER).where(_ANSWER.c.assignment_id == assignment_id).values(**values))
+
+    async def form_answers(
+        self, run_id: str, *, hit_id: str | None = None, statuses: Iterable[str] | None = None
+    ) -> list[FormAnswer]:
+        stmt = select(_ANSWER).where(_ANSWER.c.run_id == run_id)
+        if hit_id is not None:
+            stmt = stmt.where(_ANSWER.c.hit_id == hit_id)
+        if statuses is not None:
+            stmt = stmt.where(_ANSWER.c.assignment_status.in_(list(statuses)))
+        stmt = stmt.order_by(_ANSWER.c.item_id, _ANSWER.c.submitted_at, _ANSWER.c.assignment_id)
+        return [FormAnswer.model_validate(r._mapping) for r in await self.store._all(stmt)]
+
+    async def form_answer_counts(self, run_id: str) -> dict[str, int]:
+        """HIT id -> answers kept for it."""
+        stmt = select(_ANSWER.c.hit_id, func.count()).where(_ANSWER.c.run_id == run_id).group_by(_ANSWER.c.hit_id)
+        return {str(hit): int(count) for hit, count in await self.store._all(stmt)}
 
     # ---- money --------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.support import tasks as support
-from worlds import chat_demo
+from worlds import chat_demo, static_form
 from worlds.base import Caps, Task
 
 
@@ -20,3 +20,15 @@ def gated2() -> Task:
     task = support.gated()
     task.caps = Caps(max_conversations=2, max_waiting=10, target_conversations=4, per_worker_total=5)
     return task
+
+
+FORM_ITEMS = [
+    {"id": "t1", "text": "Best day ever!"},
+    {"id": "t2", "text": "My train is late <again> & again."},
+    {"id": "t3", "text": "Something moved in the dark."},
+]
+
+
+def form3() -> static_form.FormTask:
+    """The static form as HTMLQuestions: three items, three workers each ($0.05 + 20% fee: $0.18 a HIT)."""
+    return static_form.make_task(items=FORM_ITEMS, assignments=3)

@@ -82,6 +82,20 @@ def test_fees_are_mturks_twenty_percent_with_a_cent_minimum() -> None:
     assert rules.cents("0.25") == 25 and rules.dollars(1205) == "12.05"
 
 
+def test_a_hit_of_several_assignments_is_charged_for_each_and_ten_or_more_pay_forty_percent() -> None:
+    assert rules.charge_cents(5, 3) == 18  # (0.05 + the 1-cent minimum fee) x 3
+    assert rules.charge_cents(50, 9) == 540
+    assert rules.charge_cents(50, 10) == 700  # the 40% band, which form runs refuse to enter
+    assert rules.fee_cents(100, 10) == 40 and rules.fee_cents(100, 9) == 20
+
+
+def test_a_form_items_token_is_stable_per_item_and_attempt() -> None:
+    token = rules.form_token("run", "t1")
+    assert token == rules.form_token("run", "t1", 0) and token.startswith("parley-") and len(token) <= 64
+    assert len({token, rules.form_token("run", "t2"), rules.form_token("run", "t1", 1),
+                rules.form_token("other", "t1"), rules.hit_token("run", 0)}) == 5
+
+
 def test_open_target_is_capped_by_concurrency_and_by_what_is_left() -> None:
     need = rules.Need(target=100, completed=0, live_conversations=0, humans_waiting=0, roles=2, max_conversations=5)
     assert rules.open_target(need, 1.25) == 10

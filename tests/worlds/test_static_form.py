@@ -83,3 +83,23 @@ async def test_three_workers_label_the_same_tweet_and_their_agreement_is_compute
     assert figures.items == 1 and figures.answers == 3
     assert figures.percent_agreement == pytest.approx(1 / 3)
     assert figures.majority == {"t-same": "excited"}
+
+
+def test_the_task_carries_an_html_form_that_publishes_one_question_per_item() -> None:
+    items = [{"id": "a", "text": "first <b>"}, {"id": "b", "text": "second"}]
+    task = make_task(items=items, assignments=4, frame_height=500)
+    form = task.html_form
+    assert form is not None and form.assignments == 4 and form.fields == ["emotion"]
+    task.load_contexts()  # the task's contexts and the form share one read of the source
+    assert [form.item_id(i) for i in form.items()] == ["a", "b"] and task.context_for(1) == items[1]
+    question = parse_question(form.question(items[0]))
+    assert question.frame_height == 500 and question.html is not None and "first &lt;b&gt;" in question.html
+    assert make_task(items=items, html=False).html_form is None  # the ExternalQuestion flow only
+
+
+def test_items_need_unique_ids_and_forms_stay_under_ten_assignments() -> None:
+    task = make_task(items=[{"id": "a", "text": "x"}, {"id": "a", "text": "y"}])
+    with pytest.raises(ContextFileError, match="item 2: id 'a' is used twice"):
+        task.load_contexts()
+    with pytest.raises(ValueError, match="40%"):
+        make_task(assignments=10)
