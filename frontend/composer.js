@@ -8,9 +8,10 @@ const IDLE_PLACEHOLDER = "Please wait for your turn…";
 const encoder = new TextEncoder();
 
 export class Composer {
-  /** send(frame) queues a message frame; onSent() runs after each local send. */
-  constructor({ view, maxChars, maxFrameBytes, send }) {
+  /** send(frame) queues a message frame; loadFragment(role) fetches a task's own fragment for a role. */
+  constructor({ view, maxChars, maxFrameBytes, send, loadFragment = null }) {
     this.view = view;
+    this.loadFragment = loadFragment;
     this.maxChars = maxChars;
     this.maxFrameBytes = maxFrameBytes;
     this.send = send;
@@ -82,7 +83,9 @@ export class Composer {
       turn: this.turn,
       text: this.widget.kind === "text" ? answer.text : null,
     });
+    const about = this.widget.about;
     this.idle();
+    if (about) this.view.showAnnotation(about, answer.text, "pending"); // where the boxes were
     this.send(frame);
   }
 
@@ -105,8 +108,10 @@ export class Composer {
       id: "chat-input",
       onChange: () => this.#refresh(),
       onEnter: () => this.sendAnswer(),
+      loadFragment: this.loadFragment,
     });
-    this.view.mountWidget(this.widget);
+    // A widget about a chat message (annotation checkboxes) sits under that message when it is shown.
+    this.view.mountWidget(this.widget, { onSend: () => this.sendAnswer() });
   }
 
   #enabled() {

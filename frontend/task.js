@@ -3,6 +3,7 @@
 
 import { Composer } from "./composer.js";
 import { Connection } from "./connection.js";
+import { loadFragment } from "./fragments.js";
 import { fetchTaskInfo, joinTask } from "./http.js";
 import { readParams } from "./params.js";
 import { externalSubmitUrl, postExternalSubmit } from "./submit.js";
@@ -59,6 +60,7 @@ async function boot() {
     maxChars: page.limits.max_message_chars,
     maxFrameBytes: page.limits.max_frame_bytes,
     send: (frame) => page.connection?.send(frame),
+    loadFragment: (role) => loadFragment(params.runId, role),
   });
   if (params.preview) {
     view.setPhase("preview");
@@ -157,6 +159,10 @@ function onMessage(event) {
     page.ownMessages += 1;
     if (event.client_id) page.connection.settle(event.client_id); // stored, even if its ack was lost
     page.composer.onOwnMessage(event);
+    const labels = event.data ?? {};
+    if (typeof labels.message_id === "string" && Array.isArray(labels.checkboxes)) {
+      view.showAnnotation(labels.message_id, event.text, "stored"); // also after a reload
+    }
   }
 }
 

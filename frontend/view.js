@@ -19,12 +19,53 @@ function span(className, text) {
   return node;
 }
 
+/** `data.conversations` as [[side, turns]...] when it holds two or more lists of turns, else null. */
+function pairOf(data) {
+  const conversations = data && typeof data === "object" ? data.conversations : null;
+  if (!conversations || typeof conversations !== "object" || Array.isArray(conversations)) return null;
+  const sides = Object.entries(conversations).filter(([, turns]) => Array.isArray(turns));
+  return sides.length >= 2 ? sides : null;
+}
+
+/** Conversations side by side (stacked when the pane is narrow), each turn with its speaker, as text. */
+function pairView(data, sides) {
+  const wrap = document.createElement("div");
+  wrap.className = "pair";
+  if (Number.isInteger(data.pair) && Number.isInteger(data.of)) {
+    wrap.append(span("pair-heading", `Pair ${data.pair} of ${data.of}`));
+  }
+  if (typeof data.question === "string" && data.question) wrap.append(span("pair-question", data.question));
+  const columns = document.createElement("div");
+  columns.className = "conversations";
+  for (const [side, turns] of sides) {
+    const column = document.createElement("section");
+    column.className = "conversation";
+    column.dataset.side = side;
+    const title = document.createElement("h3");
+    title.textContent = `Conversation ${side}`;
+    const list = document.createElement("ol");
+    list.className = "turns";
+    for (const turn of turns) {
+      const speaker = turn && typeof turn === "object" ? String(turn.speaker ?? "") : "";
+      const text = turn && typeof turn === "object" ? String(turn.text ?? "") : String(turn);
+      const line = item("turn", [span("speaker", speaker), span("text", text)]);
+      line.dataset.speaker = speaker;
+      list.append(line);
+    }
+    column.append(title, list);
+    columns.append(column);
+  }
+  wrap.append(columns);
+  return wrap;
+}
+
 export class View {
   constructor() {
     this.body = document.body;
     this.log = byId("chat-log");
     this.typingTimer = null;
     this.countdownTimer = null;
+    this.inline = null; // {box, send}: a widget shown under a chat message
   }
 
   // ---- page-level ------------------------------------------------------------------------------
@@ -103,7 +144,11 @@ export class View {
     const pane = byId("context-pane");
     const target = byId("context-text");
     target.replaceChildren();
-    if (event.text) {
+    const pair = pairOf(event.data);
+    this.body.dataset.context = pair ? "pair" : "text";
+    if (pair) {
+      target.append(pairView(event.data, pair));
+    } else if (event.text) {
       target.textContent = event.text;
     } else if (event.data && typeof event.data === "object") {
       // No text: show the structured context's simple fields as a definition list.
@@ -212,10 +257,51 @@ export class View {
 
   // ---- composer --------------------------------------------------------------------------------
 
-  mountWidget(widget) {
+  /** Show a turn's widget: under the chat message it is about (`widget.about`) when that message is in
+   *  the log, with its own Send button; otherwise in the composer. */
+  mountWidget(widget, { onSend } = {}) {
     const nearBottom = this.#nearBottom();
-    byId("widget").replaceChildren(widget.element);
-    if (nearBottom) this.log.scrollTop = this.log.scrollHeight; // a taller widget must not hide the latest line
+    this.inline?.box.remove();
+    this.inline = null;
+    const anchor = widget.about ? this.#messageNode(widget.about) : null;
+    if (!anchor) {
+      byId("widget").replaceChildren(widget.element);
+      if (nearBottom) this.log.scrollTop = this.log.scrollHeight; // a taller widget must not hide the latest line
+      return;
+    }
+    const send = document.createElement("button");
+    send.type = "button";
+    send.className = "primary annotation-send";
+    send.textContent = "Send labels";
+    send.disabled = true;
+    send.addEventListener("click", () => onSend?.());
+    const box = document.createElement("div");
+    box.className = "annotation";
+    box.dataset.annotates = widget.about;
+    box.append(widget.element, send);
+    anchor.querySelector(".annotation, .annotation-result")?.remove();
+    anchor.append(box);
+    this.inline = { box, send };
+    const hint = span("widget-hint", "Answer under the highlighted message above, then press Send labels.");
+    byId("widget").replaceChildren(hint);
+    box.scrollIntoView({ block: "nearest" });
+  }
+
+  /** The labels given for a chat message, kept visible under it (`status`: pending, then stored). */
+  showAnnotation(messageId, text, status) {
+    const anchor = this.#messageNode(messageId);
+    if (!anchor) return;
+    anchor.querySelector(".annotation, .annotation-result")?.remove();
+    const result = document.createElement("div");
+    result.className = "annotation-result";
+    result.dataset.annotates = messageId;
+    result.dataset.status = status;
+    result.append(span("annotation-label", "Your labels: "), span("annotation-value", text));
+    anchor.append(result);
+  }
+
+  #messageNode(messageId) {
+    return this.log.querySelector(`.message[data-message-id="${CSS.escape(messageId)}"]`);
   }
 
   setTurn({ open, prompt }) {
@@ -225,6 +311,7 @@ export class View {
 
   setCanSend(enabled) {
     byId("send-button").disabled = !enabled;
+    if (this.inline) this.inline.send.disabled = !enabled;
   }
 
   setCounter(counter) {

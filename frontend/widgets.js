@@ -1,6 +1,9 @@
-// Input widgets for a turn, one builder per kind (worlds/base.py: text, rating, choice, checkboxes, form).
-// A widget is {element, kind, value(), isValid(), summary(), focus(), setEnabled(on), counter?}.
+// Input widgets for a turn, one builder per kind (worlds/base.py: text, rating, choice, checkboxes, form,
+// fragment). A widget is {element, kind, value(), isValid(), summary(), focus(), setEnabled(on), counter?,
+// about?} — `about` is the id of the chat message the widget annotates (checkboxes(..., about=id)).
 // `answerOf(widget)` turns it into the message the page sends: {text, data}.
+
+import { fragmentWidget } from "./fragments.js";
 
 let instances = 0;
 
@@ -152,6 +155,7 @@ function checkboxesWidget(spec, options) {
   const required = spec.required === true;
   return {
     ...baseWidget("checkboxes", list),
+    about: typeof spec.message_id === "string" && spec.message_id ? spec.message_id : null,
     value,
     isValid: () => !required || value().length > 0,
     summary: () => (value().length ? value().join(", ") : "(none selected)"),
@@ -165,7 +169,7 @@ function formWidget(spec, options) {
     const name = `${options.name}-${field.name}`;
     // Inside a survey a text field is optional unless it says `required: true` (a comment box);
     // a rating or a choice is required unless it says `required: false`.
-    const kind = BUILDERS[field.kind] && field.kind !== "form" ? field.kind : "text";
+    const kind = BUILDERS[field.kind] && !["form", "fragment"].includes(field.kind) ? field.kind : "text";
     const spec = kind === "text" ? { required: false, ...field, kind } : field;
     const part = build(spec, { ...options, onEnter: null, id: null, name });
     const label = make("span", { className: "field-label", text: field.label || field.name });
@@ -186,6 +190,7 @@ const BUILDERS = {
   choice: choiceWidget,
   checkboxes: checkboxesWidget,
   form: formWidget,
+  fragment: fragmentWidget,
 };
 
 function build(spec, options) {
@@ -194,8 +199,9 @@ function build(spec, options) {
 }
 
 /**
- * Build the widget for a turn. options: {maxChars, onChange, onEnter, id} — `id` goes on the
- * top-level text area (#chat-input) so tests and assistive tech find it.
+ * Build the widget for a turn. options: {maxChars, onChange, onEnter, id, loadFragment} — `id` goes on the
+ * top-level text area (#chat-input) so tests and assistive tech find it; loadFragment(role) fetches a
+ * task's fragment.
  */
 export function createWidget(spec, options) {
   instances += 1;
@@ -209,9 +215,13 @@ export function answerOf(widget) {
       return { text: `Rating: ${widget.summary()}`, data: { rating: widget.value() } };
     case "choice":
       return { text: widget.summary(), data: { choice: widget.value() } };
-    case "checkboxes":
-      return { text: widget.summary(), data: { checkboxes: widget.value() } };
+    case "checkboxes": {
+      const data = { checkboxes: widget.value() };
+      if (widget.about) data.message_id = widget.about; // the message these labels are about
+      return { text: widget.summary(), data };
+    }
     case "form":
+    case "fragment":
       return { text: widget.summary(), data: { form: widget.value() } };
     default:
       return { text: widget.value(), data: {} };

@@ -16,7 +16,7 @@ from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
 from server.protocol import ErrorReply
 from server.registry import Runs
-from server.routes import health, task, ws
+from server.routes import fragments, health, task, ws
 from server.routes.task import FRONTEND
 from server.security import SecurityHeaders
 from server.settings import Settings
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_admin(app, settings)
     app.include_router(health.router)
     app.include_router(task.router)
+    app.include_router(fragments.router)
     app.include_router(ws.router)
     app.state.sandbox = mount_sandbox(app, settings)
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")

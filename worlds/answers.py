@@ -27,9 +27,11 @@ def optional_text(placeholder: str = "Optional", max_length: int = 1000) -> Widg
 
 def read_answer(widget: Widget | Mapping[str, Any], message: Message) -> Any:
     """The value `message` gives for `widget`, or BadAnswer. Text -> str, rating -> int, choice -> str,
-    checkboxes -> list[str] (in the widget's order), form -> {name: value}."""
+    checkboxes -> list[str] (in the widget's order), form and fragment -> {name: value}."""
     spec = widget.to_dict() if isinstance(widget, Widget) else dict(widget)
     kind = spec.get("kind", "text")
+    if kind == "fragment":
+        return _read_fragment(spec, message.data.get("form"))
     if kind == "form":
         values = message.data.get("form")
         if not isinstance(values, dict):
@@ -62,6 +64,25 @@ def _read_value(spec: Mapping[str, Any], value: Any, what: str) -> Any:
             raise BadAnswer(f"{what} must only tick options shown")
         return [option for option in spec["options"] if option in value]
     raise BadAnswer(f"unexpected answer kind {kind!r}")
+
+
+FRAGMENT_VALUE_CHARS = 5000
+
+
+def _read_fragment(spec: Mapping[str, Any], values: Any) -> dict[str, Any]:
+    """A task fragment's fields: text, numbers, booleans, lists of text (checkbox groups) or None."""
+    if not isinstance(values, dict):
+        raise BadAnswer("the form's answers are missing")
+    for name, value in values.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(v is None or isinstance(v, str | int | float | bool) for v in items):
+            raise BadAnswer(f"{name} has an answer of an unexpected kind")
+        if sum(len(v) for v in items if isinstance(v, str)) > FRAGMENT_VALUE_CHARS:
+            raise BadAnswer(f"{name} is too long")
+    for name in spec.get("fields", []):
+        if values.get(name) in (None, "", []):
+            raise BadAnswer(f"{name} is not answered")
+    return dict(values)
 
 
 async def ask(agent: Agent, *, prompt: str, widget: Widget, timeout: float | None) -> tuple[Any, Message]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,8 @@ class Widget:
     """What input the page shows for a turn. Built with the helpers below; the page renders each kind.
 
     kinds: text (free text, the default), rating (min..max), choice (one of options),
-    checkboxes (any of options), form (several fields, each a widget dict with a `name`).
+    checkboxes (any of options), form (several fields, each a widget dict with a `name`),
+    fragment (the task's own page fragment for a role, see `Task.ui`).
     """
 
     kind: str
@@ -66,8 +68,12 @@ def choice(options: list[str]) -> Widget:
     return Widget("choice", {"options": options})
 
 
-def checkboxes(options: list[str]) -> Widget:
-    return Widget("checkboxes", {"options": options})
+def checkboxes(options: list[str], *, about: str | None = None) -> Widget:
+    """Any of `options`. With `about=message_id` the page shows the boxes under that chat message."""
+    spec: dict[str, Any] = {"options": options}
+    if about is not None:
+        spec["message_id"] = about
+    return Widget("checkboxes", spec)
 
 
 def form(fields: list[tuple[str, str, Widget]]) -> Widget:
@@ -76,6 +82,15 @@ def form(fields: list[tuple[str, str, Widget]]) -> Widget:
         "form",
         {"fields": [{"name": name, "label": label, **w.to_dict()} for name, label, w in fields]},
     )
+
+
+def fragment(role: str, *, fields: list[str] | None = None) -> Widget:
+    """The task's own fragment for `role` (`Task(ui={role: path})`) as the turn's input. The answer arrives
+    as `{"form": {name: value}}` from the fragment's named fields; `fields` lists the ones that must be filled."""
+    spec: dict[str, Any] = {"role": role}
+    if fields is not None:
+        spec["fields"] = list(fields)
+    return Widget("fragment", spec)
 
 
 class AgentTimeout(Exception):
@@ -196,6 +211,7 @@ class Task:
     keywords: list[str] = field(default_factory=lambda: ["chat", "dialogue"])
     timeouts: Timeouts = field(default_factory=Timeouts)
     caps: Caps = field(default_factory=Caps)
+    ui: Mapping[str, str | Path] = field(default_factory=dict)  # role -> its page fragment (.html), see fragment()
 
     def __post_init__(self) -> None:
         if not self.roles:
@@ -205,7 +221,15 @@ class Task:
             raise ValueError(f"task {self.name!r}: roles {sorted(overlap)} are both human and bot")
         if len(set(self.roles)) != len(self.roles):
             raise ValueError(f"task {self.name!r}: role names must be unique")
+        unknown = set(self.ui) - set(self.roles)
+        if unknown:
+            raise ValueError(f"task {self.name!r}: ui names {sorted(unknown)}, which are not human roles")
+        self._ui = {role: load_fragment(path) for role, path in self.ui.items()}
         self._contexts: list[Any] | None = None
+
+    def ui_for(self, role: str) -> RoleUI | None:
+        """The page fragment this task declared for `role` (read and checked when the task was built)."""
+        return self._ui.get(role)
 
     def load_contexts(self) -> None:
         """Read the whole context source now, so a malformed file fails at start, naming its line."""
@@ -219,6 +243,49 @@ class Task:
         if not self._contexts:
             return None
         return self._contexts[index % len(self._contexts)]
+
+
+class FragmentError(ValueError):
+    """A role's page fragment cannot be served; the message names the file and what to change."""
+
+
+@dataclass(frozen=True)
+class RoleUI:
+    """One role's page fragment: HTML (no scripts, no inline styles) and the optional stylesheet beside it."""
+
+    html: str
+    css: str | None = None
+
+
+# Fragments are HTML and CSS only: the page wires their fields, and its CSP would block these anyway.
+_FRAGMENT_REFUSALS = [
+    (re.compile(r"<\s*(script|iframe|object|embed|base|meta|link)\b", re.I), "a <{0}> element"),
+    (re.compile(r"<\s*style\b", re.I), "a <style> element (put the CSS in a .css file of the same name)"),
+    (re.compile(r"<[^>]*\sstyle\s*=", re.I), "a style attribute (put the CSS in a .css file of the same name)"),
+    (re.compile(r"<[^>]*\s(on[a-z]+)\s*=", re.I), "an inline event handler ({0}=)"),
+    (re.compile(r"javascript\s*:", re.I), "a javascript: URL"),
+]
+
+
+def load_fragment(path: str | Path) -> RoleUI:
+    """Read a role's fragment (`name.html`, and `name.css` beside it when present), refusing what the page
+    cannot run safely, with the file and the reason."""
+    path = Path(path)
+    if path.suffix.lower() != ".html":
+        raise FragmentError(f"{path}: a page fragment must be an .html file")
+    try:
+        html = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FragmentError(f"{path}: cannot read the page fragment ({exc.strerror or exc})") from exc
+    for pattern, reason in _FRAGMENT_REFUSALS:
+        found = pattern.search(html)
+        if found:
+            line = html.count("\n", 0, found.start()) + 1
+            what = reason.format(*found.groups())
+            raise FragmentError(f"{path}:{line}: a page fragment may not contain {what}")
+    css_path = path.with_suffix(".css")
+    css = css_path.read_text(encoding="utf-8") if css_path.is_file() else None
+    return RoleUI(html=html, css=css)
 
 
 class ContextFileError(ValueError):

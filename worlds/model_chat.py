@@ -7,9 +7,9 @@ refused by the run from then on (`Caps.onboarding_attempts`, default one attempt
 
 Flow: the task pane explains the labels. For each of `turns` turns the worker writes a message, the bot
 (role "Bot") answers, and the worker ticks the labels that apply to that bot message (a `checkboxes`
-turn whose widget carries the bot message's `message_id`). A bot failure (an LLM timeout or error) shows
-a notice, is kept in the dialogue with its error, and is not annotated. Finally the worker rates the bot
-1-5 and gives a reason (one `form`).
+turn whose widget carries the bot message's `message_id`, so the page shows the boxes under that message).
+A bot failure (an LLM timeout or error) shows a notice, is kept in the dialogue with its error, and is not
+annotated. Finally the worker rates the bot 1-5 and gives a reason (one `form`).
 
 Saved record (updated after every turn):
     {"bot": str, "labels": [str],
@@ -36,7 +36,6 @@ from worlds.base import (
     OnboardingWorld,
     Task,
     Timeouts,
-    Widget,
     World,
     checkboxes,
     form,
@@ -135,9 +134,8 @@ class ModelChatWorld(World):
             self._keep(reply)
             await worker.observe(reply)
             if not is_error(reply) and reply.id is not None:
-                widget = Widget("checkboxes", {"options": self.labels, "message_id": reply.id})
                 ticked, _ = await ask(
-                    worker, timeout=self.turn_timeout, widget=widget,
+                    worker, timeout=self.turn_timeout, widget=checkboxes(self.labels, about=reply.id),
                     prompt="Which labels apply to the bot's last message? Tick none if none apply.",
                 )
                 self.annotations[reply.id] = ticked

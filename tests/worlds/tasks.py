@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worlds import model_chat, model_evaluator, multi_agent_dialog, pairwise_eval, static_form
+from worlds import model_chat, model_evaluator, multi_agent_dialog, pairwise_eval, role_survey, static_form
 from worlds.base import Task, Timeouts
 
 FAST = Timeouts(turn=5.0, waiting=5.0, onboarding=8.0, reconnect_grace=2.0, submission=5.0)
@@ -64,10 +64,14 @@ def pairwise() -> Task:
     return fast(pairwise_eval.make_task(pairs_per_hit=2, gold_per_hit=1, turn_timeout=5.0))
 
 
+def survey() -> Task:
+    return fast(role_survey.make_task(turns_each=1, turn_timeout=5.0, waiting_timeout=5.0))
+
+
 def tweets() -> Task:
     return fast(static_form.make_task(items=SAME_TWEET, turn_timeout=5.0))
 
 
 RUNS = {name: f"tests.worlds.tasks:{name}" for name in (
-    "evaluator", "evaluator_stalling_llm", "multi", "chat", "chat_llm", "pairwise", "tweets",
+    "evaluator", "evaluator_stalling_llm", "multi", "chat", "chat_llm", "pairwise", "tweets", "survey",
 )}

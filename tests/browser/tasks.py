@@ -1,0 +1,43 @@
+"""Tasks for the worker-page tests of task-specific UI (loaded as "tests.browser.tasks:<name>").
+
+Turn timeouts are generous for a loaded machine; nothing here waits for a timeout to pass.
+"""
+
+from __future__ import annotations
+
+from worlds import model_chat, pairwise_eval, role_survey
+from worlds.base import Task, Timeouts
+
+TIMEOUTS = Timeouts(turn=30.0, waiting=30.0, onboarding=30.0, reconnect_grace=5.0, submission=30.0)
+XSS = '<img src=x onerror="window.__owned=1"><script>window.__owned=1</script>'
+PAIR = {"id": "p-xss", "conversations": [
+    {"model": "plain", "dialogue": [
+        {"speaker": "Human", "text": "Hi, how are you?"},
+        {"speaker": "Bot", "text": "Fine, thanks. I just read a book about <b>lighthouses</b>."},
+    ]},
+    {"model": "sneaky", "dialogue": [
+        {"speaker": "Human", "text": "Hello there"},
+        {"speaker": "Bot", "text": XSS},
+    ]},
+]}
+
+
+def survey() -> Task:
+    task = role_survey.make_task(turns_each=1, turn_timeout=30.0)
+    task.timeouts = TIMEOUTS
+    return task
+
+
+def pairs() -> Task:
+    task = pairwise_eval.make_task(pairs=[PAIR], pairs_per_hit=1, gold_per_hit=0, seed=0, turn_timeout=30.0)
+    task.timeouts = TIMEOUTS
+    return task
+
+
+def annotate() -> Task:
+    task = model_chat.make_task(turns=2, bot="echo", onboarding=False, turn_timeout=30.0, bot_timeout=10.0)
+    task.timeouts = TIMEOUTS
+    return task
+
+
+RUNS = {name: f"tests.browser.tasks:{name}" for name in ("survey", "pairs", "annotate")}
