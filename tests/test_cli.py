@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +21,9 @@ from typer.testing import CliRunner
 from server.cli import app
 from server.store import Store
 from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item
-from tests.hits.harness import HitServer, mturk, open_hits, serve, settings_for
+from tests.hits.harness import ROOT, HitServer, mturk, open_hits, serve, settings_for
 from tests.support.client import Crowd
+from tests.support.server import free_port
 
 RUNNER = CliRunner()
 
@@ -185,3 +190,88 @@ def test_a_form_runs_agreement_export_and_review_through_the_cli(form_server: Hi
     assert parley(form_server, "review", "form").output.count("AFORMWORKER") == 0
     unknown = parley(form_server, "agreement", "nope")
     assert unknown.exit_code == 1 and "no run nope" in unknown.output
+
+
+# `parley run worlds.<task>` for every task of the library, through the installed entry point. Add a task
+# module here when it lands; static_form's default (HTMLQuestion forms) is checked apart below.
+LIBRARY_TASKS = [
+    "worlds.qa_data_collection",
+    "worlds.chat_demo",
+    "worlds.model_evaluator",
+    "worlds.multi_agent_dialog",
+    "worlds.model_chat",
+    "worlds.pairwise_eval",
+    "worlds.role_survey",  # custom UI per role
+    "worlds.static_form --question external",  # the form served by Parley's task page
+]
+PARLEY = Path(sys.executable).with_name("parley")
+
+
+@contextlib.contextmanager
+def parley_run(command: str, run_id: str, db_url: str, data_dir: Path) -> Iterator[str]:
+    """`parley run TASK [OPTIONS] --port P` as a process of its own, on the built-in sandbox; yields its base URL."""
+    task, *options = command.split()
+    port = free_port()
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PARLEY_"))}
+    env = {**inherited, "AWS_EC2_METADATA_DISABLED": "true", "PARLEY_DATA_DIR": str(data_dir),
+           "PARLEY_DATABASE_URL": db_url, "PARLEY_LOG_LEVEL": "WARNING"}
+    log = data_dir / f"parley-run-{port}.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen([str(PARLEY), "run", task, *options, "--run-id", run_id, "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(base):  # a process has no other way to say it listens: poll, bounded
+            assert proc.poll() is None, f"parley run {task} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"parley run {task} never became healthy:\n{log.read_text()[-3000:]}"
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.parametrize("task", LIBRARY_TASKS)
+def test_parley_run_publishes_each_task_and_a_worker_can_open_and_join_it(
+    task: str, db_url: str, tmp_path: Path
+) -> None:
+    run_id = "cli-" + task.split()[0].rsplit(".", 1)[-1].replace("_", "-")
+    with parley_run(task, run_id, db_url, tmp_path) as base:
+        client = mturk(f"{base}/sandbox/mturk")
+        hit = until(lambda: open_hits(client, run_id), timeout=30)[0]
+        assert hit["MaxAssignments"] == 1 and f"<ExternalURL>{base}/task/{run_id}</ExternalURL>" in hit["Question"]
+        accepted = httpx.post(f"{base}/sandbox/worker/accept", json={"worker_id": "ACLIRUN1", "hit_id": hit["HITId"]})
+        assert accepted.status_code == 200, accepted.text
+        page = httpx.get(accepted.json()["url"])
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        joined = httpx.post(f"{base}/task/{run_id}/join", json={
+            "assignment_id": accepted.json()["assignment_id"], "hit_id": hit["HITId"], "worker_id": "ACLIRUN1",
+            "turk_submit_to": f"{base}/sandbox",
+        })
+        assert joined.status_code == 200, joined.text
+        assert joined.json()["token"] and joined.json()["agent_id"]
+
+
+def test_parley_run_publishes_the_static_form_as_one_html_hit_per_item(db_url: str, tmp_path: Path) -> None:
+    with parley_run("worlds.static_form", "cli-form", db_url, tmp_path) as base:
+        client = mturk(f"{base}/sandbox/mturk")
+        with (ROOT / "worlds" / "data" / "tweets.csv").open(encoding="utf-8", newline="") as fh:
+            items = list(csv.DictReader(fh))
+        hits = until(lambda: (found := open_hits(client, "cli-form")) and len(found) == len(items) and found,
+                     timeout=30)
+        assert {h["MaxAssignments"] for h in hits} == {3}
+        assert all("<HTMLQuestion" in h["Question"] for h in hits)
+        page = httpx.get(f"{base}/sandbox/worker/html/{hits[0]['HITId']}")
+        assert page.status_code == 200 and 'name="item_id"' in page.text and 'name="emotion"' in page.text
