@@ -24,7 +24,7 @@ from rich.table import Table
 
 from server.export import FORMATS, export_run
 from server.hits import BudgetExceeded, HitManager, LiveModeRefused, ReviewError, check_live, publish_run
-from server.hits.admin import expire_hits, orphans, stop_run
+from server.hits.admin import expire_hits, orphans, publishing_choice, stop_run
 from server.hits.forms import answer_record, html_form_of
 from server.hits.plan import dollars
 from server.providers.mturk import MTurk, MTurkError, account_key, endpoint_for
@@ -123,6 +123,7 @@ def run(
     try:
         loaded = load_task(task)
         check_live(live=live, budget_usd=budget, public_url=public_url)
+        publishing_choice(loaded, question, assignments)  # refused here, before anything is written
     except FAILURES as exc:
         console.print(f"[red]Error:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -113,6 +113,17 @@ def test_live_run_is_refused_without_budget_or_https_or_confirmation(server: Hit
     assert "L1" not in parley(server, "status").output  # nothing was written
 
 
+def test_run_refuses_a_question_kind_or_assignments_the_task_cannot_take_and_writes_nothing(
+    server: HitServer,
+) -> None:
+    not_a_form = parley(server, "run", "tests.hits.tasks:chat2", "--question", "html", "--run-id", "R1")
+    assert not_a_form.exit_code == 1 and "leave out --question html" in not_a_form.output
+    too_many = parley(server, "run", "tests.hits.tasks:form3", "--assignments", "10", "--run-id", "R2")
+    assert too_many.exit_code == 1 and "1..9" in too_many.output and "40%" in too_many.output
+    status = parley(server, "status").output
+    assert "R1" not in status and "R2" not in status  # nothing was written
+
+
 @pytest.fixture
 def qa_server(tmp_path: Path, db_url: str) -> Iterator[HitServer]:
     with serve(settings_for(tmp_path, db_url, {"qa": "tests.support.tasks:qa"}, mturk_publish=[])) as live:

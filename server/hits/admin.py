@@ -29,6 +29,24 @@ def check_live(*, live: bool, budget_usd: float, public_url: str) -> None:
         raise LiveModeRefused(f"publishing on live MTurk needs an https:// PUBLIC_URL (got {public_url!r})")
 
 
+def publishing_choice(task: Task, question: str = "", assignments: int = 0) -> tuple[str, int]:
+    """(question kind, assignments per HIT) for a task, or ValueError saying what to change."""
+    form = html_form_of(task)
+    question = question or (HTML if form is not None else EXTERNAL)
+    if question not in (HTML, EXTERNAL):
+        raise ValueError(f"--question must be {HTML} or {EXTERNAL}, not {question!r}")
+    if question == HTML and form is None:
+        raise ValueError(f"task {task.name} has no html_form, so it is published only as an ExternalQuestion: "
+                         f"leave out --question {HTML}")
+    per_hit = 1 if question == EXTERNAL else (assignments or (form.assignments if form else 1))
+    if not 1 <= per_hit <= rules.MAX_FORM_ASSIGNMENTS:
+        raise ValueError(
+            f"assignments per item must be 1..{rules.MAX_FORM_ASSIGNMENTS} (got {per_hit}): MTurk charges 40% "
+            "instead of 20% on HITs of 10 or more assignments"
+        )
+    return question, per_hit
+
+
 async def publish_run(
     hit_store: HitStore, *, run_id: str, account: str, task: Task, budget_usd: float, live: bool, public_url: str,
     overbook: float = 1.25, lifetime_s: int = 4 * 3600, assignment_duration_s: int = 3600,
@@ -41,18 +59,7 @@ async def publish_run(
     form. `assignments` 0 takes the form's own. A run keeps the question it was first published with.
     """
     check_live(live=live, budget_usd=budget_usd, public_url=public_url)
-    form = html_form_of(task)
-    question = question or (HTML if form is not None else EXTERNAL)
-    if question not in (HTML, EXTERNAL):
-        raise ValueError(f"question must be {HTML} or {EXTERNAL}, not {question!r}")
-    if question == HTML and form is None:
-        raise ValueError(f"task {task.name} has no html_form, so it can only be published as an ExternalQuestion")
-    per_hit = 1 if question == EXTERNAL else (assignments or (form.assignments if form else 1))
-    if not 1 <= per_hit <= rules.MAX_FORM_ASSIGNMENTS:
-        raise ValueError(
-            f"assignments per item must be 1..{rules.MAX_FORM_ASSIGNMENTS} (got {per_hit}): MTurk charges 40% "
-            "instead of 20% on HITs of 10 or more assignments"
-        )
+    question, per_hit = publishing_choice(task, question, assignments)
     existing = await hit_store.plan(run_id)
     if existing is not None and existing.account != account:
         raise ValueError(f"run {run_id} publishes on {existing.account}, not {account}: use a new run id")
