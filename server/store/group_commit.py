@@ -1,8 +1,14 @@
-"""Group commit: hot writes queued and written by one writer task, many callers' writes per transaction.
+"""Group commit: writes queued and written by one writer task, many callers' writes per transaction.
 
-Each caller returns only after the transaction holding its write has committed. If a group fails, its
-writes are retried one transaction each, so one caller's failure (a duplicate client id) never fails or
-half-writes another's. A caller cancelled before its group starts writes nothing.
+A write is either rows (a message and the events that deliver it: the hot path, inserted in bulk) or an
+operation (a function of a database connection: a state change, a new agent, a conversation). The writer
+task hands a whole group to one synchronous function, run in a single transaction: on SQLite in the
+store's writer thread (one thread hop per group, not one per statement), on PostgreSQL through the async
+driver. Inside it every write has a savepoint of its own, so one caller's failure (a duplicate client id,
+an illegal state change) rolls back only that caller's write and fails only that caller.
+
+Each caller returns only after the transaction holding its write has committed. A caller cancelled before
+its group starts writes nothing.
 """
 
 from __future__ import annotations
@@ -10,53 +16,67 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 Event = tuple[str, int, dict[str, Any]]  # (agent_id, seq, payload)
-Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
-Inserter = Callable[[AsyncConnection, list[dict[str, Any]], list[Event]], Awaitable[None]]
+Operation = Callable[[Connection], Any]
+RowInserter = Callable[[Connection, list[dict[str, Any]], list[Event]], None]
+# Runs a synchronous function of a connection inside one transaction and returns its result.
+Transaction = Callable[[Callable[[Connection], Any]], Awaitable[Any]]
 
 GROUP_MAX = 500  # writes per transaction
 
 
 @dataclass
 class _Write:
-    """One caller's share of a group: an optional message row and its events."""
+    """One caller's share of a group: rows (an optional message and its events) or an operation."""
 
-    message: dict[str, Any] | None
-    events: Sequence[Event]
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    message: dict[str, Any] | None = None
+    events: Sequence[Event] = ()
+    op: Operation | None = None
+    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
-def _resolve(done: asyncio.Future[None], failure: BaseException | None) -> None:
+@dataclass
+class _Outcome:
+    value: Any = None
+    failure: BaseException | None = None
+
+
+def _resolve(done: asyncio.Future[Any], outcome: _Outcome) -> None:
     if done.done():
         return
-    if failure is None:
-        done.set_result(None)
+    if outcome.failure is None:
+        done.set_result(outcome.value)
     else:
-        done.set_exception(failure)
+        done.set_exception(outcome.failure)
 
 
 class GroupCommit:
-    def __init__(self, transaction: Transaction, insert: Inserter) -> None:
+    def __init__(self, transaction: Transaction, insert_rows: RowInserter) -> None:
         self._transaction = transaction
-        self._insert = insert
+        self._insert_rows = insert_rows
         self._queue: list[_Write] = []
         self._queued = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
     async def write(self, message: dict[str, Any] | None, events: Sequence[Event]) -> None:
-        """Queue a write for the writer task; return once the transaction holding it has committed."""
-        write = _Write(message, events)
+        """Queue rows for the writer task; return once the transaction holding them has committed."""
+        await self._enqueue(_Write(message=message, events=events))
+
+    async def run(self, op: Operation) -> Any:
+        """Queue an operation; return its result once the transaction holding it has committed."""
+        return await self._enqueue(_Write(op=op))
+
+    async def _enqueue(self, write: _Write) -> Any:
         self._queue.append(write)
         self._queued.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_groups(), name="store:group-commit")
-        await write.done
+        return await write.done
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -64,8 +84,9 @@ class GroupCommit:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
+        closed = _Outcome(failure=RuntimeError("the store was closed before this write"))
         for write in self._queue:
-            _resolve(write.done, RuntimeError("the store was closed before this write"))
+            _resolve(write.done, closed)
         self._queue.clear()
 
     async def _write_groups(self) -> None:
@@ -78,8 +99,9 @@ class GroupCommit:
                 try:
                     await self._commit(group)
                 except asyncio.CancelledError:
+                    closed = _Outcome(failure=RuntimeError("the store was closed during this write"))
                     for write in group:
-                        _resolve(write.done, RuntimeError("the store was closed during this write"))
+                        _resolve(write.done, closed)
                     raise
 
     async def _commit(self, group: list[_Write]) -> None:
@@ -87,17 +109,42 @@ class GroupCommit:
         if not group:
             return
         try:
-            async with self._transaction() as conn:
-                messages = [w.message for w in group if w.message is not None]
-                await self._insert(conn, messages, [e for w in group for e in w.events])
+            outcomes = await self._transaction(lambda conn: self._apply(conn, group))
+        except Exception as exc:  # the transaction itself failed (connection, commit): nothing was written
+            outcomes = [_Outcome(failure=exc)] * len(group)
+        for write, outcome in zip(group, outcomes, strict=True):
+            _resolve(write.done, outcome)
+
+    def _apply(self, conn: Connection, group: list[_Write]) -> list[_Outcome]:
+        """Inside the group's transaction (synchronous): every write, each undone alone if it fails."""
+        outcomes = [_Outcome() for _ in group]
+        rows = [i for i, w in enumerate(group) if w.op is None]
+        if rows:
+            try:
+                with conn.begin_nested():
+                    self._insert_rows(
+                        conn,
+                        [m for i in rows if (m := group[i].message) is not None],
+                        [e for i in rows for e in group[i].events],
+                    )
+            except Exception:  # someone's rows failed: find whose, each in a savepoint of its own
+                for i in rows:
+                    outcomes[i] = self._alone(conn, self._rows_of(group[i]))
+        for i, write in enumerate(group):
+            if write.op is not None:
+                outcomes[i] = self._alone(conn, write.op)
+        return outcomes
+
+    def _rows_of(self, write: _Write) -> Operation:
+        def insert(conn: Connection) -> None:
+            self._insert_rows(conn, [write.message] if write.message is not None else [], list(write.events))
+
+        return insert
+
+    @staticmethod
+    def _alone(conn: Connection, op: Operation) -> _Outcome:
+        try:
+            with conn.begin_nested():
+                return _Outcome(value=op(conn))
         except Exception as exc:
-            failure = exc
-        else:
-            for write in group:
-                _resolve(write.done, None)
-            return
-        if len(group) == 1:
-            _resolve(group[0].done, failure)
-            return
-        for write in group:  # find whose write failed: one transaction each, each caller its own outcome
-            await self._commit([write])
+            return _Outcome(failure=exc)

@@ -1,10 +1,17 @@
 """The async Store: every read and write Parley makes, as named operations.
 
-SQLite (the default) takes one writer at a time, so writes go through one asyncio lock there; PostgreSQL
-takes them concurrently. Each operation is one transaction: a record is either whole or absent.
+Each operation is one transaction (or one savepoint of a group-committed transaction): a record is either
+whole or absent.
 
-The hot writes (a message with its echo event, and event appends) go through group commit
-(`group_commit.py`): many callers' writes per transaction, each caller released only after its commit.
+The writes a worker waits on (a message with its echo event, event appends, state changes, a new agent or
+conversation) go through group commit (`group_commit.py`): many callers' writes per transaction, each
+caller released only after its commit.
+
+SQLite (the default) takes one writer at a time. There, group commits and keyed reads run in the event
+loop's thread on connections of their own (`_LocalSQLite`: cheaper than any driver-thread hand-off); reads
+of many rows go through the async driver. The other writes (runs, workers, HIT records) take the same
+asyncio lock as the group commit, so SQLite never sees two writers. PostgreSQL takes writes concurrently
+through the async driver.
 """
 
 from __future__ import annotations
@@ -12,18 +19,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event, func, insert, select, update
+import orjson
+from sqlalchemy import Connection, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from server.states import AgentState, transition
-from server.store.group_commit import Event, GroupCommit
+from server.store.group_commit import Event, GroupCommit, Operation
 from server.store.models import (
     AgentRow,
     Conversation,
@@ -47,6 +56,13 @@ _WORKER = WorkerRow.__table__  # type: ignore[attr-defined]
 _ONBOARDING = OnboardingResult.__table__  # type: ignore[attr-defined]
 _WORLD = WorldData.__table__  # type: ignore[attr-defined]
 
+T = TypeVar("T")
+CHECKPOINT_EVERY_S = 1.0
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
 
 class DuplicateMessage(Exception):
     """A client message with this client id is already stored; `.message` is the stored one."""
@@ -67,11 +83,14 @@ class Store:
         _prepare_sqlite_path(url)
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        json = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite, **json)
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        self._local: _LocalSQLite | None = None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self._group = GroupCommit(self._tx, self._insert_group)
+            self._local = _LocalSQLite(url, json)
+        self._group = GroupCommit(self._in_transaction, self._insert_rows)
 
     @property
     def backend(self) -> str:
@@ -83,6 +102,8 @@ class Store:
 
     async def close(self) -> None:
         await self._group.close()
+        if self._local is not None:
+            await self._local.close()
         await self.engine.dispose()
 
     async def drop_all(self) -> None:
@@ -96,11 +117,34 @@ class Store:
         async with lock, self.engine.begin() as conn:
             yield conn
 
+    async def _in_transaction(self, fn: Callable[[Connection], T]) -> T:
+        """Run a synchronous function of a connection inside one transaction (the group commit's writer)."""
+        if self._local is not None and self._write_lock is not None:
+            async with self._write_lock:  # never while another connection's transaction is open
+                return self._local.write(fn)
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn)
+
+    async def _write(self, op: Operation) -> Any:
+        """A write the caller waits on, group-committed with whatever else is queued."""
+        return await self._group.run(op)
+
+    async def _read(self, fn: Callable[[Connection], T]) -> T:
+        """A synchronous read function of a connection (a few indexed lookups; never a scan of a table)."""
+        if self._local is not None:
+            return self._local.read(fn)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(fn)
+
     async def _one(self, stmt: Any) -> Any:
+        """One row by key. On SQLite read in place: an indexed lookup costs less than any hand-off."""
+        if self._local is not None:
+            return self._local.read(lambda conn: conn.execute(stmt).first())
         async with self.engine.connect() as conn:
             return (await conn.execute(stmt)).first()
 
     async def _all(self, stmt: Any) -> Sequence[Any]:
+        """Any number of rows: through the async driver, so a long read never holds up the event loop."""
         async with self.engine.connect() as conn:
             return (await conn.execute(stmt)).all()
 
@@ -151,14 +195,16 @@ class Store:
             await conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(status=status))
 
     async def claim_conversation_index(self, run_id: str) -> int:
-        async with self._tx() as conn:
-            result = await conn.execute(
+        def claim(conn: Connection) -> int:
+            result = conn.execute(
                 update(_RUN)
                 .where(_RUN.c.id == run_id)
                 .values(conversations_formed=_RUN.c.conversations_formed + 1)
                 .returning(_RUN.c.conversations_formed)
             )
             return int(result.scalar_one()) - 1
+
+        return int(await self._write(claim))
 
     # ---- workers ------------------------------------------------------------------------------
 
@@ -186,9 +232,9 @@ class Store:
 
     async def create_agent(self, agent: AgentRow) -> AgentRow:
         """Insert a new agent; if the assignment already has one, return that instead."""
+        values = agent.model_dump()
         try:
-            async with self._tx() as conn:
-                await conn.execute(insert(_AGENT).values(**agent.model_dump()))
+            await self._write(lambda conn: conn.execute(insert(_AGENT).values(**values)))
         except IntegrityError:
             existing = await self.agent_for_assignment(agent.run_id, agent.assignment_id)
             if existing is None:
@@ -231,28 +277,32 @@ class Store:
         conversation_id: str | None = None,
     ) -> AgentRow:
         """Move an agent to `target` (refusing illegal moves) and append its events, in one transaction."""
-        async with self._tx() as conn:
-            row = (await conn.execute(select(_AGENT).where(_AGENT.c.id == agent_id))).first()
+        values: dict[str, Any] = {"state": target.value, "updated_at": now()}
+        if role is not None:
+            values["role"] = role
+        if conversation_id is not None:
+            values["conversation_id"] = conversation_id
+
+        def move(conn: Connection) -> AgentRow:
+            row = conn.execute(select(_AGENT).where(_AGENT.c.id == agent_id)).first()
             if row is None:
                 raise KeyError(f"no agent {agent_id}")
             agent = AgentRow.model_validate(row._mapping)
             transition(AgentState(agent.state), target)
-            values: dict[str, Any] = {"state": target.value, "updated_at": now()}
-            if role is not None:
-                values["role"] = role
-            if conversation_id is not None:
-                values["conversation_id"] = conversation_id
-            await conn.execute(update(_AGENT).where(_AGENT.c.id == agent_id).values(**values))
-            await self._insert_events(conn, events)
+            conn.execute(update(_AGENT).where(_AGENT.c.id == agent_id).values(**values))
+            self._insert_events(conn, events)
+            return agent
+
+        agent: AgentRow = await self._write(move)
         return agent.model_copy(update=values)
 
     # ---- event streams ------------------------------------------------------------------------
 
     @staticmethod
-    async def _insert_events(conn: AsyncConnection, events: Sequence[Event]) -> None:
+    def _insert_events(conn: Connection, events: Sequence[Event]) -> None:
         if events:
             stamp = now()
-            await conn.execute(
+            conn.execute(
                 insert(_EVENT),
                 [{"agent_id": a, "seq": s, "payload": p, "created_at": stamp} for a, s, p in events],
             )
@@ -261,10 +311,10 @@ class Store:
         await self._group.write(None, events)
 
     @staticmethod
-    async def _insert_group(conn: AsyncConnection, messages: list[dict[str, Any]], events: list[Event]) -> None:
+    def _insert_rows(conn: Connection, messages: list[dict[str, Any]], events: list[Event]) -> None:
         if messages:
-            await conn.execute(insert(_MESSAGE), messages)
-        await Store._insert_events(conn, events)
+            conn.execute(insert(_MESSAGE), messages)
+        Store._insert_events(conn, events)
 
     async def head_seq(self, agent_id: str) -> int:
         row = await self._one(select(func.max(_EVENT.c.seq)).where(_EVENT.c.agent_id == agent_id))
@@ -317,8 +367,8 @@ class Store:
     # ---- conversations ------------------------------------------------------------------------
 
     async def create_conversation(self, conversation: Conversation) -> Conversation:
-        async with self._tx() as conn:
-            await conn.execute(insert(_CONV).values(**conversation.model_dump()))
+        values = conversation.model_dump()
+        await self._write(lambda conn: conn.execute(insert(_CONV).values(**values)))
         return conversation
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
@@ -336,12 +386,10 @@ class Store:
         return [Conversation.model_validate(r._mapping) for r in await self._all(stmt)]
 
     async def end_conversation(self, conversation_id: str, state: str, reason: str = "") -> None:
-        async with self._tx() as conn:
-            await conn.execute(
-                update(_CONV)
-                .where(_CONV.c.id == conversation_id)
-                .values(state=state, end_reason=reason[:500], ended_at=now())
-            )
+        stmt = update(_CONV).where(_CONV.c.id == conversation_id).values(
+            state=state, end_reason=reason[:500], ended_at=now()
+        )
+        await self._write(lambda conn: conn.execute(stmt))
 
     # ---- onboarding and world data ------------------------------------------------------------
 
@@ -352,42 +400,124 @@ class Store:
         return OnboardingResult.model_validate(row._mapping) if row else None
 
     async def record_onboarding(self, worker_id: str, task_name: str, passed: bool) -> OnboardingResult:
-        async with self._tx() as conn:
-            table = _ONBOARDING
-            where = (table.c.worker_id == worker_id, table.c.task_name == task_name)
-            row = (await conn.execute(select(table).where(*where))).first()
+        table = _ONBOARDING
+        where = (table.c.worker_id == worker_id, table.c.task_name == task_name)
+
+        def record(conn: Connection) -> int:
+            row = conn.execute(select(table).where(*where)).first()
             if row is None:
-                await conn.execute(
-                    insert(table).values(
-                        worker_id=worker_id, task_name=task_name, passed=passed, attempts=1, updated_at=now()
-                    )
-                )
-                attempts = 1
-            else:
-                attempts = int(row._mapping["attempts"]) + 1
-                await conn.execute(
-                    update(table).where(*where).values(passed=passed, attempts=attempts, updated_at=now())
-                )
+                conn.execute(insert(table).values(
+                    worker_id=worker_id, task_name=task_name, passed=passed, attempts=1, updated_at=now()
+                ))
+                return 1
+            attempts = int(row._mapping["attempts"]) + 1
+            conn.execute(update(table).where(*where).values(passed=passed, attempts=attempts, updated_at=now()))
+            return attempts
+
+        attempts = int(await self._write(record))
         return OnboardingResult(worker_id=worker_id, task_name=task_name, passed=passed, attempts=attempts)
 
     async def save_world_data(self, conversation_id: str, run_id: str, data: dict[str, Any]) -> None:
         table = _WORLD
-        async with self._tx() as conn:
-            found = (await conn.execute(select(table.c.conversation_id).where(
-                table.c.conversation_id == conversation_id))).first()
-            if found is None:
-                await conn.execute(
+
+        def save(conn: Connection) -> None:
+            found = conn.execute(select(table.c.conversation_id).where(table.c.conversation_id == conversation_id))
+            if found.first() is None:
+                conn.execute(
                     insert(table).values(conversation_id=conversation_id, run_id=run_id, data=data, updated_at=now())
                 )
             else:
-                await conn.execute(
+                conn.execute(
                     update(table).where(table.c.conversation_id == conversation_id).values(data=data, updated_at=now())
                 )
+
+        await self._write(save)
 
     async def world_data(self, conversation_id: str) -> dict[str, Any] | None:
         table = _WORLD
         row = await self._one(select(table.c.data).where(table.c.conversation_id == conversation_id))
         return dict(row[0]) if row else None
+
+
+class _LocalSQLite:
+    """SQLite in the event loop's own thread: one connection that writes, one that reads.
+
+    A group commit or a keyed read takes tens of microseconds of SQLite's time; handing it to a driver
+    thread costs more than that in thread switches, and each statement's return to the loop waits for the
+    interpreter lock. So group commits and keyed reads run here, in place. The two things that can take
+    long stay off the loop: reads of many rows (`Store._all`, through the async driver) and WAL
+    checkpoints (automatic checkpoints are off on the writer; `_checkpoints` runs them in a thread).
+    """
+
+    def __init__(self, url: str, json: dict[str, Any]) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        self._writer_engine = create_engine(sync_url, poolclass=StaticPool, **json)
+        event.listen(self._writer_engine, "connect", _sqlite_writer_connect)
+        event.listen(self._writer_engine, "begin", _sqlite_begin)
+        self._reader_engine = create_engine(sync_url, poolclass=StaticPool, **json)
+        event.listen(self._reader_engine, "connect", _sqlite_reader_connect)
+        self._writer: Connection | None = None
+        self._reader: Connection | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._writes = 0
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        if self._writer is None:
+            self._writer = self._writer_engine.connect()
+        with self._writer.begin():
+            result = fn(self._writer)
+        self._writes += 1
+        if self._checkpointer is None or self._checkpointer.done():
+            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="store:checkpoint")
+        return result
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._reader is None:
+            self._reader = self._reader_engine.connect()
+        try:
+            return fn(self._reader)
+        finally:
+            self._reader.rollback()  # end the read: the next one sees everything committed since
+
+    async def _checkpoints(self) -> None:
+        """Copy the WAL into the database file every second while there are writes, in a thread."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY_S)
+            if self._writes == 0:
+                return
+            self._writes = 0
+            await asyncio.to_thread(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        with self._reader_engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                conn.close()
+        self._writer_engine.dispose()
+        self._reader_engine.dispose()
+
+
+def _sqlite_writer_connect(dbapi_connection: Any, record: Any) -> None:
+    """The in-loop writer: the driver's own transaction handling off (SQLAlchemy's BEGIN below and its
+    savepoints work as written), automatic checkpoints off (they would stall the loop)."""
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def _sqlite_reader_connect(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
