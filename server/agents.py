@@ -79,24 +79,21 @@ class HumanAgent:
                 return
             raise NotYourTurn()
         # Inside a turn, a resend is caught by the unique (agent, client id) key on insert: no read first.
-        row = MessageRow(
-            id=new_id(),
-            run_id=self.run_id,
-            conversation_id=self.conversation_id,
-            agent_id=self.agent_id,
-            client_id=frame.client_id,
-            sender=self.role,
-            text=frame.text,
-            data=frame.data,
-        )
+        # The row's column values are built directly: the hot path skips the model's validation.
+        message_id = new_id()
+        row = {
+            "id": message_id, "run_id": self.run_id, "conversation_id": self.conversation_id,
+            "agent_id": self.agent_id, "client_id": frame.client_id, "sender": self.role, "kind": "chat",
+            "text": frame.text, "data": frame.data, "created_at": time.time(),
+        }
         message = Message(
-            text=frame.text, sender=self.role, data={**frame.data, "_agent_id": self.agent_id}, id=row.id
+            text=frame.text, sender=self.role, data={**frame.data, "_agent_id": self.agent_id}, id=message_id
         )
         echo = _chat_event(message, mine=True, client_id=frame.client_id)
-        ack = Ack(client_id=frame.client_id, message_id=row.id).model_dump()
+        ack = {"type": "ack", "client_id": frame.client_id, "message_id": message_id}
 
-        async def write(events: Any) -> None:
-            await self._store.add_message(row, events)
+        async def write(events: Any, on_commit: Any) -> None:
+            await self._store.add_message(row, events, on_commit)
 
         started = time.perf_counter()
         try:

@@ -18,7 +18,10 @@ from server.store.group_commit import Event
 
 log = logging.getLogger(__name__)
 
-Writer = Callable[[Sequence[Event]], Awaitable[Any]]
+# A stream write: store these events (with whatever else belongs with them) and call the callback the
+# moment they are committed. It returns once committed; if its caller is cancelled meanwhile, it raises
+# CancelledError only once the write's fate is known (the store's group commit works this way).
+Writer = Callable[[Sequence[Event], Callable[[], None]], Awaitable[Any]]
 
 SEND_TIMEOUT_S = 10.0
 
@@ -82,16 +85,14 @@ class Channel:
         """
         async with self._lock:
             first = self.head_seq + 1
+            last = first + len(payloads) - 1
             events = [(self.agent_id, first + i, dict(p)) for i, p in enumerate(payloads)]
-            # The write runs as its own task and is seen through even if this caller is cancelled meanwhile:
-            # a write that commits must advance head_seq, or the next emit would reuse its numbers.
-            commit = asyncio.ensure_future((write or self._store.append_events)(events))
-            cancelled = await _outlive_cancellation(commit)
-            if not commit.cancelled() and commit.exception() is None:
-                self.head_seq = first + len(events) - 1
-            if cancelled:
-                raise asyncio.CancelledError
-            commit.result()  # the write's failure, if any: no sequence number was taken
+
+            def committed() -> None:  # also when this caller is cancelled after the commit
+                self.head_seq = max(self.head_seq, last)
+
+            await (write or self._store.append_events)(events, committed)
+            committed()  # the write returned: it is committed (a writer need not call back on success)
             if before_push is not None:
                 await self._send(before_push)
             for _, seq, payload in events:
@@ -145,25 +146,12 @@ class Channel:
         if socket is None:
             return  # the page catches up from the store when it reconnects
         try:
-            await asyncio.wait_for(socket.send_text(dumps(frame)), SEND_TIMEOUT_S)
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                await socket.send_text(dumps(frame))
         except (Disconnected, TimeoutError):
             # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
             self._socket = None
             await _close_quietly(socket, 1011, "send failed")
-
-
-async def _outlive_cancellation(task: asyncio.Future[Any]) -> bool:
-    """Wait until `task` is done even if the caller is cancelled meanwhile. True if it was; the caller
-    then re-raises the cancellation once it has recorded the task's outcome."""
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = cancelled or not task.cancelled()  # the caller's cancellation, not the task's own
-        except Exception:
-            pass  # the task's own failure: the caller reads it from the task
-    return cancelled
 
 
 async def _close_quietly(socket: Socket, code: int, reason: str) -> None:

@@ -250,8 +250,10 @@ class Run:
         """Persist a state change and put it on the agent's stream. False if the move is no longer legal."""
         human = self.humans[agent_id]
 
-        async def write(events: Any) -> None:
-            await self.store.set_state(agent_id, target, events=events, role=role, conversation_id=conversation_id)
+        async def write(events: Any, on_commit: Any) -> None:
+            await self.store.set_state(
+                agent_id, target, events=events, role=role, conversation_id=conversation_id, on_commit=on_commit
+            )
 
         try:
             await human.channel.emit([_state_payload(target, text)], write=write)

@@ -55,7 +55,7 @@ async def test_attaching_replays_exactly_what_the_page_missed(channel: Channel) 
 
 
 async def test_a_failed_write_takes_no_sequence_number(channel: Channel) -> None:
-    async def broken(_events: Any) -> None:
+    async def broken(_events: Any, _on_commit: Any) -> None:
         raise RuntimeError("database down")
 
     with pytest.raises(RuntimeError):
@@ -100,10 +100,22 @@ async def test_a_write_that_commits_while_its_caller_is_cancelled_still_takes_it
     started, release = asyncio.Event(), asyncio.Event()
     committed: list[Any] = []
 
-    async def slow(events: Any) -> None:
+    async def slow(events: Any, on_commit: Any) -> None:
+        # A writer as the store's group commit is: once its group is in flight, a cancelled caller waits
+        # for the commit, which calls back, and only then sees the cancellation.
         started.set()
-        await release.wait()
-        committed.extend(events)
+
+        async def group() -> None:
+            await release.wait()
+            committed.extend(events)
+            on_commit()
+
+        flight = asyncio.ensure_future(group())
+        try:
+            await asyncio.shield(flight)
+        except asyncio.CancelledError:
+            await flight
+            raise
 
     emit = asyncio.create_task(channel.emit([{"type": "state"}], write=slow))
     await started.wait()

@@ -8,7 +8,10 @@ driver. Inside it every write has a savepoint of its own, so one caller's failur
 an illegal state change) rolls back only that caller's write and fails only that caller.
 
 Each caller returns only after the transaction holding its write has committed. A caller cancelled before
-its group starts writes nothing.
+its group starts writes nothing; a caller cancelled while its group is being written waits for the group
+(its write may still commit) and only then sees its cancellation. A write's `on_commit` callback runs as
+soon as its transaction has committed, whether or not its caller is still waiting: that is how a caller
+that was cancelled meanwhile still learns its write went in.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy import Connection
 
 Event = tuple[str, int, dict[str, Any]]  # (agent_id, seq, payload)
 Operation = Callable[[Connection], Any]
+OnCommit = Callable[[], None] | None
 RowInserter = Callable[[Connection, list[dict[str, Any]], list[Event]], None]
 # Runs a synchronous function of a connection inside one transaction and returns its result.
 Transaction = Callable[[Callable[[Connection], Any]], Awaitable[Any]]
@@ -37,7 +41,10 @@ class _Write:
     message: dict[str, Any] | None = None
     events: Sequence[Event] = ()
     op: Operation | None = None
+    on_commit: OnCommit = None
     done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    taken: bool = False  # its group has started: the write's fate is the group's
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -46,13 +53,17 @@ class _Outcome:
     failure: BaseException | None = None
 
 
-def _resolve(done: asyncio.Future[Any], outcome: _Outcome) -> None:
-    if done.done():
+def _settle(write: _Write, outcome: _Outcome) -> None:
+    """A write's fate is known: tell its commit callback (if it committed) and its caller (if still waiting)."""
+    if outcome.failure is None and write.on_commit is not None:
+        write.on_commit()
+    write.settled.set()
+    if write.done.done():
         return
     if outcome.failure is None:
-        done.set_result(outcome.value)
+        write.done.set_result(outcome.value)
     else:
-        done.set_exception(outcome.failure)
+        write.done.set_exception(outcome.failure)
 
 
 class GroupCommit:
@@ -63,20 +74,27 @@ class GroupCommit:
         self._queued = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
-    async def write(self, message: dict[str, Any] | None, events: Sequence[Event]) -> None:
+    async def write(self, message: dict[str, Any] | None, events: Sequence[Event], on_commit: OnCommit = None) -> None:
         """Queue rows for the writer task; return once the transaction holding them has committed."""
-        await self._enqueue(_Write(message=message, events=events))
+        await self._enqueue(_Write(message=message, events=events, on_commit=on_commit))
 
-    async def run(self, op: Operation) -> Any:
+    async def run(self, op: Operation, on_commit: OnCommit = None) -> Any:
         """Queue an operation; return its result once the transaction holding it has committed."""
-        return await self._enqueue(_Write(op=op))
+        return await self._enqueue(_Write(op=op, on_commit=on_commit))
 
     async def _enqueue(self, write: _Write) -> Any:
         self._queue.append(write)
         self._queued.set()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_groups(), name="store:group-commit")
-        return await write.done
+        try:
+            return await write.done
+        except asyncio.CancelledError:
+            if write.taken:  # the group holding it is being written: wait for its fate, then be cancelled
+                while not write.settled.is_set():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(write.settled.wait())
+            raise
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -86,7 +104,7 @@ class GroupCommit:
             self._writer = None
         closed = _Outcome(failure=RuntimeError("the store was closed before this write"))
         for write in self._queue:
-            _resolve(write.done, closed)
+            _settle(write, closed)
         self._queue.clear()
 
     async def _write_groups(self) -> None:
@@ -101,19 +119,26 @@ class GroupCommit:
                 except asyncio.CancelledError:
                     closed = _Outcome(failure=RuntimeError("the store was closed during this write"))
                     for write in group:
-                        _resolve(write.done, closed)
+                        if not write.settled.is_set():
+                            _settle(write, closed)
                     raise
 
     async def _commit(self, group: list[_Write]) -> None:
+        dropped = _Outcome(failure=asyncio.CancelledError())
+        for write in group:
+            if write.done.cancelled():
+                _settle(write, dropped)  # its caller was cancelled before the group started: never written
         group = [w for w in group if not w.done.cancelled()]
         if not group:
             return
+        for write in group:
+            write.taken = True
         try:
             outcomes = await self._transaction(lambda conn: self._apply(conn, group))
         except Exception as exc:  # the transaction itself failed (connection, commit): nothing was written
             outcomes = [_Outcome(failure=exc)] * len(group)
         for write, outcome in zip(group, outcomes, strict=True):
-            _resolve(write.done, outcome)
+            _settle(write, outcome)
 
     def _apply(self, conn: Connection, group: list[_Write]) -> list[_Outcome]:
         """Inside the group's transaction (synchronous): every write, each undone alone if it fails."""

@@ -32,7 +32,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from server.states import AgentState, transition
-from server.store.group_commit import Event, GroupCommit, Operation
+from server.store.group_commit import Event, GroupCommit, OnCommit, Operation
 from server.store.models import (
     AgentRow,
     Conversation,
@@ -275,6 +275,7 @@ class Store:
         events: Sequence[Event] = (),
         role: str | None = None,
         conversation_id: str | None = None,
+        on_commit: OnCommit = None,
     ) -> AgentRow:
         """Move an agent to `target` (refusing illegal moves) and append its events, in one transaction."""
         values: dict[str, Any] = {"state": target.value, "updated_at": now()}
@@ -293,7 +294,7 @@ class Store:
             self._insert_events(conn, events)
             return agent
 
-        agent: AgentRow = await self._write(move)
+        agent: AgentRow = await self._group.run(move, on_commit)
         return agent.model_copy(update=values)
 
     # ---- event streams ------------------------------------------------------------------------
@@ -307,8 +308,8 @@ class Store:
                 [{"agent_id": a, "seq": s, "payload": p, "created_at": stamp} for a, s, p in events],
             )
 
-    async def append_events(self, events: Sequence[Event]) -> None:
-        await self._group.write(None, events)
+    async def append_events(self, events: Sequence[Event], on_commit: OnCommit = None) -> None:
+        await self._group.write(None, events, on_commit)
 
     @staticmethod
     def _insert_rows(conn: Connection, messages: list[dict[str, Any]], events: list[Event]) -> None:
@@ -337,17 +338,21 @@ class Store:
         )
         return MessageRow.model_validate(row._mapping) if row else None
 
-    async def add_message(self, message: MessageRow, events: Sequence[Event] = ()) -> MessageRow:
-        """Store a message and the events that deliver it, together. Raises DuplicateMessage on a resend."""
+    async def add_message(
+        self, message: MessageRow | dict[str, Any], events: Sequence[Event] = (), on_commit: OnCommit = None
+    ) -> None:
+        """Store a message (a row, or its column values: the hot path skips the model) and the events that
+        deliver it, together. Raises DuplicateMessage on a resend."""
+        values = message.model_dump() if isinstance(message, MessageRow) else message
         try:
-            await self._group.write(message.model_dump(), events)
+            await self._group.write(values, events, on_commit)
         except IntegrityError:
-            if message.agent_id and message.client_id:
-                existing = await self.message_for_client_id(message.agent_id, message.client_id)
+            agent_id, client_id = values.get("agent_id"), values.get("client_id")
+            if agent_id and client_id:
+                existing = await self.message_for_client_id(agent_id, client_id)
                 if existing is not None:
                     raise DuplicateMessage(existing) from None
             raise
-        return message
 
     async def messages(self, conversation_id: str) -> list[MessageRow]:
         rows = await self._all(

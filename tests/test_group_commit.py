@@ -1,0 +1,116 @@
+"""Group commit on its own: a caller's cancellation never leaves its write in doubt."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from server.store.group_commit import Event, GroupCommit
+
+
+class FakeConnection:
+    """Savepoints as a list of pending rows: a failed savepoint's rows are dropped."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+
+    @contextlib.contextmanager
+    def begin_nested(self) -> Iterator[None]:
+        mark = len(self.rows)
+        try:
+            yield
+        except Exception:
+            del self.rows[mark:]
+            raise
+
+
+class Database:
+    def __init__(self) -> None:
+        self.committed: list[Any] = []
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def transaction(self, fn: Callable[[Any], Any]) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        conn = FakeConnection()
+        result = fn(conn)
+        self.committed.extend(conn.rows)
+        return result
+
+    @staticmethod
+    def insert(conn: Any, messages: list[dict[str, Any]], events: list[Event]) -> None:
+        for message in messages:
+            if message.get("bad"):
+                raise ValueError("duplicate client id")
+        conn.rows.extend([*messages, *events])
+
+
+@pytest.fixture
+async def db() -> Database:
+    return Database()
+
+
+async def test_a_failed_write_fails_only_its_caller(db: Database) -> None:
+    group = GroupCommit(db.transaction, db.insert)
+    good = group.write({"id": "m1"}, [("a", 1, {})])
+    bad = group.write({"id": "m2", "bad": True}, [("b", 1, {})])
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], ValueError)
+    assert db.committed == [{"id": "m1"}, ("a", 1, {})]
+    await group.close()
+
+
+async def test_a_caller_cancelled_while_its_group_is_written_waits_and_learns_it_committed(db: Database) -> None:
+    group = GroupCommit(db.transaction, db.insert)
+    db.release.clear()
+    calls: list[str] = []
+    writer = asyncio.create_task(group.write(None, [("a", 1, {})], on_commit=lambda: calls.append("committed")))
+    await db.entered.wait()  # the group holding the write is in flight
+    writer.cancel()
+    await asyncio.sleep(0)  # the cancellation reaches the caller while the group is still in flight
+    assert not writer.done()  # it waits for its write's fate
+    db.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await writer
+    assert calls == ["committed"] and db.committed == [("a", 1, {})]
+    await group.close()
+
+
+async def test_a_caller_cancelled_before_its_group_starts_writes_nothing(db: Database) -> None:
+    group = GroupCommit(db.transaction, db.insert)
+    db.release.clear()
+    first = asyncio.create_task(group.write(None, [("a", 1, {})]))
+    await db.entered.wait()  # the first group is in flight; the next write queues behind it
+    calls: list[str] = []
+    second = asyncio.create_task(group.write(None, [("b", 1, {})], on_commit=lambda: calls.append("committed")))
+    await asyncio.sleep(0)  # let the second write enqueue
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    db.release.set()
+    await first
+    assert db.committed == [("a", 1, {})] and calls == []
+    await group.close()
+
+
+async def test_an_operation_returns_its_value_and_a_failing_one_rolls_back_alone(db: Database) -> None:
+    group = GroupCommit(db.transaction, db.insert)
+
+    def good(conn: Any) -> int:
+        conn.rows.append("kept")
+        return 7
+
+    def bad(conn: Any) -> None:
+        conn.rows.append("undone")
+        raise KeyError("no agent")
+
+    results = await asyncio.gather(group.run(good), group.run(bad), return_exceptions=True)
+    assert results[0] == 7 and isinstance(results[1], KeyError)
+    assert db.committed == ["kept"]
+    await group.close()
