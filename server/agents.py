@@ -11,7 +11,7 @@ from typing import Any
 
 from server import metrics
 from server.channel import Channel
-from server.protocol import Ack, ChatEvent, Say, TurnEvent
+from server.protocol import Ack, Say, chat_event, turn_event
 from server.store import DuplicateMessage, MessageRow, Store
 from worlds.base import AgentTimeout, Message, Widget
 
@@ -57,7 +57,7 @@ class HumanAgent:
         turn: asyncio.Future[Message] = loop.create_future()
         self._turn = turn
         spec = widget.to_dict() if widget is not None else {"kind": "text"}
-        await self.channel.emit([TurnEvent(prompt=prompt, widget=spec, timeout_s=timeout).model_dump()])
+        await self.channel.emit([turn_event(prompt=prompt, widget=spec, timeout_s=timeout)])
         try:
             return await asyncio.wait_for(asyncio.shield(turn), timeout)
         except TimeoutError:
@@ -111,15 +111,10 @@ class HumanAgent:
 
 def _chat_event(message: Message, *, mine: bool, client_id: str | None = None) -> dict[str, Any]:
     data = {k: v for k, v in message.data.items() if not k.startswith("_")}
-    return ChatEvent(
-        message_id=message.id or new_id(),
-        sender=message.sender,
-        text=message.text,
-        kind=message.kind,
-        data=data,
-        mine=mine,
-        client_id=client_id,
-    ).model_dump()
+    return chat_event(
+        message_id=message.id or new_id(), sender=message.sender, text=message.text, kind=message.kind,
+        data=data, mine=mine, client_id=client_id,
+    )
 
 
 Typing = Callable[[str, bool], Awaitable[None]]

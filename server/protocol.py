@@ -153,6 +153,20 @@ class TurnEvent(_Frame):
 StreamEvent = StateEvent | ChatEvent | TurnEvent
 
 
+def chat_event(
+    *, message_id: str, sender: str, text: str, kind: str, data: dict[str, Any], mine: bool, client_id: str | None
+) -> dict[str, Any]:
+    """`ChatEvent(...).model_dump()` without the model: built for every message relayed (the hot path).
+    `tests/test_protocol.py` checks the two stay the same."""
+    return {"type": "message", "message_id": message_id, "sender": sender, "text": text, "kind": kind,
+            "data": data, "mine": mine, "client_id": client_id}
+
+
+def turn_event(*, prompt: str, widget: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+    """`TurnEvent(...).model_dump()` without the model (one per turn; checked like `chat_event`)."""
+    return {"type": "turn", "prompt": prompt, "widget": widget, "timeout_s": timeout_s}
+
+
 # ---- HTTP bodies -----------------------------------------------------------------------------
 
 

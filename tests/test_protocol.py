@@ -38,3 +38,13 @@ def test_an_oversize_frame_is_refused_before_parsing() -> None:
     with pytest.raises(FrameError) as info:
         parse_client_frame('{"type":"ping"}' + " " * 100, max_bytes=50)
     assert info.value.code == "frame_too_large"
+
+
+def test_the_hot_path_frame_builders_match_the_models() -> None:
+    from server.protocol import ChatEvent, TurnEvent, chat_event, turn_event
+
+    fields = {"message_id": "m1", "sender": "A", "text": "hi", "kind": "chat", "data": {"x": 1}, "mine": True,
+              "client_id": "c1"}
+    assert chat_event(**fields) == ChatEvent(**fields).model_dump()  # type: ignore[arg-type]
+    turn = {"prompt": "Say", "widget": {"kind": "rating", "min": 0, "max": 10}, "timeout_s": 30.0}
+    assert turn_event(**turn) == TurnEvent(**turn).model_dump()  # type: ignore[arg-type]
