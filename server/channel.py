@@ -93,10 +93,8 @@ class Channel:
 
             await (write or self._store.append_events)(events, committed)
             committed()  # the write returned: it is committed (a writer need not call back on success)
-            if before_push is not None:
-                await self._send(before_push)
-            for _, seq, payload in events:
-                await self._send({**payload, "seq": seq})
+            frames = [{**payload, "seq": seq} for _, seq, payload in events]
+            await self._send(*([before_push, *frames] if before_push is not None else frames))
             return [seq for _, seq, _ in events]
 
     async def send_ephemeral(self, frame: dict[str, Any]) -> None:
@@ -141,13 +139,14 @@ class Channel:
         if socket is not None:
             await _close_quietly(socket, code, reason)
 
-    async def _send(self, frame: dict[str, Any]) -> None:
+    async def _send(self, *frames: dict[str, Any]) -> None:
         socket = self._socket
         if socket is None:
             return  # the page catches up from the store when it reconnects
         try:
             async with asyncio.timeout(SEND_TIMEOUT_S):
-                await socket.send_text(dumps(frame))
+                for frame in frames:
+                    await socket.send_text(dumps(frame))
         except (Disconnected, TimeoutError):
             # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
             self._socket = None

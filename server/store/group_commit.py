@@ -44,7 +44,8 @@ class _Write:
     on_commit: OnCommit = None
     done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     taken: bool = False  # its group has started: the write's fate is the group's
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: bool = False  # its fate is known
+    settled: asyncio.Future[None] | None = None  # made only for a caller cancelled while its group is written
 
 
 @dataclass
@@ -55,9 +56,13 @@ class _Outcome:
 
 def _settle(write: _Write, outcome: _Outcome) -> None:
     """A write's fate is known: tell its commit callback (if it committed) and its caller (if still waiting)."""
+    if write.finished:
+        return
+    write.finished = True
     if outcome.failure is None and write.on_commit is not None:
         write.on_commit()
-    write.settled.set()
+    if write.settled is not None and not write.settled.done():
+        write.settled.set_result(None)
     if write.done.done():
         return
     if outcome.failure is None:
@@ -90,10 +95,11 @@ class GroupCommit:
         try:
             return await write.done
         except asyncio.CancelledError:
-            if write.taken:  # the group holding it is being written: wait for its fate, then be cancelled
-                while not write.settled.is_set():
+            if write.taken and not write.finished:  # its group is being written: wait for its fate
+                write.settled = write.settled or asyncio.get_running_loop().create_future()
+                while not write.settled.done():
                     with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.shield(write.settled.wait())
+                        await asyncio.shield(write.settled)
             raise
 
     async def close(self) -> None:
@@ -111,6 +117,7 @@ class GroupCommit:
         """The writer task, owned by this object (stopped by `close()`): drain the queue, a group at a time."""
         while True:
             await self._queued.wait()
+            await asyncio.sleep(0)  # one pass of the loop: writes made ready by the same wake-up join this group
             self._queued.clear()
             while self._queue:
                 group, self._queue = self._queue[:GROUP_MAX], self._queue[GROUP_MAX:]
@@ -119,8 +126,7 @@ class GroupCommit:
                 except asyncio.CancelledError:
                     closed = _Outcome(failure=RuntimeError("the store was closed during this write"))
                     for write in group:
-                        if not write.settled.is_set():
-                            _settle(write, closed)
+                        _settle(write, closed)
                     raise
 
     async def _commit(self, group: list[_Write]) -> None:
