@@ -31,4 +31,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 
 # --proxy-headers: the client's scheme and address come from Caddy's X-Forwarded-* (wss, https cookies).
-CMD ["uvicorn", "server.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips", "*"]
+# --ws-per-message-deflate false: chat frames are small; compressing them costs CPU and ~40 KB per socket.
+CMD ["uvicorn", "server.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips", "*", \
+     "--ws-per-message-deflate", "false"]

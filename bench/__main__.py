@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                       default="", help="use PostgreSQL (emptied first!) instead of a fresh SQLite file")
     load.add_argument("--ws", default="websockets-sansio", help="uvicorn --ws for both servers")
     load.add_argument("--loop", default="uvloop", help="uvicorn --loop for both servers")
-    load.add_argument("--no-deflate", action="store_true", help="turn permessage-deflate off on both servers")
+    load.add_argument("--deflate", action="store_true",
+                      help="turn permessage-deflate on for both servers (off by default, as Parley ships)")
     load.add_argument("--only", choices=["parley", "echo"], help="run one server only (no ratio)")
     load.add_argument("--profile", action="store_true", help="py-spy the Parley server (steady + saturation)")
     load.add_argument("--env", action="append", default=[], metavar="PARLEY_X=V", help="extra server env")
@@ -55,7 +56,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     opts = LoadOptions(
         workers=args.workers, interval_s=args.interval, steady_s=args.steady, saturate_s=args.saturate,
         ramp_per_s=args.ramp, client_procs=args.client_procs, database_url=args.postgres or "", ws=args.ws,
-        loop=args.loop, per_message_deflate=not args.no_deflate, profile=args.profile,
+        loop=args.loop, per_message_deflate=args.deflate, profile=args.profile,
         extra_env=dict(item.split("=", 1) for item in args.env),
     )
     args.out.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ class LoadOptions:
     database_url: str = ""  # "" = SQLite in a fresh directory
     ws: str = "websockets-sansio"
     loop: str = "uvloop"
-    per_message_deflate: bool = True
+    per_message_deflate: bool = False
     idle_settle_s: float = 2.0
     profile: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)

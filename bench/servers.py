@@ -34,7 +34,7 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     ws: str = "websockets-sansio"
     loop: str = "uvloop"
-    per_message_deflate: bool = True
+    per_message_deflate: bool = False
 
 
 class ServerProcess:

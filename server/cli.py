@@ -98,7 +98,7 @@ def _guard(coro: Coroutine[Any, Any, T]) -> T:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve Parley (its settings come from PARLEY_* variables)."""
-    uvicorn.run("server.main:app", host=host, port=port, ws="websockets-sansio")
+    uvicorn.run("server.main:app", host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False)
 
 
 @app.command()
@@ -158,7 +158,7 @@ def run(
 
     from server.main import create_app  # here: importing server.main builds its app from the environment
 
-    uvicorn.run(create_app(settings), host=host, port=port, ws="websockets-sansio")
+    uvicorn.run(create_app(settings), host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False)
 
 
 # ---- watching --------------------------------------------------------------------------------------

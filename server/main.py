@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+def tune_gc(thresholds: str) -> None:
+    """Freeze what start-up made (modules, tasks, the app) out of the collector's way, and collect less
+    often: a full collection walks every live object, and a server with thousands of sockets has many."""
+    if not thresholds.strip():
+        return
+    try:
+        gen0, gen1, gen2 = (int(part) for part in thresholds.split(","))
+    except ValueError:
+        raise ValueError(
+            f"PARLEY_GC_THRESHOLDS must be three integers like 50000,50,1000, not {thresholds!r}"
+        ) from None
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(gen0, gen1, gen2)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     logs.configure(settings.log_level, settings.log_format)
@@ -52,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await runs.start(run_id, module)
             await runs.resume_all()
             _announce(settings, runs)
+            tune_gc(settings.gc_thresholds)
             async with hit_manager(settings, store, runs) as app.state.hits:
                 yield
         finally:

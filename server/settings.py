@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Per-connection flood limit: a burst of `rate_burst` frames, refilled at `rate_per_s`.
     rate_per_s: float = 10.0
     rate_burst: int = 30
+    # The garbage collector's generation thresholds once the server has started ("" keeps Python's own).
+    # Thousands of live sockets make each full collection long; collecting less often halved the relay's
+    # CPU per message in the benchmark (docs/performance.md).
+    gc_thresholds: str = "50000,50,1000"
     # MTurk: endpoint override (default by provider), seconds between HIT manager passes, run ids to publish
     # at start-up (built-in or MTurk's sandbox only; live runs are published by `parley run --live`), and
     # their budget cap in USD (0 = no cap).

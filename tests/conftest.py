@@ -62,6 +62,11 @@ async def store(db_url: str) -> AsyncIterator[Store]:
         await s.close()
 
 
+# In-process test servers keep Python's own collector settings: `tune_gc` freezes what exists at start-up,
+# which in a test process would pin every earlier test's garbage. `tests/test_gc.py` tests it alone.
+os.environ.setdefault("PARLEY_GC_THRESHOLDS", "")
+
+
 def make_settings(db_url: str, tmp_path: Path, runs: dict[str, str]) -> Settings:
     return Settings(
         data_dir=tmp_path, database_url=db_url, demo_runs=runs, heartbeat_s=5.0, log_level="WARNING",

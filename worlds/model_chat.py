@@ -191,7 +191,7 @@ def make_task(
         title="Chat with a chatbot and label its replies",
         description=(
             f"Chat with a chatbot for {turns} turns. After each of its replies, tick the labels that apply. "
-            "Finally rate the chatbot. A short qualification comes first."
+            "Finally rate the chatbot." + (" A short qualification comes first." if onboarding else "")
         ),
         world=World,
         roles=["Worker"],

@@ -38,6 +38,11 @@ def publishing_choice(task: Task, question: str = "", assignments: int = 0) -> t
     if question == HTML and form is None:
         raise ValueError(f"task {task.name} has no html_form, so it is published only as an ExternalQuestion: "
                          f"leave out --question {HTML}")
+    if question == EXTERNAL and assignments not in (0, 1):
+        raise ValueError(
+            f"--assignments applies to HTMLQuestion form runs only; an ExternalQuestion run publishes one "
+            f"assignment per HIT: leave out --assignments {assignments}"
+        )
     per_hit = 1 if question == EXTERNAL else (assignments or (form.assignments if form else 1))
     if not 1 <= per_hit <= rules.MAX_FORM_ASSIGNMENTS:
         raise ValueError(
