@@ -32,5 +32,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 # --proxy-headers: the client's scheme and address come from Caddy's X-Forwarded-* (wss, https cookies).
 # --ws-per-message-deflate false: chat frames are small; compressing them costs CPU and ~40 KB per socket.
-CMD ["uvicorn", "server.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips", "*", \
-     "--ws-per-message-deflate", "false"]
+CMD ["uvicorn", "server.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips", "*", "--ws-per-message-deflate", "false"]
