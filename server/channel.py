@@ -86,7 +86,7 @@ class Channel:
         async with self._lock:
             first = self.head_seq + 1
             last = first + len(payloads) - 1
-            events = [(self.agent_id, first + i, dict(p)) for i, p in enumerate(payloads)]
+            events = [(self.agent_id, first + i, p) for i, p in enumerate(payloads)]  # stored as given: no copy
 
             def committed() -> None:  # also when this caller is cancelled after the commit
                 self.head_seq = max(self.head_seq, last)

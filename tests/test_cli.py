@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import csv
 import json
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from server.store import Store
 from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item
 from tests.hits.harness import ROOT, HitServer, mturk, open_hits, serve, settings_for
 from tests.support.client import Crowd
+from tests.support.process import ServerProcess
 from tests.support.server import free_port
 
 RUNNER = CliRunner()
@@ -225,35 +224,15 @@ def parley_run(command: str, run_id: str, db_url: str, data_dir: Path) -> Iterat
     """`parley run TASK [OPTIONS] --port P` as a process of its own, on the built-in sandbox; yields its base URL."""
     task, *options = command.split()
     port = free_port()
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PARLEY_"))}
-    env = {**inherited, "AWS_EC2_METADATA_DISABLED": "true", "PARLEY_DATA_DIR": str(data_dir),
-           "PARLEY_DATABASE_URL": db_url, "PARLEY_LOG_LEVEL": "WARNING"}
-    log = data_dir / f"parley-run-{port}.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen([str(PARLEY), "run", task, *options, "--run-id", run_id, "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(
+        port=port, data_dir=data_dir, db_url=db_url, runs={},
+        command=[str(PARLEY), "run", task, *options, "--run-id", run_id, "--port", str(port)],
+    )
+    server.start(timeout=60)
     try:
-        deadline = time.monotonic() + 60
-        while not _healthy(base):  # a process has no other way to say it listens: poll, bounded
-            assert proc.poll() is None, f"parley run {task} exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"parley run {task} never became healthy:\n{log.read_text()[-3000:]}"
-            time.sleep(0.1)
-        yield base
+        yield server.base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+        server.stop()
 
 
 @pytest.mark.parametrize("task", LIBRARY_TASKS)

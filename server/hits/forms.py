@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.hits import plan as rules
 from server.hits.publisher import Publisher, epoch
+from server.hits.sync import expire_unworked
 from server.providers.mturk import MTurkError
 from server.store import Store
 from server.store.hits import HIT_FREE, HTML, BudgetExceeded, FormAnswer, HitPlan, HitRecord, HitStore
@@ -214,11 +215,7 @@ class FormRuns:
         assert record.hit_id is not None
         work = await self.read(record, form)
         if not work:
-            await self.hit_store.set_hit(record.token, status="expired")
-            try:  # keep the account's listing short; a HIT with no work can go
-                await self.mturk.call("DeleteHIT", HITId=record.hit_id)
-            except MTurkError as exc:
-                log.info("HIT %s stays listed: %s", record.hit_id, exc.message)
+            await expire_unworked(self.mturk, self.hit_store, record)
             return
         each = rules.charge_cents(plan.reward_cents, record.max_assignments) // record.max_assignments
         submitted = [a for a in work if a["AssignmentStatus"] == "Submitted"]

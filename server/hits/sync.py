@@ -29,6 +29,16 @@ MAY_RETURN = frozenset({
 RETURNED_TEXT = "You returned this HIT (or its time ran out), so you have left the task."
 
 
+async def expire_unworked(mturk: MTurk, hit_store: HitStore, record: HitRecord) -> None:
+    """A HIT that closed with no work: recorded as expired, and deleted to keep the account's listing short."""
+    assert record.hit_id is not None
+    await hit_store.set_hit(record.token, status="expired")
+    try:
+        await mturk.call("DeleteHIT", HITId=record.hit_id)
+    except MTurkError as exc:
+        log.info("HIT %s stays listed: %s", record.hit_id, exc.message)
+
+
 class AgentMoves(Protocol):
     """How the HIT manager changes an agent's state: through its run when served here, else the store."""
 
@@ -71,11 +81,7 @@ class AssignmentSync:
         assert record.hit_id is not None
         work = [a async for a in self.mturk.pages("ListAssignmentsForHIT", "Assignments", HITId=record.hit_id)]
         if not work:
-            await self.hit_store.set_hit(record.token, status="expired")
-            try:  # keep the account's listing short; a HIT with no work can go
-                await self.mturk.call("DeleteHIT", HITId=record.hit_id)
-            except MTurkError as exc:
-                log.info("HIT %s stays listed: %s", record.hit_id, exc.message)
+            await expire_unworked(self.mturk, self.hit_store, record)
             return
         await self.record_assignment(record, work[-1])
 

@@ -8,7 +8,7 @@ conversation) go through group commit (`group_commit.py`): many callers' writes 
 caller released only after its commit.
 
 SQLite (the default) takes one writer at a time. There, group commits and keyed reads run in the event
-loop's thread on connections of their own (`_LocalSQLite`: cheaper than any driver-thread hand-off); reads
+loop's thread on connections of their own (`LocalSQLite`: cheaper than any driver-thread hand-off); reads
 of many rows go through the async driver. The other writes (runs, workers, HIT records) take the same
 asyncio lock as the group commit, so SQLite never sees two writers. PostgreSQL takes writes concurrently
 through the async driver.
@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, create_engine, event, func, insert, select, update
+from sqlalchemy import Connection, event, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from server.states import AgentState, transition
@@ -45,6 +44,7 @@ from server.store.models import (
     WorldData,
     now,
 )
+from server.store.sqlite import LocalSQLite, sqlite_pragmas
 
 _AGENT = AgentRow.__table__  # type: ignore[attr-defined]
 _EVENT = EventRow.__table__  # type: ignore[attr-defined]
@@ -57,7 +57,6 @@ _ONBOARDING = OnboardingResult.__table__  # type: ignore[attr-defined]
 _WORLD = WorldData.__table__  # type: ignore[attr-defined]
 
 T = TypeVar("T")
-CHECKPOINT_EVERY_S = 1.0
 
 
 def _json_dumps(value: Any) -> str:
@@ -86,10 +85,10 @@ class Store:
         json = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite, **json)
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
-        self._local: _LocalSQLite | None = None
+        self._local: LocalSQLite | None = None
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            self._local = _LocalSQLite(url, json)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
+            self._local = LocalSQLite(url, json)
         self._group = GroupCommit(self._in_transaction, self._insert_rows)
 
     @property
@@ -125,16 +124,9 @@ class Store:
         async with self.engine.begin() as conn:
             return await conn.run_sync(fn)
 
-    async def _write(self, op: Operation) -> Any:
+    async def _write(self, op: Operation, on_commit: OnCommit = None) -> Any:
         """A write the caller waits on, group-committed with whatever else is queued."""
-        return await self._group.run(op)
-
-    async def _read(self, fn: Callable[[Connection], T]) -> T:
-        """A synchronous read function of a connection (a few indexed lookups; never a scan of a table)."""
-        if self._local is not None:
-            return self._local.read(fn)
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(fn)
+        return await self._group.run(op, on_commit)
 
     async def _one(self, stmt: Any) -> Any:
         """One row by key. On SQLite read in place: an indexed lookup costs less than any hand-off."""
@@ -294,7 +286,7 @@ class Store:
             self._insert_events(conn, events)
             return agent
 
-        agent: AgentRow = await self._group.run(move, on_commit)
+        agent: AgentRow = await self._write(move, on_commit)
         return agent.model_copy(update=values)
 
     # ---- event streams ------------------------------------------------------------------------
@@ -442,93 +434,3 @@ class Store:
         table = _WORLD
         row = await self._one(select(table.c.data).where(table.c.conversation_id == conversation_id))
         return dict(row[0]) if row else None
-
-
-class _LocalSQLite:
-    """SQLite in the event loop's own thread: one connection that writes, one that reads.
-
-    A group commit or a keyed read takes tens of microseconds of SQLite's time; handing it to a driver
-    thread costs more than that in thread switches, and each statement's return to the loop waits for the
-    interpreter lock. So group commits and keyed reads run here, in place. The two things that can take
-    long stay off the loop: reads of many rows (`Store._all`, through the async driver) and WAL
-    checkpoints (automatic checkpoints are off on the writer; `_checkpoints` runs them in a thread).
-    """
-
-    def __init__(self, url: str, json: dict[str, Any]) -> None:
-        sync_url = make_url(url).set(drivername="sqlite")
-        self._writer_engine = create_engine(sync_url, poolclass=StaticPool, **json)
-        event.listen(self._writer_engine, "connect", _sqlite_writer_connect)
-        event.listen(self._writer_engine, "begin", _sqlite_begin)
-        self._reader_engine = create_engine(sync_url, poolclass=StaticPool, **json)
-        event.listen(self._reader_engine, "connect", _sqlite_reader_connect)
-        self._writer: Connection | None = None
-        self._reader: Connection | None = None
-        self._checkpointer: asyncio.Task[None] | None = None
-        self._writes = 0
-
-    def write(self, fn: Callable[[Connection], T]) -> T:
-        if self._writer is None:
-            self._writer = self._writer_engine.connect()
-        with self._writer.begin():
-            result = fn(self._writer)
-        self._writes += 1
-        if self._checkpointer is None or self._checkpointer.done():
-            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="store:checkpoint")
-        return result
-
-    def read(self, fn: Callable[[Connection], T]) -> T:
-        if self._reader is None:
-            self._reader = self._reader_engine.connect()
-        try:
-            return fn(self._reader)
-        finally:
-            self._reader.rollback()  # end the read: the next one sees everything committed since
-
-    async def _checkpoints(self) -> None:
-        """Copy the WAL into the database file every second while there are writes, in a thread."""
-        while True:
-            await asyncio.sleep(CHECKPOINT_EVERY_S)
-            if self._writes == 0:
-                return
-            self._writes = 0
-            await asyncio.to_thread(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        with self._reader_engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-
-    async def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
-        for conn in (self._writer, self._reader):
-            if conn is not None:
-                conn.close()
-        self._writer_engine.dispose()
-        self._reader_engine.dispose()
-
-
-def _sqlite_writer_connect(dbapi_connection: Any, record: Any) -> None:
-    """The in-loop writer: the driver's own transaction handling off (SQLAlchemy's BEGIN below and its
-    savepoints work as written), automatic checkpoints off (they would stall the loop)."""
-    _sqlite_pragmas(dbapi_connection, record)
-    dbapi_connection.isolation_level = None
-    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
-
-
-def _sqlite_reader_connect(dbapi_connection: Any, record: Any) -> None:
-    _sqlite_pragmas(dbapi_connection, record)
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()

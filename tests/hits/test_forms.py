@@ -3,8 +3,10 @@ exported, agreement computed; publishing again (or after a crash) makes nothing 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,15 +80,34 @@ async def test_each_item_is_one_html_hit_whose_k_answers_are_kept_exported_and_a
         await store.close()
 
 
-async def test_publishing_again_or_after_a_crash_makes_no_second_hit(quiet_server: HitServer) -> None:
-    await eventually(_passes(quiet_server, 1), what="the server's start-up pass")
-    client = mturk(quiet_server.endpoint)
-    store = Store(quiet_server.settings.db_url)
+@dataclass
+class Requester:
+    """The test's side of a quiet server: its MTurk client, a HIT manager on its own store, the form task."""
+
+    client: Any
+    store: Store
+    manager: Any
+    task: Any
+    form: Any
+
+
+@contextlib.asynccontextmanager
+async def requester_of(server: HitServer) -> AsyncIterator[Requester]:
+    await eventually(_passes(server, 1), what="the server's start-up pass")
+    store = Store(server.settings.db_url)
     await store.open()
     try:
-        manager, task = requester(store, quiet_server.endpoint), tasks.form3()
+        task = tasks.form3()
         form = html_form_of(task)
         assert form is not None
+        yield Requester(mturk(server.endpoint), store, requester(store, server.endpoint), task, form)
+    finally:
+        await store.close()
+
+
+async def test_publishing_again_or_after_a_crash_makes_no_second_hit(quiet_server: HitServer) -> None:
+    async with requester_of(quiet_server) as side:
+        client, store, manager, task, form = side.client, side.store, side.manager, side.task, side.form
         await store.ensure_run("side", "tests.hits.tasks:form3", {})
         plan = await publish_run(manager.hit_store, run_id="side", account="builtin", task=task, budget_usd=0,
                                  live=False, public_url=quiet_server.base)
@@ -108,19 +129,11 @@ async def test_publishing_again_or_after_a_crash_makes_no_second_hit(quiet_serve
         assert {r.item_id: r.hit_id for r in records}["t2"] == t2.hit_id
         assert sorted(r.status for r in records) == ["open"] * 3
         assert {h["HITId"] for h in open_hits(client, "side")} == first
-    finally:
-        await store.close()
 
 
 async def test_the_budget_cap_counts_every_assignment_of_a_form_hit(quiet_server: HitServer) -> None:
-    await eventually(_passes(quiet_server, 1), what="the server's start-up pass")
-    client = mturk(quiet_server.endpoint)
-    store = Store(quiet_server.settings.db_url)
-    await store.open()
-    try:
-        manager, task = requester(store, quiet_server.endpoint), tasks.form3()
-        form = html_form_of(task)
-        assert form is not None
+    async with requester_of(quiet_server) as side:
+        client, manager, task, form = side.client, side.manager, side.task, side.form
         # Three assignments of $0.05 + $0.01 fee: $0.18 a HIT, so $0.40 pays for two items, not three.
         plan = await publish_run(manager.hit_store, run_id="capped", account="builtin", task=task, budget_usd=0.40,
                                  live=False, public_url=quiet_server.base)
@@ -132,8 +145,6 @@ async def test_the_budget_cap_counts_every_assignment_of_a_form_hit(quiet_server
         with pytest.raises(ValueError, match=r"1\.\.9"):
             await publish_run(manager.hit_store, run_id="big", account="builtin", task=task, budget_usd=0,
                               live=False, public_url=quiet_server.base, assignments=10)
-    finally:
-        await store.close()
 
 
 async def _all_submitted(hit_store: HitStore) -> list[Any] | None:

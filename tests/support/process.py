@@ -1,4 +1,5 @@
-"""Parley as a real separate process (`uvicorn server.main:app`), for tests that SIGKILL it."""
+"""Parley as a real separate process (`uvicorn server.main:app`, or another command such as `parley run`),
+for tests that SIGKILL it or drive its entry point."""
 
 from __future__ import annotations
 
@@ -16,8 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServerProcess:
-    def __init__(self, *, port: int, data_dir: Path, db_url: str, runs: dict[str, str], **env: str) -> None:
+    def __init__(
+        self, *, port: int, data_dir: Path, db_url: str, runs: dict[str, str], command: list[str] | None = None,
+        **env: str,
+    ) -> None:
         self.port = port
+        self.command = command or [
+            sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
+            "--ws", "websockets-sansio",
+        ]
         self.log = data_dir / f"server-{port}.log"
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PARLEY_"))}
         self.env = {
@@ -39,11 +47,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--ws", "websockets-sansio"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
+            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,0 +1,107 @@
+"""SQLite in the event loop's own thread, and the pragmas every SQLite connection of Parley's gets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+T = TypeVar("T")
+CHECKPOINT_EVERY_S = 1.0
+
+
+class LocalSQLite:
+    """SQLite in the event loop's own thread: one connection that writes, one that reads.
+
+    A group commit or a keyed read takes tens of microseconds of SQLite's time; handing it to a driver
+    thread costs more than that in thread switches, and each statement's return to the loop waits for the
+    interpreter lock. So group commits and keyed reads run here, in place. The two things that can take
+    long stay off the loop: reads of many rows (`Store._all`, through the async driver) and WAL
+    checkpoints (automatic checkpoints are off on the writer; `_checkpoints` runs them in a thread).
+    """
+
+    def __init__(self, url: str, json: dict[str, Any]) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        self._path = str(sync_url.database)
+        self._writer_engine = create_engine(sync_url, poolclass=StaticPool, **json)
+        event.listen(self._writer_engine, "connect", _sqlite_writer_connect)
+        event.listen(self._writer_engine, "begin", _sqlite_begin)
+        self._reader_engine = create_engine(sync_url, poolclass=StaticPool, **json)
+        event.listen(self._reader_engine, "connect", sqlite_pragmas)
+        self._writer: Connection | None = None
+        self._reader: Connection | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
+        self._writes = 0
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        if self._writer is None:
+            self._writer = self._writer_engine.connect()
+        with self._writer.begin():
+            result = fn(self._writer)
+        self._writes += 1
+        if self._checkpointer is None or self._checkpointer.done():
+            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints(), name="store:checkpoint")
+        return result
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._reader is None:
+            self._reader = self._reader_engine.connect()
+        try:
+            return fn(self._reader)
+        finally:
+            self._reader.rollback()  # end the read: the next one sees everything committed since
+
+    async def _checkpoints(self) -> None:
+        """Copy the WAL into the database file every second while there are writes, in a thread."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY_S)
+            if self._writes == 0:
+                return
+            self._writes = 0
+            await asyncio.to_thread(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """In a worker thread, on a connection of its own (never one the loop is using)."""
+        conn = sqlite3.connect(self._path, timeout=5.0)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                conn.close()
+        self._writer_engine.dispose()
+        self._reader_engine.dispose()
+
+
+def _sqlite_writer_connect(dbapi_connection: Any, record: Any) -> None:
+    """The in-loop writer: the driver's own transaction handling off (SQLAlchemy's BEGIN below and its
+    savepoints work as written), automatic checkpoints off (they would stall the loop)."""
+    sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
