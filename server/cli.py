@@ -8,9 +8,6 @@ The CLI reads and writes the database through Store and talks to MTurk through t
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -22,10 +19,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from server.export import FORMATS, export_run
 from server.hits import BudgetExceeded, HitManager, LiveModeRefused, ReviewError, check_live, publish_run
 from server.hits.admin import expire_hits, orphans, publishing_choice, stop_run
-from server.hits.forms import answer_record, html_form_of
 from server.hits.plan import dollars
 from server.providers.mturk import MTurk, MTurkError, account_key, endpoint_for
 from server.settings import Settings
@@ -351,67 +346,8 @@ def notify(ctx: typer.Context, worker_ids: list[str], subject: Annotated[str, ty
     _run(ctx, work)
 
 
-@app.command()
-def export(
-    ctx: typer.Context,
-    run_id: str,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl | parlai | csv")] = "jsonl",
-    out: Annotated[str, typer.Option("--out", help="file to write (default: standard output)")] = "-",
-    raw_worker_ids: Annotated[bool, typer.Option("--raw-worker-ids", help="keep MTurk worker ids unhashed")] = False,
-) -> None:
-    """Stream a run's conversations, messages, annotations, saved data and review status."""
-    if fmt not in FORMATS:
-        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
-
-    with open(out, "w", encoding="utf-8", newline="") if out != "-" else contextlib.nullcontext(sys.stdout) as sink:
-
-        async def work(target: Target, manager: HitManager) -> int:
-            written = 0
-            async for chunk in export_run(manager.store, run_id, fmt, raw_worker_ids=raw_worker_ids):
-                sink.write(chunk)
-                written += 1
-            return written
-
-        chunks = _run(ctx, work)
-    if out != "-":
-        console.print(f"Wrote {chunks} {fmt} chunks of run {run_id} to {out}")
-
-
-@app.command()
-def agreement(
-    ctx: typer.Context,
-    run_id: str,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
-) -> None:
-    """Agreement of a form run's workers, per field and per item (percent agreement, Fleiss' kappa).
-
-    Counts every kept answer except rejected ones and unreadable ones.
-    """
-
-    async def work(target: Target, manager: HitManager) -> list[dict[str, Any]]:
-        row = await manager.store.get_run(run_id)
-        if row is None:
-            raise ValueError(f"there is no run {run_id}; `parley status` lists the runs")
-        form = html_form_of(load_task(row.task_module, row.options))
-        if form is None:
-            raise ValueError(f"run {run_id} ({row.task_module}) is not a form task: it has no per-item answers")
-        answers = await manager.hit_store.form_answers(run_id, statuses=["Submitted", "Approved"])
-        return form.agreement([answer_record(a) for a in answers if not a.error])
-
-    report = _run(ctx, work)
-    if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-        return
-    for figures in report:
-        kappa = figures["fleiss_kappa"]
-        console.print(f"[bold]{figures['field']}[/bold]: {figures['items']} item(s) with 2+ answers, "
-                      f"{figures['answers']} answers, percent agreement {figures['percent_agreement']:.3f}, "
-                      f"Fleiss' kappa {'n/a (one label only)' if kappa is None else f'{kappa:.3f}'}")
-        table = Table("item", "agreement", "majority")
-        for item, label in sorted(figures["majority"].items()):
-            share = figures["item_agreement"].get(item)
-            table.add_row(item, "-" if share is None else f"{share:.3f}", label)
-        console.print(table)
+# The data commands (export, agreement) live in their own module and register on `app` when imported.
+from server import cli_data  # noqa: E402, F401
 
 
 def main() -> None:
