@@ -8,7 +8,7 @@ conversation) go through group commit (`group_commit.py`): many callers' writes 
 caller released only after its commit.
 
 SQLite (the default) takes one writer at a time. There, group commits and keyed reads run in the event
-loop's thread on connections of their own (`LocalSQLite`: cheaper than any driver-thread hand-off); reads
+loop's thread on connections of their own (`sqlite.LocalSQLite`: cheaper than any driver-thread hand-off); reads
 of many rows go through the async driver. The other writes (runs, workers, HIT records) take the same
 asyncio lock as the group commit, so SQLite never sees two writers. PostgreSQL takes writes concurrently
 through the async driver.
