@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,12 @@ from worlds.base import AgentTimeout, Message, Widget
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def message_id() -> str:
+    """32 hex digits like `new_id`, led by the time in microseconds: the message table's primary key then
+    grows at its end instead of touching a random page of its index for every chat line."""
+    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
 
 
 class NotYourTurn(Exception):
@@ -80,17 +87,17 @@ class HumanAgent:
             raise NotYourTurn()
         # Inside a turn, a resend is caught by the unique (agent, client id) key on insert: no read first.
         # The row's column values are built directly: the hot path skips the model's validation.
-        message_id = new_id()
+        row_id = message_id()
         row = {
-            "id": message_id, "run_id": self.run_id, "conversation_id": self.conversation_id,
+            "id": row_id, "run_id": self.run_id, "conversation_id": self.conversation_id,
             "agent_id": self.agent_id, "client_id": frame.client_id, "sender": self.role, "kind": "chat",
             "text": frame.text, "data": frame.data, "created_at": time.time(),
         }
         message = Message(
-            text=frame.text, sender=self.role, data={**frame.data, "_agent_id": self.agent_id}, id=message_id
+            text=frame.text, sender=self.role, data={**frame.data, "_agent_id": self.agent_id}, id=row_id
         )
         echo = _chat_event(message, mine=True, client_id=frame.client_id)
-        ack = {"type": "ack", "client_id": frame.client_id, "message_id": message_id}
+        ack = {"type": "ack", "client_id": frame.client_id, "message_id": row_id}
 
         async def write(events: Any, on_commit: Any) -> None:
             await self._store.add_message(row, events, on_commit)
@@ -112,7 +119,7 @@ class HumanAgent:
 def _chat_event(message: Message, *, mine: bool, client_id: str | None = None) -> dict[str, Any]:
     data = {k: v for k, v in message.data.items() if not k.startswith("_")}
     return chat_event(
-        message_id=message.id or new_id(), sender=message.sender, text=message.text, kind=message.kind,
+        message_id=message.id or message_id(), sender=message.sender, text=message.text, kind=message.kind,
         data=data, mine=mine, client_id=client_id,
     )
 
@@ -165,7 +172,7 @@ class BotAgent:
                 await self._typing(self.role, False)
         message = _as_message(reply, self.role)
         row = MessageRow(
-            id=message.id or new_id(),
+            id=message.id or message_id(),
             run_id=self.run_id,
             conversation_id=self.conversation_id,
             agent_id=None,

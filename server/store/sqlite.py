@@ -8,8 +8,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import JSON, Connection, Table, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 T = TypeVar("T")
@@ -84,6 +85,29 @@ class LocalSQLite:
                 conn.close()
         self._writer_engine.dispose()
         self._reader_engine.dispose()
+
+
+def bulk_insert(table: Table, dumps: Callable[[Any], str]) -> Callable[[Connection, list[dict[str, Any]]], None]:
+    """An insert of many rows, handed to the sqlite3 driver as plain tuples.
+
+    The hot path stores a message and its events per chat line; SQLAlchemy's per-row work (bind processors,
+    compiled parameters) costs about as much as SQLite's own insert there. Rows are column dicts, every
+    column present; JSON columns go through `dumps`, as SQLAlchemy's JSON type would. A unique-key clash
+    raises SQLAlchemy's IntegrityError, as the ORM path does, so callers handle one exception type.
+    """
+    names = [column.name for column in table.columns]
+    json_columns = {column.name for column in table.columns if isinstance(column.type, JSON)}
+    convert = [(name, name in json_columns) for name in names]
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+    def insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+        params = [tuple(dumps(row[name]) if is_json else row[name] for name, is_json in convert) for row in rows]
+        try:
+            conn.connection.driver_connection.executemany(sql, params)  # type: ignore[union-attr]
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(sql, None, exc) from exc
+
+    return insert
 
 
 def _sqlite_writer_connect(dbapi_connection: Any, record: Any) -> None:

@@ -44,7 +44,7 @@ from server.store.models import (
     WorldData,
     now,
 )
-from server.store.sqlite import LocalSQLite, sqlite_pragmas
+from server.store.sqlite import LocalSQLite, bulk_insert, sqlite_pragmas
 
 _AGENT = AgentRow.__table__  # type: ignore[attr-defined]
 _EVENT = EventRow.__table__  # type: ignore[attr-defined]
@@ -61,6 +61,10 @@ T = TypeVar("T")
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_insert_messages_sqlite = bulk_insert(_MESSAGE, _json_dumps)
+_insert_events_sqlite = bulk_insert(_EVENT, _json_dumps)
 
 
 class DuplicateMessage(Exception):
@@ -89,7 +93,8 @@ class Store:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
             self._local = LocalSQLite(url, json)
-        self._group = GroupCommit(self._in_transaction, self._insert_rows)
+        inserter = self._insert_rows_sqlite if self.is_sqlite else self._insert_rows
+        self._group = GroupCommit(self._in_transaction, inserter)
 
     @property
     def backend(self) -> str:
@@ -308,6 +313,15 @@ class Store:
         if messages:
             conn.execute(insert(_MESSAGE), messages)
         Store._insert_events(conn, events)
+
+    @staticmethod
+    def _insert_rows_sqlite(conn: Connection, messages: list[dict[str, Any]], events: list[Event]) -> None:
+        if messages:
+            _insert_messages_sqlite(conn, messages)
+        if events:
+            stamp = now()
+            rows = [{"agent_id": a, "seq": s, "payload": p, "created_at": stamp} for a, s, p in events]
+            _insert_events_sqlite(conn, rows)
 
     async def head_seq(self, agent_id: str) -> int:
         row = await self._one(select(func.max(_EVENT.c.seq)).where(_EVENT.c.agent_id == agent_id))
