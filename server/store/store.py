@@ -88,11 +88,12 @@ class Store:
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         json = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite, **json)
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock: asyncio.Lock | None = None
         self._local: LocalSQLite | None = None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
-            self._local = LocalSQLite(url, json)
+            self._write_lock = asyncio.Lock()
+            self._local = LocalSQLite(url, json, self._write_lock)
         inserter = self._insert_rows_sqlite if self.is_sqlite else self._insert_rows
         self._group = GroupCommit(self._in_transaction, inserter)
 
