@@ -194,9 +194,12 @@ class SimWorker:
             self.last_seq = seq
         kind = frame["type"]
         if kind == "message":
+            if frame.get("mine") and frame.get("client_id"):
+                self.acked.append(frame["client_id"])  # the echo of our own message is its ack
+                return
             data = frame.get("data") or {}
             client_id = data.get("c")
-            if client_id is not None and not frame.get("mine"):
+            if client_id is not None:
                 self.got[client_id] += 1
                 self.senders.add(data["w"])
                 self.latencies.append((data["t"], now))

@@ -16,8 +16,8 @@ export class Composer {
     this.maxFrameBytes = maxFrameBytes;
     this.send = send;
     this.live = false;
-    this.turn = null; // the open turn: {seq, prompt, widget, deadline}
-    this.lastTurnSeq = 0;
+    this.turn = null; // the open turn: {id, prompt, widget, deadline}
+    this.lastTurnId = null;
     this.consumed = new Map(); // client_id -> {turn, text}: what to restore if the server refuses it
     this.widget = null;
     document.getElementById("composer").addEventListener("submit", (event) => {
@@ -34,15 +34,21 @@ export class Composer {
     else this.#refresh();
   }
 
+  /** A turn frame: sent when the turn opens and again after every reconnect while it is open. */
   openTurn(event) {
     const timeout = typeof event.timeout_s === "number" && event.timeout_s > 0 ? event.timeout_s : null;
-    this.lastTurnSeq = event.seq;
-    this.#show({
-      seq: event.seq,
-      prompt: event.prompt || "",
-      widget: event.widget || { kind: "text" },
-      deadline: timeout === null ? null : Date.now() + timeout * 1000,
-    });
+    const id = event.turn_id ?? event.seq; // streams stored before turns were live carry them as events
+    const deadline = timeout === null ? null : Date.now() + timeout * 1000;
+    if (this.turn && this.turn.id === id) {
+      this.turn.deadline = deadline; // the same turn again: keep what the worker has typed
+      if (deadline !== null) this.view.startCountdown(timeout);
+      return;
+    }
+    for (const entry of this.consumed.values()) {
+      if (entry.turn && entry.turn.id === id) return; // answered already: the answer is being resent
+    }
+    this.lastTurnId = id;
+    this.#show({ id, prompt: event.prompt || "", widget: event.widget || { kind: "text" }, deadline });
   }
 
   /** Our own message is in the stream: the turn it answered is over. */
@@ -55,7 +61,7 @@ export class Composer {
   restore(clientId, code) {
     const entry = this.consumed.get(clientId);
     this.consumed.delete(clientId);
-    if (!entry || this.turn || code === "not_your_turn" || entry.turn.seq !== this.lastTurnSeq) return;
+    if (!entry || this.turn || code === "not_your_turn" || entry.turn.id !== this.lastTurnId) return;
     this.#show(entry.turn);
     if (entry.text !== null && this.widget.setValue) this.widget.setValue(entry.text);
   }

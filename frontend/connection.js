@@ -160,6 +160,9 @@ export class Connection {
         if (frame.client_id) this.settle(frame.client_id);
         this.handlers.onError?.(frame);
         break;
+      case "turn":
+        this.handlers.onTurn?.(frame);
+        break;
       case "typing":
         this.handlers.onTyping?.(frame);
         break;

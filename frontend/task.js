@@ -109,6 +109,7 @@ function connect(reply) {
     handlers: {
       onEvent,
       onWelcome,
+      onTurn: (frame) => page.composer.openTurn(frame),
       onAck: (frame) => view.markStored(frame.client_id, frame.message_id),
       onError,
       onTyping: (frame) => view.setTyping(frame.sender, frame.active),
@@ -142,7 +143,7 @@ function onWelcome(frame) {
 
 function onEvent(event) {
   if (event.type === "state") applyState(event.state, event.text, event.can_submit);
-  else if (event.type === "turn") page.composer.openTurn(event);
+  else if (event.type === "turn") page.composer.openTurn(event); // stored by an earlier version
   else if (event.type === "message") onMessage(event);
   if (event.seq >= page.headSeq) view.setSynced(true);
 }

@@ -12,7 +12,7 @@ from typing import Any
 
 from server import metrics
 from server.channel import Channel
-from server.protocol import Ack, Say, chat_event, turn_event
+from server.protocol import Ack, Say, chat_event, turn_frame
 from server.store import DuplicateMessage, MessageRow, Store
 from worlds.base import AgentTimeout, Message, Widget
 
@@ -42,6 +42,7 @@ class HumanAgent:
         self.channel = channel
         self._store = store
         self._turn: asyncio.Future[Message] | None = None
+        self._turn_id = ""
 
     def enter(self, *, role: str, conversation_id: str) -> None:
         self.role = role
@@ -52,6 +53,7 @@ class HumanAgent:
         if self._turn is not None and not self._turn.done():
             self._turn.cancel()
         self._turn = None
+        self.channel.close_turn(self._turn_id)
 
     async def observe(self, message: Message) -> None:
         if message.id is not None and message.data.get("_agent_id") == self.agent_id:
@@ -62,22 +64,25 @@ class HumanAgent:
         loop = asyncio.get_running_loop()
         self.cancel_turn()
         turn: asyncio.Future[Message] = loop.create_future()
-        self._turn = turn
+        turn_id = secrets.token_hex(6)
+        self._turn, self._turn_id = turn, turn_id
         spec = widget.to_dict() if widget is not None else {"kind": "text"}
-        await self.channel.emit([turn_event(prompt=prompt, widget=spec, timeout_s=timeout)])
         try:
+            await self.channel.open_turn(turn_frame(turn_id=turn_id, prompt=prompt, widget=spec, timeout_s=timeout))
             return await asyncio.wait_for(asyncio.shield(turn), timeout)
         except TimeoutError:
             raise AgentTimeout(self.role) from None
         finally:
+            self.channel.close_turn(turn_id)
             if self._turn is turn:
                 self._turn = None
             if not turn.done():
                 turn.cancel()
 
     async def receive(self, frame: Say) -> None:
-        """A message frame from the page: dedup, store with its echo, ack, then hand it to the world."""
-        turn = self._turn
+        """A message frame from the page: dedup, store with its echo, send the echo (which is its ack), then
+        hand it to the world."""
+        turn, turn_id = self._turn, self._turn_id
         if turn is None or turn.done():
             # Outside a turn the only legitimate message is a resend of one already stored: ack it again.
             existing = await self._store.message_for_client_id(self.agent_id, frame.client_id)
@@ -97,18 +102,21 @@ class HumanAgent:
             text=frame.text, sender=self.role, data={**frame.data, "_agent_id": self.agent_id}, id=row_id
         )
         echo = _chat_event(message, mine=True, client_id=frame.client_id)
-        ack = {"type": "ack", "client_id": frame.client_id, "message_id": row_id}
 
-        async def write(events: Any, on_commit: Any) -> None:
-            await self._store.add_message(row, events, on_commit)
+        async def write(events: Any, on_commit: Callable[[], None]) -> None:
+            def committed() -> None:  # under the channel's lock: no socket attached after this sees the turn
+                on_commit()
+                self.channel.close_turn(turn_id)
+
+            await self._store.add_message(row, events, committed)
 
         started = time.perf_counter()
         try:
-            await self.channel.emit([echo], write=write, before_push=ack)
+            await self.channel.emit([echo], write=write)
         except DuplicateMessage as dup:  # the same client id raced in on another socket
             await self._ack(frame.client_id, dup.message.id)
             return
-        metrics.observe_relay(time.perf_counter() - started)  # receipt -> stored -> acked -> echoed
+        metrics.observe_relay(time.perf_counter() - started)  # receipt -> stored -> echoed (the ack)
         if not turn.done():
             turn.set_result(message)
 

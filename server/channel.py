@@ -3,6 +3,9 @@
 Every sequenced event is stored before it is sent. Sequence numbers are gap-free per agent: a number is
 only taken once its event is committed. Attaching a socket replays what the page has not seen, under the
 same lock that live sends take, so a page never sees a gap, a duplicate or an out-of-order event.
+
+The open turn is state, not history: the channel holds it (never stored) and sends it after the replay
+of every socket attached while it is open. A restart ends the world that opened it, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class Channel:
         self._store = store
         self._lock = asyncio.Lock()
         self._socket: Socket | None = None
+        self._turn: dict[str, Any] | None = None  # the open turn's frame
+        self._turn_deadline: float | None = None  # loop time at which it times out
 
     @classmethod
     async def load(cls, agent_id: str, store: Store) -> Channel:
@@ -77,12 +82,8 @@ class Channel:
         payloads: Sequence[dict[str, Any]],
         *,
         write: Writer | None = None,
-        before_push: dict[str, Any] | None = None,
     ) -> list[int]:
-        """Store `payloads` as this agent's next events (with `write`, together with other rows), then send.
-
-        `before_push` is an unsequenced frame (an ack) sent after the commit and before the events.
-        """
+        """Store `payloads` as this agent's next events (with `write`, together with other rows), then send."""
         async with self._lock:
             first = self.head_seq + 1
             last = first + len(payloads) - 1
@@ -93,9 +94,28 @@ class Channel:
 
             await (write or self._store.append_events)(events, committed)
             committed()  # the write returned: it is committed (a writer need not call back on success)
-            frames = [{**payload, "seq": seq} for _, seq, payload in events]
-            await self._send(*([before_push, *frames] if before_push is not None else frames))
+            await self._send(*[{**payload, "seq": seq} for _, seq, payload in events])
             return [seq for _, seq, _ in events]
+
+    async def open_turn(self, frame: dict[str, Any]) -> None:
+        """The agent's turn (a turn frame): sent now if a socket is attached, and on every later attach
+        until `close_turn`. Its `timeout_s` is re-counted from now on each of those."""
+        timeout = frame.get("timeout_s")
+        async with self._lock:
+            self._turn = frame
+            self._turn_deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+            await self._send(frame)
+
+    def close_turn(self, turn_id: str) -> None:
+        """The turn `turn_id` is over (answered, timed out, cancelled): later attaches no longer send it."""
+        if self._turn is not None and self._turn["turn_id"] == turn_id:
+            self._turn = self._turn_deadline = None
+
+    def _open_turn_frame(self) -> dict[str, Any] | None:
+        if self._turn is None or self._turn_deadline is None:
+            return self._turn
+        left = max(0.0, self._turn_deadline - asyncio.get_running_loop().time())
+        return {**self._turn, "timeout_s": round(left, 3)}
 
     async def send_ephemeral(self, frame: dict[str, Any]) -> None:
         """A frame outside the stream (ack, error, pong, typing): sent if a socket is attached, never stored."""
@@ -123,6 +143,9 @@ class Channel:
                     break
                 for seq, payload in batch:
                     await asyncio.wait_for(socket.send_text(dumps({**payload, "seq": seq})), SEND_TIMEOUT_S)
+            turn = self._open_turn_frame()
+            if turn is not None:
+                await asyncio.wait_for(socket.send_text(dumps(turn)), SEND_TIMEOUT_S)
             self._socket = socket
 
     async def detach(self, socket: Socket) -> bool:

@@ -141,16 +141,22 @@ class ChatEvent(_Frame):
     client_id: str | None = None
 
 
-class TurnEvent(_Frame):
-    """It is this agent's turn: enable the input described by `widget` for `timeout_s` seconds."""
+class TurnFrame(_Frame):
+    """It is this agent's turn: enable the input described by `widget` for `timeout_s` seconds.
+
+    Live state, not history: not sequenced and not stored. The channel sends it when the world opens the
+    turn and again, after the replay, on every socket attached while it is open (`timeout_s` then counts
+    what is left). `turn_id` tells one turn from the next.
+    """
 
     type: Literal["turn"] = "turn"
+    turn_id: str
     prompt: str = ""
     widget: dict[str, Any] = Field(default_factory=lambda: {"kind": "text"})
     timeout_s: float | None = None
 
 
-StreamEvent = StateEvent | ChatEvent | TurnEvent
+StreamEvent = StateEvent | ChatEvent
 
 
 def chat_event(
@@ -162,9 +168,9 @@ def chat_event(
             "data": data, "mine": mine, "client_id": client_id}
 
 
-def turn_event(*, prompt: str, widget: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
-    """`TurnEvent(...).model_dump()` without the model (one per turn; checked like `chat_event`)."""
-    return {"type": "turn", "prompt": prompt, "widget": widget, "timeout_s": timeout_s}
+def turn_frame(*, turn_id: str, prompt: str, widget: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+    """`TurnFrame(...).model_dump()` without the model (one per turn; checked like `chat_event`)."""
+    return {"type": "turn", "turn_id": turn_id, "prompt": prompt, "widget": widget, "timeout_s": timeout_s}
 
 
 # ---- HTTP bodies -----------------------------------------------------------------------------

@@ -125,3 +125,25 @@ async def test_a_write_that_commits_while_its_caller_is_cancelled_still_takes_it
         await emit
     assert [seq for _, seq, _ in committed] == [1]
     assert await channel.emit([{"type": "state"}]) == [2]  # never reuses the committed number
+
+
+async def test_an_open_turn_follows_the_replay_of_every_attach_until_it_is_closed(
+    channel: Channel, store: Store
+) -> None:
+    await channel.emit([{"type": "state", "n": 1}])
+    await channel.open_turn({"type": "turn", "turn_id": "t1", "prompt": "Say", "timeout_s": 60.0})  # no socket yet
+    first = FakeSocket()
+    await channel.attach(first, 0, {"type": "welcome"})
+    assert [f["type"] for f in first.sent] == ["welcome", "state", "turn"]  # after the replay, never before
+    assert "seq" not in first.sent[-1] and 59.0 < first.sent[-1]["timeout_s"] <= 60.0  # what is left of it
+
+    second = FakeSocket()
+    await channel.attach(second, 1, {"type": "welcome"})
+    assert [f["type"] for f in second.sent] == ["welcome", "turn"] and second.sent[-1]["turn_id"] == "t1"
+
+    channel.close_turn("other")  # another turn's close leaves this one open
+    channel.close_turn("t1")
+    third = FakeSocket()
+    await channel.attach(third, 1, {"type": "welcome"})
+    assert [f["type"] for f in third.sent] == ["welcome"]
+    assert [seq for seq, _ in await store.events_after("g", 0)] == [1]  # the turn was never stored

@@ -41,10 +41,10 @@ def test_an_oversize_frame_is_refused_before_parsing() -> None:
 
 
 def test_the_hot_path_frame_builders_match_the_models() -> None:
-    from server.protocol import ChatEvent, TurnEvent, chat_event, turn_event
+    from server.protocol import ChatEvent, TurnFrame, chat_event, turn_frame
 
     fields = {"message_id": "m1", "sender": "A", "text": "hi", "kind": "chat", "data": {"x": 1}, "mine": True,
               "client_id": "c1"}
     assert chat_event(**fields) == ChatEvent(**fields).model_dump()  # type: ignore[arg-type]
-    turn = {"prompt": "Say", "widget": {"kind": "rating", "min": 0, "max": 10}, "timeout_s": 30.0}
-    assert turn_event(**turn) == TurnEvent(**turn).model_dump()  # type: ignore[arg-type]
+    turn = {"turn_id": "t1", "prompt": "Say", "widget": {"kind": "rating", "min": 0, "max": 10}, "timeout_s": 30.0}
+    assert turn_frame(**turn) == TurnFrame(**turn).model_dump()  # type: ignore[arg-type]

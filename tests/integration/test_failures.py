@@ -43,13 +43,14 @@ async def test_a_resent_message_is_acked_again_and_stored_once(store: Store, liv
     a, b = await _pair(crowd)
     await a.wait_turn(1)
     client_id = await a.say("only once")
-    ack = await a.wait_frame(lambda f: f["type"] == "ack" and f["client_id"] == client_id)
+    echo = await a.wait_stored(client_id)
+    assert echo["type"] == "message" and "seq" in echo  # the echo in its stream is a message's ack
     await a.drop()
     await a.connect()
     before = len(a.frames)
     await a.say("only once", client_id=client_id)  # the page resends what it believes unacked
     again = await a.wait_frame(lambda f: f["type"] == "ack" and f["client_id"] == client_id, after=before)
-    assert again["message_id"] == ack["message_id"]
+    assert again["message_id"] == echo["message_id"]
     await b.wait_frame(lambda f: f.get("text") == "only once")
     agent = await store.get_agent(a.agent_id)
     assert agent is not None
@@ -61,8 +62,7 @@ async def test_a_resent_message_is_acked_again_and_stored_once(store: Store, liv
 async def test_a_page_reload_replays_the_whole_stream_from_zero(live: LiveServer, crowd: Crowd) -> None:
     a, _b = await _pair(crowd)
     await a.wait_turn(1)
-    await a.say("hello")
-    await a.wait_frame(lambda f: f["type"] == "ack")
+    await a.wait_stored(await a.say("hello"))
     expected = [a.events[s] for s in sorted(a.events)]
     reloaded = crowd.worker("chat", "W-a", a.assignment_id)
     await reloaded.join()  # the same assignment gets the same agent back
@@ -143,3 +143,25 @@ async def test_a_world_that_raises_closes_the_conversation_and_lets_the_worker_s
     # the server is still serving
     other = await crowd.start("crashing", "W-crash-2")
     await other.wait_turn(1)
+
+
+async def test_an_open_turn_is_sent_again_after_a_reconnect_and_an_answered_one_is_not(
+    live: LiveServer, crowd: Crowd
+) -> None:
+    a, b = await _pair(crowd)
+    turn = await a.wait_turn(1)
+    await a.drop()
+    before = len(a.frames)
+    await a.connect()
+    again = await a.wait_frame(lambda f: f["type"] == "turn", after=before)
+    assert again["turn_id"] == turn["turn_id"] and "seq" not in again  # the same turn, live, not an event
+    assert len(a.turns) == 1
+
+    await a.wait_stored(await a.say("answered"))
+    await b.wait_turn(1)
+    await a.drop()
+    before = len(a.frames)
+    await a.connect()
+    await a.send({"type": "ping"})  # answered after the attach is done: anything it sent came first
+    await a.wait_frame(lambda f: f["type"] == "pong", after=before)
+    assert [f for f in a.frames[before:] if f["type"] == "turn"] == []

@@ -48,8 +48,7 @@ async def test_acked_messages_survive_two_sigkills_and_workers_can_submit(
             b = await crowd.start("chat", f"W-b{restart}")
             await b.wait_state("in_task")
             await a.wait_turn(1)
-            await a.say(f"before crash {restart}")
-            acked.append((await a.wait_frame(lambda f: f["type"] == "ack"))["message_id"])
+            acked.append((await a.wait_stored(await a.say(f"before crash {restart}")))["message_id"])
             await b.wait_turn(1)
             late = await crowd.start("chat", f"W-c{restart}")  # waiting when the crash comes
             await late.wait_state("waiting")

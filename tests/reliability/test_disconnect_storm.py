@@ -82,7 +82,7 @@ async def _say_until_acked(w: Worker, text: str, data: Frame, chaos: Chaos, dead
             chaos.drops["after_send"] += 1
             continue
         try:
-            await w.wait_frame(lambda f: f["type"] == "ack" and f["client_id"] == client_id, after=before, timeout=1)
+            await w.wait_stored(client_id, after=before, timeout=1)
             return client_id
         except TimeoutError:
             if time.monotonic() > deadline:
@@ -106,7 +106,7 @@ async def _work(w: Worker, turns: int, chaos: Chaos, acked: list[tuple[str, str]
 
 
 def _turns(w: Worker) -> int:
-    return sum(1 for e in w.events.values() if e["type"] == "turn")
+    return len(w.turns)
 
 
 @pytest.fixture

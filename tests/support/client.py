@@ -55,6 +55,7 @@ class Worker:
         self.agent_id = ""
         self.frames: list[Frame] = []  # everything received, across reconnects
         self.events: dict[int, Frame] = {}  # sequenced events by seq
+        self.turns: dict[str, Frame] = {}  # turns by turn id, in the order they opened (re-sent ones once)
         self.last_seq = 0
         self.duplicates = 0
         self.gaps: list[tuple[int, int]] = []
@@ -101,6 +102,8 @@ class Worker:
                 frame = json.loads(raw)
                 async with self._arrived:
                     self.frames.append(frame)
+                    if frame.get("type") == "turn":
+                        self.turns.setdefault(frame["turn_id"], frame)
                     seq = frame.get("seq")
                     if seq is not None:
                         if seq in self.events:
@@ -156,12 +159,17 @@ class Worker:
         return await self.wait_frame(lambda f: f["type"] == "state" and f["state"] == state, timeout=timeout)
 
     async def wait_turn(self, count: int = 1, timeout: float = 10.0) -> Frame:
-        """The count-th turn event of this worker's stream."""
-        def nth(frame: Frame) -> bool:
-            return frame["type"] == "turn" and sum(1 for e in self.events.values() if e["type"] == "turn") >= count
+        """The count-th turn opened for this worker (a turn re-sent after a reconnect counts once)."""
+        await self.wait_frame(lambda f: f["type"] == "turn" and len(self.turns) >= count, timeout=timeout)
+        return list(self.turns.values())[count - 1]
 
-        await self.wait_frame(nth, timeout=timeout)
-        return [e for e in self.events.values() if e["type"] == "turn"][count - 1]
+    async def wait_stored(self, client_id: str, *, after: int = 0, timeout: float = 10.0) -> Frame:
+        """The frame saying `client_id` is stored: its echo in this worker's stream, or an ack for a resend
+        of a message stored before. Both carry its `message_id`."""
+        def stored(f: Frame) -> bool:
+            return f.get("client_id") == client_id and (f["type"] == "ack" or (f["type"] == "message" and f["mine"]))
+
+        return await self.wait_frame(stored, after=after, timeout=timeout)
 
     async def wait_closed(self, timeout: float = 10.0) -> int:
         async def closed() -> int:
