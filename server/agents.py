@@ -69,8 +69,11 @@ class HumanAgent:
         spec = widget.to_dict() if widget is not None else {"kind": "text"}
         try:
             await self.channel.open_turn(turn_frame(turn_id=turn_id, prompt=prompt, widget=spec, timeout_s=timeout))
-            return await asyncio.wait_for(asyncio.shield(turn), timeout)
+            async with asyncio.timeout(timeout):
+                return await turn
         except TimeoutError:
+            if turn.done() and not turn.cancelled():
+                return turn.result()  # answered (stored and echoed) just as the time ran out: it counts
             raise AgentTimeout(self.role) from None
         finally:
             self.channel.close_turn(turn_id)
