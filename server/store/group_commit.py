@@ -31,7 +31,7 @@ RowInserter = Callable[[Connection, list[dict[str, Any]], list[Event]], None]
 # Runs a synchronous function of a connection inside one transaction and returns its result.
 Transaction = Callable[[Callable[[Connection], Any]], Awaitable[Any]]
 
-GROUP_MAX = 500  # writes per transaction
+GROUP_MAX = 2000  # writes per transaction: bounds how long one group holds the loop (SQLite writes in it)
 
 
 @dataclass
