@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from server.stall import StallGuard
 from server.store import Store
 from server.store.group_commit import Event
 
@@ -66,6 +67,7 @@ class Channel:
         self._store = store
         self._lock = asyncio.Lock()
         self._socket: Socket | None = None
+        self._stuck = StallGuard(SEND_TIMEOUT_S)  # a send that has not returned in this long: drop the socket
         self._turn: dict[str, Any] | None = None  # the open turn's frame
         self._turn_deadline: float | None = None  # loop time at which it times out
 
@@ -157,6 +159,7 @@ class Channel:
             return False
 
     async def close(self, code: int, reason: str) -> None:
+        self._stuck.close()
         async with self._lock:
             socket, self._socket = self._socket, None
         if socket is not None:
@@ -166,14 +169,22 @@ class Channel:
         socket = self._socket
         if socket is None:
             return  # the page catches up from the store when it reconnects
+        self._stuck.start()
         try:
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                for frame in frames:
-                    await socket.send_text(dumps(frame))
-        except (Disconnected, TimeoutError):
-            # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
-            self._socket = None
-            await _close_quietly(socket, 1011, "send failed")
+            for frame in frames:
+                await socket.send_text(dumps(frame))
+        except Disconnected:
+            pass
+        except asyncio.CancelledError:
+            if not self._stuck.expired():
+                raise
+        else:
+            return
+        finally:
+            self._stuck.stop()
+        # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
+        self._socket = None
+        await _close_quietly(socket, 1011, "send failed")
 
 
 async def _close_quietly(socket: Socket, code: int, reason: str) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from server import channel as channel_module
 from server.channel import Channel, Disconnected
 from server.states import AgentState
 from server.store import AgentRow, Store
@@ -147,3 +148,27 @@ async def test_an_open_turn_follows_the_replay_of_every_attach_until_it_is_close
     await channel.attach(third, 1, {"type": "welcome"})
     assert [f["type"] for f in third.sent] == ["welcome"]
     assert [seq for seq, _ in await store.events_after("g", 0)] == [1]  # the turn was never stored
+
+
+class StuckSocket(FakeSocket):
+    """A peer that stopped reading: its sends never return."""
+
+    async def send_text(self, data: str) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_send_stuck_past_the_limit_drops_the_socket_and_the_event_stays_for_resume(
+    channel: Channel, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel_module, "SEND_TIMEOUT_S", 0.1)
+    stuck_channel = Channel("g", store, 0)  # made after the patch: its limit is 0.1 s
+    stuck = StuckSocket()
+    await stuck_channel.attach(FakeSocket(), 0, {"type": "welcome"})
+    stuck_channel._socket = stuck  # as if attached, then the peer stopped reading
+    assert await asyncio.wait_for(stuck_channel.emit([{"type": "state"}]), 5.0) == [1]
+    assert not stuck_channel.attached and stuck.closed is not None and stuck.closed[0] == 1011
+    fresh = FakeSocket()
+    await stuck_channel.attach(fresh, 0, {"type": "welcome"})
+    assert fresh.seqs() == [1]
+    current = asyncio.current_task()
+    assert current is not None and current.cancelling() == 0  # the stall's cancellation was taken back

@@ -8,6 +8,7 @@ three heartbeats, 4409 replaced by a newer connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -18,6 +19,7 @@ from server.protocol import ErrorFrame, FrameError, Hello, Ping, Pong, Say, Subm
 from server.registry import Runs
 from server.runner import Run
 from server.settings import Settings
+from server.stall import StallGuard
 from server.tokens import TokenError, TokenSigner
 
 router = APIRouter()
@@ -29,6 +31,7 @@ class StarletteSocket:
 
     def __init__(self, websocket: WebSocket) -> None:
         self.ws = websocket
+        self._silence: StallGuard | None = None
 
     async def send_text(self, data: str) -> None:
         try:
@@ -42,14 +45,27 @@ class StarletteSocket:
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             raise Disconnected(getattr(exc, "code", 1006)) from exc
 
+    def close_guard(self) -> None:
+        if self._silence is not None:
+            self._silence.close()
+
     async def receive(self, timeout: float) -> str | bytes:
+        if self._silence is None or self._silence.limit != timeout:
+            self.close_guard()
+            self._silence = StallGuard(timeout)
+        self._silence.start()
         try:
-            async with asyncio.timeout(timeout):  # one timer, no task per frame (as wait_for makes on 3.11)
-                message = await self.ws.receive()
-        except TimeoutError:
-            raise Disconnected(4408, "no heartbeat") from None
+            message = await self.ws.receive()
+        except asyncio.CancelledError:
+            if self._silence.expired():
+                with contextlib.suppress(Disconnected, TimeoutError):  # tell the page why, if it can hear
+                    await asyncio.wait_for(self.close(4408, "no heartbeat"), 5.0)
+                raise Disconnected(4408, "no heartbeat") from None
+            raise
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             raise Disconnected(getattr(exc, "code", 1006)) from exc
+        finally:
+            self._silence.stop()
         if message["type"] == "websocket.disconnect":
             raise Disconnected(int(message.get("code") or 1000))
         if message.get("text") is not None:
@@ -128,6 +144,7 @@ async def websocket(websocket: WebSocket) -> None:
     except Disconnected:
         pass
     finally:
+        socket.close_guard()
         if run is not None and agent_id:
             await run.disconnect(agent_id, socket)
 

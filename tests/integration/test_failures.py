@@ -1,12 +1,14 @@
 """Failures are part of the flow: reconnects, partners who leave, timeouts, failed onboarding, a world raising."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from server.store import Store
+from tests.conftest import TEST_RUNS, make_settings
 from tests.support.client import Crowd, JoinRefused, Worker
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, serve
 
 
 async def _pair(crowd: Crowd, run: str = "chat") -> tuple[Worker, Worker]:
@@ -165,3 +167,25 @@ async def test_an_open_turn_is_sent_again_after_a_reconnect_and_an_answered_one_
     await a.send({"type": "ping"})  # answered after the attach is done: anything it sent came first
     await a.wait_frame(lambda f: f["type"] == "pong", after=before)
     assert [f for f in a.frames[before:] if f["type"] == "turn"] == []
+
+
+async def test_a_socket_silent_for_three_heartbeats_is_closed_and_the_page_can_resume(
+    db_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(db_url, tmp_path, TEST_RUNS).model_copy(update={"heartbeat_s": 0.2})
+    with serve(settings) as server:
+        crowd = Crowd(server.base)
+        try:
+            quiet = await crowd.start("chat", "W-quiet")  # the test client sends no heartbeat unless told to
+            assert await quiet.wait_closed(timeout=5.0) == 4408
+            quiet.heartbeat_s = 0.2
+            await quiet.connect()  # resumes, and pings from now on
+            await quiet.wait_state("waiting")
+            chatty = crowd.worker("chat", "W-chatty")
+            chatty.heartbeat_s = 0.2
+            await chatty.start()
+            await chatty.wait_state("in_task")
+            await asyncio.sleep(1.0)  # the time under test: past the 0.6 s limit, sockets that ping stay open
+            assert quiet.closed_code is None and chatty.closed_code is None
+        finally:
+            await crowd.close()
