@@ -47,6 +47,7 @@ class ConversationHost:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.live: dict[str, LiveConversation] = {}
+        self.forming = 0  # groups picked whose conversation is still being written
         self.completed = 0
         caps = run.task.caps
         self.bot_semaphore = asyncio.Semaphore(caps.bot_concurrency)
@@ -56,7 +57,8 @@ class ConversationHost:
 
     def has_room(self) -> bool:
         caps = self.run.task.caps
-        return len(self.live) < caps.max_conversations and self.completed + len(self.live) < caps.target_conversations
+        started = len(self.live) + self.forming
+        return started < caps.max_conversations and self.completed + started < caps.target_conversations
 
     async def form(self, agent_ids: list[str]) -> None:
         run, task = self.run, self.run.task
@@ -86,8 +88,11 @@ class ConversationHost:
 
         live = LiveConversation(id=conv_id, world=task.world(agents, context, saver=save), humans=humans, bots=bots)
         self.live[conv_id] = live
-        for human in humans:
-            if not await run.move(human.agent_id, S.IN_TASK, role=human.role, conversation_id=conv_id):
+        moved = await asyncio.gather(*(  # one group commit for all of them
+            run.move(human.agent_id, S.IN_TASK, role=human.role, conversation_id=conv_id) for human in humans
+        ))
+        for human, entered in zip(humans, moved, strict=True):
+            if not entered:
                 # The worker left in the instant of pairing: the others go back to the waiting room.
                 live.leavers[human.agent_id] = run.states[human.agent_id]
         if live.leavers:

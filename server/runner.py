@@ -354,17 +354,27 @@ class Run:
         self._match_wanted.set()
 
     async def _matcher(self) -> None:
-        """The one task that forms conversations, so two never take the same worker."""
+        """The one task that picks groups, so two never take the same worker. Each group leaves the waiting
+        room the moment it is picked; its conversation is written in a task of its own, so pairing keeps up
+        when each write is a network round trip (PostgreSQL) rather than waiting for the one before."""
         while True:
             await self._match_wanted.wait()
             self._match_wanted.clear()
             while (group := self._pick_group()) is not None:
                 for agent_id in group:
                     self._forget_waiting(agent_id)
-                await self.host.form(group)
+                self.host.forming += 1
+                self.supervisor.spawn(self._form(group), name=f"form:{group[0]}")
             if self.host.target_met():
                 for agent_id in list(self.waiting):
                     await self.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
+
+    async def _form(self, group: list[str]) -> None:
+        try:
+            await self.host.form(group)
+        finally:
+            self.host.forming -= 1
+            self.want_match()  # room may have opened, or the group's stayers went back to waiting
 
     def _pick_group(self) -> list[str] | None:
         if not self.host.has_room():

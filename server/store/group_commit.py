@@ -72,12 +72,19 @@ def _settle(write: _Write, outcome: _Outcome) -> None:
 
 
 class GroupCommit:
-    def __init__(self, transaction: Transaction, insert_rows: RowInserter) -> None:
+    """`writers` groups may be in flight at once, each in a transaction of its own: one for SQLite (one
+    writer at a time anyway), several for PostgreSQL, where a group spends most of its time waiting on
+    round trips and concurrent transactions are what the server is for. Concurrent groups never hold two
+    writes of one caller that depend on each other: every caller waits for its write to commit before it
+    makes the next (a channel's writes are serialized by its lock)."""
+
+    def __init__(self, transaction: Transaction, insert_rows: RowInserter, *, writers: int = 1) -> None:
         self._transaction = transaction
         self._insert_rows = insert_rows
         self._queue: list[_Write] = []
         self._queued = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._writer_count = writers
+        self._writers: list[asyncio.Task[None]] = []
 
     async def write(self, message: dict[str, Any] | None, events: Sequence[Event], on_commit: OnCommit = None) -> None:
         """Queue rows for the writer task; return once the transaction holding them has committed."""
@@ -90,8 +97,13 @@ class GroupCommit:
     async def _enqueue(self, write: _Write) -> Any:
         self._queue.append(write)
         self._queued.set()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write_groups(), name="store:group-commit")
+        if not self._writers or any(w.done() for w in self._writers):
+            loop = asyncio.get_running_loop()
+            self._writers = [w for w in self._writers if not w.done()]
+            self._writers += [
+                loop.create_task(self._write_groups(), name="store:group-commit")
+                for _ in range(self._writer_count - len(self._writers))
+            ]
         try:
             return await write.done
         except asyncio.CancelledError:
@@ -103,11 +115,12 @@ class GroupCommit:
             raise
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
+        for writer in self._writers:
+            writer.cancel()
+        for writer in self._writers:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+                await writer
+        self._writers = []
         closed = _Outcome(failure=RuntimeError("the store was closed before this write"))
         for write in self._queue:
             _settle(write, closed)

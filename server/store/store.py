@@ -57,6 +57,7 @@ _ONBOARDING = OnboardingResult.__table__  # type: ignore[attr-defined]
 _WORLD = WorldData.__table__  # type: ignore[attr-defined]
 
 T = TypeVar("T")
+PG_WRITERS = 4  # group commits in flight at once on PostgreSQL, each on a connection of its own
 
 
 def _json_dumps(value: Any) -> str:
@@ -87,7 +88,13 @@ class Store:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         json = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite, **json)
+        # PostgreSQL: connections are kept (an overflow connection is opened, and TLS-negotiated, per use) and
+        # not pinged on every checkout (a round trip per read): a connection the server dropped fails one
+        # operation and is replaced.
+        pool = {} if self.is_sqlite else {"pool_size": 20, "max_overflow": 10}
+        self.engine: AsyncEngine = create_async_engine(url, **pool, **json)
+        # Reads need no transaction of their own: no BEGIN and ROLLBACK round trips around each one.
+        self._reads = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock: asyncio.Lock | None = None
         self._local: LocalSQLite | None = None
         if self.is_sqlite:
@@ -95,7 +102,7 @@ class Store:
             self._write_lock = asyncio.Lock()
             self._local = LocalSQLite(url, json, self._write_lock)
         inserter = self._insert_rows_sqlite if self.is_sqlite else self._insert_rows
-        self._group = GroupCommit(self._in_transaction, inserter)
+        self._group = GroupCommit(self._in_transaction, inserter, writers=1 if self.is_sqlite else PG_WRITERS)
 
     @property
     def backend(self) -> str:
@@ -138,12 +145,12 @@ class Store:
         """One row by key. On SQLite read in place: an indexed lookup costs less than any hand-off."""
         if self._local is not None:
             return self._local.read(lambda conn: conn.execute(stmt).first())
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return (await conn.execute(stmt)).first()
 
     async def _all(self, stmt: Any) -> Sequence[Any]:
         """Any number of rows: through the async driver, so a long read never holds up the event loop."""
-        async with self.engine.connect() as conn:
+        async with self._reads.connect() as conn:
             return (await conn.execute(stmt)).all()
 
     async def ping(self) -> bool:
