@@ -169,3 +169,28 @@ async def test_a_second_tab_takes_over_and_the_first_stops_without_retrying(
     await second.expect_body("data-synced", "true")
     await second.wait_turn()  # the replay gives the open onboarding turn to the new tab
     assert [f["type"] for f in first.sent].count("hello") == 1
+
+
+async def test_a_turn_sent_again_after_a_reconnect_keeps_what_the_worker_typed(
+    live: LiveServer, browser: Browser
+) -> None:
+    one = await open_worker(browser, live, "chat", "W1", "A1")
+    two = await open_worker(browser, live, "chat", "W2", "A2")
+    speaker, listener = await first_to_speak(one, two)
+    await speaker.page.fill("#chat-input", "half a thought")
+    turn = [f for f in speaker.received if f["type"] == "turn"][-1]
+
+    await speaker.drop_socket()
+    await speaker.expect_body("data-connection", "reconnecting")
+    await speaker.expect_body("data-connection", "connected")
+    # Playwright's frame events have no awaitable form: a bounded poll for the turn sent after the replay.
+    for _ in range(100):
+        if sum(1 for f in speaker.received if f.get("turn_id") == turn["turn_id"]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert sum(1 for f in speaker.received if f.get("turn_id") == turn["turn_id"]) == 2
+
+    await expect(speaker.page.locator("#chat-input")).to_have_value("half a thought")
+    await speaker.send()
+    await expect(listener.messages(mine=False).last.locator(".text")).to_have_text("half a thought")
+    assert speaker.page_errors == []
