@@ -27,6 +27,7 @@ def wal_restarts(wal: Path) -> int:
 
 async def test_the_wal_starts_over_while_writes_never_pause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local_sqlite, "CHECKPOINT_EVERY_S", 0.05)
+    monkeypatch.setattr(local_sqlite, "WAL_RESTART_BYTES", 0)  # finish every round, not only past 16 MB
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}")
     await store.open()
     deadline = time.monotonic() + 1.5

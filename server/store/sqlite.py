@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,6 +17,9 @@ from sqlalchemy.pool import StaticPool
 T = TypeVar("T")
 CHECKPOINT_EVERY_S = 1.0
 WAL_KEEP_BYTES = 64 * 2**20  # a WAL file that grew past this is cut back when it starts over
+# Below this the WAL is left to start over by itself (under light load a checkpoint catches up on its own),
+# so writes are held back, for the checkpoint's last part and its fsync, only when the log is growing.
+WAL_RESTART_BYTES = 16 * 2**20
 
 
 class LocalSQLite:
@@ -30,7 +34,8 @@ class LocalSQLite:
     `write_lock` is the store's lock that every SQLite write takes. A checkpoint beside a busy writer never
     catches up with it, and the WAL only starts over once one has: left alone it grows without end (over
     500 MB in a minute of saturation), and every page lookup through its index gets slower. So each round
-    copies the bulk beside the writer, then finishes with writes held back for a moment.
+    copies the bulk beside the writer, then, if the log has grown past `WAL_RESTART_BYTES`, finishes with
+    writes held back for a moment.
     """
 
     def __init__(self, url: str, json: dict[str, Any], write_lock: asyncio.Lock) -> None:
@@ -75,8 +80,9 @@ class LocalSQLite:
             conn = await asyncio.to_thread(sqlite3.connect, self._path, timeout=5.0, check_same_thread=False)
             try:
                 await asyncio.to_thread(_checkpoint, conn)  # the bulk, while writes go on
-                async with self._write_lock:  # the rest, with none: the WAL starts over at the next write
-                    await asyncio.to_thread(_checkpoint, conn)
+                if _size(self._path + "-wal") >= WAL_RESTART_BYTES:
+                    async with self._write_lock:  # the rest, with none: the WAL starts over at the next write
+                        await asyncio.to_thread(_checkpoint, conn)
             finally:
                 await asyncio.to_thread(conn.close)
 
@@ -90,6 +96,13 @@ class LocalSQLite:
                 conn.close()
         self._writer_engine.dispose()
         self._reader_engine.dispose()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
