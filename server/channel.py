@@ -173,13 +173,13 @@ class Channel:
         try:
             for frame in frames:
                 await socket.send_text(dumps(frame))
+            return
         except Disconnected:
-            pass
+            pass  # the peer is gone
         except asyncio.CancelledError:
             if not self._stuck.expired():
                 raise
-        else:
-            return
+            # the send has not returned in SEND_TIMEOUT_S: the peer stopped reading
         finally:
             self._stuck.stop()
         # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
