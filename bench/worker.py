@@ -18,6 +18,8 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from server.protocol import PROTOCOL_VERSION
+
 try:
     import orjson
 
@@ -87,7 +89,7 @@ class SimWorker:
         url = self.base.replace("http://", "ws://") + "/ws"
         try:
             self.ws = await connect(url, open_timeout=30, ping_interval=None, max_size=2**20)
-            await self.ws.send(dumps({"type": "hello", "v": 1, "token": token, "last_seq": 0}))
+            await self.ws.send(dumps({"type": "hello", "v": PROTOCOL_VERSION, "token": token, "last_seq": 0}))
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             self.errors[f"connect:{type(exc).__name__}"] += 1
             return False

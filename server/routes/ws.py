@@ -15,7 +15,17 @@ import time
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from server.channel import Disconnected, dumps
-from server.protocol import ErrorFrame, FrameError, Hello, Ping, Pong, Say, Submit, parse_client_frame
+from server.protocol import (
+    PROTOCOL_VERSION,
+    ErrorFrame,
+    FrameError,
+    Hello,
+    Ping,
+    Pong,
+    Say,
+    Submit,
+    parse_client_frame,
+)
 from server.registry import Runs
 from server.runner import Run
 from server.settings import Settings
@@ -110,6 +120,11 @@ async def _hello(socket: StarletteSocket, settings: Settings, signer: TokenSigne
         raise Disconnected(4400) from None
     if not isinstance(frame, Hello):
         await _refuse(socket, 4400, "hello_expected", "The first frame must be a hello with your token.")
+        raise Disconnected(4400)
+    if frame.v != PROTOCOL_VERSION:  # a page loaded before Parley was updated
+        await _refuse(socket, 4400, "protocol_version",
+                      "This page is out of date: the task server was updated. Reload the page to continue; "
+                      "nothing you have sent is lost.")
         raise Disconnected(4400)
     try:
         claim = signer.verify(frame.token)

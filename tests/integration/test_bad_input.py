@@ -93,6 +93,18 @@ async def test_the_first_frame_must_be_hello(live: LiveServer) -> None:
     assert frame["code"] == "hello_expected" and ws.close_code == 4400
 
 
+async def test_a_page_from_before_an_update_is_asked_to_reload(live: LiveServer, crowd: Crowd) -> None:
+    worker = crowd.worker("qa", "W-old-page")
+    await worker.join()
+    async with websockets.connect(live.ws_url) as ws:
+        await ws.send(json.dumps({"type": "hello", "v": 1, "token": worker.token, "last_seq": 0}))
+        frame = json.loads(await ws.recv())
+        with pytest.raises(websockets.ConnectionClosed):
+            await ws.recv()
+    assert frame["code"] == "protocol_version" and "Reload the page" in frame["message"] and ws.close_code == 4400
+    assert (await worker.connect())["type"] == "welcome"  # the reloaded page speaks the current version
+
+
 async def test_an_assignment_cannot_be_taken_by_another_worker(live: LiveServer, crowd: Crowd) -> None:
     owner = await crowd.start("qa", "W-owner")
     async with httpx.AsyncClient(base_url=live.base) as http:

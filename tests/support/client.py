@@ -15,6 +15,8 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from server.protocol import PROTOCOL_VERSION
+
 Frame = dict[str, Any]
 
 
@@ -82,7 +84,7 @@ class Worker:
         url = self.base.replace("http://", "ws://") + "/ws"
         self.ws = await websockets.connect(url, open_timeout=10, max_size=2**22)
         seen = len(self.frames)
-        await self.send({"type": "hello", "v": 1, "token": self.token,
+        await self.send({"type": "hello", "v": PROTOCOL_VERSION, "token": self.token,
                          "last_seq": self.last_seq if last_seq is None else last_seq})
         self.closed_code = None
         self._reader = asyncio.create_task(self._read(self.ws))
