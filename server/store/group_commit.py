@@ -84,7 +84,7 @@ class GroupCommit:
         self._queue: list[_Write] = []
         self._queued = asyncio.Event()
         self._writer_count = writers
-        self._writers: list[asyncio.Task[None]] = []
+        self._writers: set[asyncio.Task[None]] = set()  # a writer leaves the set when its task ends
 
     async def write(self, message: dict[str, Any] | None, events: Sequence[Event], on_commit: OnCommit = None) -> None:
         """Queue rows for the writer task; return once the transaction holding them has committed."""
@@ -97,13 +97,12 @@ class GroupCommit:
     async def _enqueue(self, write: _Write) -> Any:
         self._queue.append(write)
         self._queued.set()
-        if not self._writers or any(w.done() for w in self._writers):
+        if len(self._writers) < self._writer_count:  # the first write, or a writer ended: start what is missing
             loop = asyncio.get_running_loop()
-            self._writers = [w for w in self._writers if not w.done()]
-            self._writers += [
-                loop.create_task(self._write_groups(), name="store:group-commit")
-                for _ in range(self._writer_count - len(self._writers))
-            ]
+            for _ in range(self._writer_count - len(self._writers)):
+                writer = loop.create_task(self._write_groups(), name="store:group-commit")
+                writer.add_done_callback(self._writers.discard)
+                self._writers.add(writer)
         try:
             return await write.done
         except asyncio.CancelledError:
@@ -115,12 +114,12 @@ class GroupCommit:
             raise
 
     async def close(self) -> None:
-        for writer in self._writers:
+        writers = list(self._writers)
+        for writer in writers:
             writer.cancel()
-        for writer in self._writers:
+        for writer in writers:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-        self._writers = []
         closed = _Outcome(failure=RuntimeError("the store was closed before this write"))
         for write in self._queue:
             _settle(write, closed)
