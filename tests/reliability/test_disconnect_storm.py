@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import websockets
 from sqlalchemy import select
 
 from server.store import MessageRow, Store
@@ -75,7 +76,10 @@ async def _say_until_acked(w: Worker, text: str, data: Frame, chaos: Chaos, dead
         before = len(w.frames)
         try:
             await w.say(text, data, client_id=client_id)
-        except Exception:  # the socket died under the send: resend the same client id
+        except websockets.ConnectionClosed:  # the socket died under the send: resend the same client id
+            # A send on a dead socket fails without yielding; wait for the reader to record the close, or this
+            # loop would spin without ever letting it run.
+            await w.wait_closed()
             continue
         if chaos.rng.random() < 0.15:
             await w.abort()  # cut right after sending: stored or not, the resend must not duplicate
@@ -90,6 +94,15 @@ async def _say_until_acked(w: Worker, text: str, data: Frame, chaos: Chaos, dead
 
 
 async def _work(w: Worker, turns: int, chaos: Chaos, acked: list[tuple[str, str]]) -> None:
+    try:
+        await _converse(w, turns, chaos, acked)
+    except TimeoutError:
+        tail = json.dumps([f for f in w.frames if f["type"] != "pong"][-12:])
+        raise AssertionError(f"{w.worker_id} (agent {w.agent_id}) stuck; socket closed with {w.closed_code}; "
+                             f"{len(w.turns)} turns, {len(w.frames)} frames, the last but pongs:\n{tail}") from None
+
+
+async def _converse(w: Worker, turns: int, chaos: Chaos, acked: list[tuple[str, str]]) -> None:
     deadline = time.monotonic() + 120
     await w.start()
     for n in range(1, turns + 1):
