@@ -90,10 +90,17 @@ class ConversationHost:
         self.live[conv_id] = live
         moved = await asyncio.gather(*(  # one group commit for all of them
             run.move(human.agent_id, S.IN_TASK, role=human.role, conversation_id=conv_id) for human in humans
-        ))
+        ), return_exceptions=True)
+        failure = next((m for m in moved if isinstance(m, BaseException)), None)
+        if failure is not None:  # the store failed under the pairing: nobody is left half in a conversation
+            log.error("pairing into conversation %s failed", conv_id, exc_info=failure,
+                      extra={"run_id": run.id, "conversation_id": conv_id})
+            await self._finish(live, "failed", reason=f"pairing failed: {failure}")
+            return
         for human, entered in zip(humans, moved, strict=True):
             if not entered:
-                # The worker left in the instant of pairing: the others go back to the waiting room.
+                # The worker left in the instant of pairing: the conversation ends before it starts and the
+                # others may submit (they are paid, as for any partner who leaves).
                 live.leavers[human.agent_id] = run.states[human.agent_id]
         if live.leavers:
             await self._finish(live, "partner_left")

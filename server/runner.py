@@ -69,6 +69,7 @@ class Run:
         self.states: dict[str, AgentState] = {}
         self.workers: dict[str, str] = {}
         self.waiting: dict[str, asyncio.Task[Any]] = {}  # agent id -> its waiting-room timer
+        self.pairing: set[str] = set()  # picked from the waiting room; their conversation is being formed
         self._graces: dict[str, asyncio.Task[Any]] = {}
         self._lifecycles: dict[str, asyncio.Task[Any]] = {}
         self._join_locks: dict[str, asyncio.Lock] = {}
@@ -290,12 +291,16 @@ class Run:
             solo = len(self.task.roles) == 1
             if not await self.move(agent_id, S.WAITING, text="Getting your task ready..." if solo else None):
                 return
-        if self.states[agent_id] == S.WAITING and agent_id not in self.waiting:
+        # Still WAITING while being paired (the move to in_task is not yet committed): not back in the room.
+        if self.states[agent_id] == S.WAITING and agent_id not in self.waiting and agent_id not in self.pairing:
             if self.host.target_met():
                 await self.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
                 return
-            self.waiting[agent_id] = self.supervisor.spawn(self._waiting_timer(agent_id), name=f"wait:{agent_id}")
+            self._enter_waiting_room(agent_id)
             self.want_match()
+
+    def _enter_waiting_room(self, agent_id: str) -> None:
+        self.waiting[agent_id] = self.supervisor.spawn(self._waiting_timer(agent_id), name=f"wait:{agent_id}")
 
     async def _passes_onboarding(self, agent_id: str) -> bool:
         onboarding = self.task.onboarding
@@ -363,6 +368,7 @@ class Run:
             while (group := self._pick_group()) is not None:
                 for agent_id in group:
                     self._forget_waiting(agent_id)
+                self.pairing.update(group)
                 self.host.forming += 1
                 self.supervisor.spawn(self._form(group), name=f"form:{group[0]}")
             if self.host.target_met():
@@ -372,7 +378,14 @@ class Run:
     async def _form(self, group: list[str]) -> None:
         try:
             await self.host.form(group)
+        except Exception:
+            log.exception("pairing agents %s failed; those not yet moved go back to the waiting room", group,
+                          extra={"run_id": self.id})
+            for agent_id in group:
+                if self.states.get(agent_id) == S.WAITING and agent_id not in self.waiting:
+                    self._enter_waiting_room(agent_id)
         finally:
+            self.pairing.difference_update(group)
             self.host.forming -= 1
             self.want_match()  # room may have opened, or the group's stayers went back to waiting
 

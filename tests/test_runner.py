@@ -152,3 +152,80 @@ async def test_a_page_resuming_ahead_of_its_stream_is_refused(run: Run) -> None:
     agent, _ = await run.join(JoinRequest(assignment_id="A-x", worker_id="wx"))
     with pytest.raises(Disconnected):
         await run.connect(agent.id, Page(), 99)
+
+
+async def test_a_worker_reconnecting_while_being_paired_is_paired_once(run: Run) -> None:
+    """A page that reconnects between the pick and the pairing's commit must not put its worker back in the
+    waiting room: picked twice, it would sit in two conversations and leave both partners stranded."""
+    a, page_a = await _arrive(run, "w1")
+    await page_a.wait("state", state="waiting")
+    groups: list[set[str]] = []
+    picked, release = asyncio.Event(), asyncio.Event()
+    form = run.host.form
+
+    async def held_form(agent_ids: list[str]) -> None:
+        groups.append(set(agent_ids))
+        if len(groups) == 1:  # hold the first pairing between its pick and its writes
+            picked.set()
+            await release.wait()
+        await form(agent_ids)
+
+    run.host.form = held_form  # type: ignore[method-assign]
+    b, page_b = await _arrive(run, "w2")
+    await asyncio.wait_for(picked.wait(), 5)
+    page_a2 = Page()
+    await run.connect(a, page_a2, 2)  # the page of w1 reconnects in that instant
+    await page_a2.wait("welcome")
+    c, page_c = await _arrive(run, "w3")
+    await page_c.wait("state", state="waiting")
+    d, page_d = await _arrive(run, "w4")
+    release.set()
+    await page_c.wait("state", state="in_task")
+    assert groups == [{a, b}, {c, d}]
+    await page_d.wait("state", state="in_task")
+    await page_b.wait("state", state="in_task")
+    await page_a2.wait("state", state="in_task")
+    assert run.humans[a].conversation_id == run.humans[b].conversation_id
+    assert run.humans[c].conversation_id == run.humans[d].conversation_id != run.humans[a].conversation_id
+
+
+async def test_a_pairing_the_store_fails_before_it_starts_returns_both_to_the_waiting_room(run: Run) -> None:
+    claims = 0
+    claim = run.store.claim_conversation_index
+
+    async def failing_once(run_id: str) -> int:
+        nonlocal claims
+        claims += 1
+        if claims == 1:
+            raise RuntimeError("database unavailable")
+        return await claim(run_id)
+
+    run.store.claim_conversation_index = failing_once  # type: ignore[method-assign]
+    a, page_a = await _arrive(run, "w1")
+    b, page_b = await _arrive(run, "w2")
+    await page_a.wait("state", state="in_task")
+    await page_b.wait("state", state="in_task")
+    assert claims == 2  # the first pairing failed; the second, from the waiting room, went through
+    assert run.humans[a].conversation_id == run.humans[b].conversation_id
+
+
+async def test_a_pairing_the_store_fails_halfway_ends_its_conversation_and_lets_both_submit(
+    run: Run, store: Store
+) -> None:
+    move = run.move
+    failed: list[str] = []
+
+    async def failing_move(agent_id: str, target: AgentState, **kw: Any) -> bool:
+        if target == AgentState.IN_TASK and not failed:
+            failed.append(agent_id)
+            raise RuntimeError("database unavailable")
+        return await move(agent_id, target, **kw)
+
+    run.move = failing_move  # type: ignore[method-assign]
+    a, page_a = await _arrive(run, "w1")
+    b, page_b = await _arrive(run, "w2")
+    closed_a = await page_a.wait("state", state="closed")
+    closed_b = await page_b.wait("state", state="closed")
+    assert closed_a["can_submit"] and closed_b["can_submit"]
+    [conv] = await store.conversations("r")
+    assert conv.state == "failed" and not run.host.live

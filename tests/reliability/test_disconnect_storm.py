@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import websockets
@@ -93,13 +94,46 @@ async def _say_until_acked(w: Worker, text: str, data: Frame, chaos: Chaos, dead
                 raise
 
 
-async def _work(w: Worker, turns: int, chaos: Chaos, acked: list[tuple[str, str]]) -> None:
+async def _work(
+    live: LiveServer, w: Worker, turns: int, chaos: Chaos, acked: list[tuple[str, str]]
+) -> None:
     try:
         await _converse(w, turns, chaos, acked)
     except TimeoutError:
         tail = json.dumps([f for f in w.frames if f["type"] != "pong"][-12:])
-        raise AssertionError(f"{w.worker_id} (agent {w.agent_id}) stuck; socket closed with {w.closed_code}; "
-                             f"{len(w.turns)} turns, {len(w.frames)} frames, the last but pongs:\n{tail}") from None
+        raise AssertionError(
+            f"{w.worker_id} (agent {w.agent_id}) stuck; socket closed with {w.closed_code}; {len(w.turns)} turns, "
+            f"{len(w.frames)} frames; the server's view: {_server_view(live, w.agent_id)}; "
+            f"the last frames but pongs:\n{tail}"
+        ) from None
+
+
+def _server_view(live: LiveServer, agent_id: str) -> dict[str, object]:
+    """What the run holds for an agent, read across threads for a failure message only."""
+    run = live.app.state.runs.get("storm")
+    human = run.humans[agent_id]
+    conv = run.host.live.get(human.conversation_id)
+    others = [h.agent_id for h in conv.humans if h.agent_id != agent_id] if conv else []
+    return {
+        "state": run.states.get(agent_id), "waiting": agent_id in run.waiting, "attached": human.channel.attached,
+        "role": human.role, "conversation": human.conversation_id, "live": conv is not None,
+        "forming": run.host.forming, "in_waiting_room": len(run.waiting),
+        "partners": {a: (run.states.get(a), run.humans[a].channel.attached) for a in others},
+        "open_turn": human._turn is not None and not human._turn.done(),
+        "tasks": {t.get_name(): _awaiting(t.get_coro()) for t in list(run.supervisor._tasks)
+                  if human.conversation_id in t.get_name() or agent_id in t.get_name()},
+    }
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """Where a suspended coroutine waits: its await chain, outermost first."""
+    chain = []
+    while coro is not None and getattr(coro, "cr_frame", None) is not None:
+        chain.append(f"{coro.cr_code.co_name}:{coro.cr_frame.f_lineno}")
+        coro = coro.cr_await
+    if coro is not None:
+        chain.append(repr(coro)[:200])
+    return chain
 
 
 async def _converse(w: Worker, turns: int, chaos: Chaos, acked: list[tuple[str, str]]) -> None:
@@ -138,7 +172,10 @@ async def _storm(live: LiveServer, store: Store, conversations: int, seed: int) 
     for w in workers:
         w.heartbeat_s = HEARTBEAT_S
     try:
-        await asyncio.gather(*(_work(w, 5, chaos, acked) for w in workers))
+        outcomes = await asyncio.gather(*(_work(live, w, 5, chaos, acked) for w in workers), return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:  # every stuck worker, so both sides of a stuck conversation show
+            raise AssertionError(f"{len(failures)} workers failed:\n" + "\n".join(map(str, failures[:6])))
     finally:
         await crowd.close()
 
