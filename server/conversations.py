@@ -133,6 +133,16 @@ class ConversationHost:
                           extra={"run_id": self.run.id, "conversation_id": live.id})
             await self._finish(live, "failed", reason=f"{type(exc).__name__}: {exc}")
             return
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # stopped from outside (a worker left, or shutdown), which ends the conversation itself
+            # Nobody cancelled the world: something cancelled a turn it was waiting on. It must still end,
+            # or its workers would wait for a turn that never comes.
+            log.error("a turn was cancelled under the world of conversation %s", live.id,
+                      extra={"run_id": self.run.id, "conversation_id": live.id})
+            await self._finish(live, "failed", reason="a turn was cancelled under the world")
+            return
         await self._finish(live, "completed")
 
     async def agent_left(self, agent_id: str, state: AgentState, text: str | None) -> None:

@@ -227,5 +227,20 @@ async def test_a_pairing_the_store_fails_halfway_ends_its_conversation_and_lets_
     closed_a = await page_a.wait("state", state="closed")
     closed_b = await page_b.wait("state", state="closed")
     assert closed_a["can_submit"] and closed_b["can_submit"]
+    assert failed[0] in (a, b) and run.states[a] == run.states[b] == AgentState.CLOSED
     [conv] = await store.conversations("r")
     assert conv.state == "failed" and not run.host.live
+
+
+async def test_a_turn_cancelled_under_a_running_world_still_ends_its_conversation(run: Run) -> None:
+    a, page_a = await _arrive(run, "w1")
+    b, page_b = await _arrive(run, "w2")
+    await page_a.wait("state", state="in_task")
+    await page_b.wait("state", state="in_task")
+    first = a if run.humans[a].role == "Speaker 1" else b
+    await (page_a if first == a else page_b).wait("turn")
+    run.humans[first].cancel_turn()  # no code path should do this to a live world; if one does, nobody is stuck
+    closed_a = await page_a.wait("state", state="closed")
+    closed_b = await page_b.wait("state", state="closed")
+    assert closed_a["can_submit"] and closed_b["can_submit"]
+    assert not run.host.live
