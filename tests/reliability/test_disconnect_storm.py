@@ -10,6 +10,7 @@ import json
 import os
 import random
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -108,6 +109,12 @@ async def _work(
         ) from None
 
 
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, AssertionError):
+        return str(exc)
+    return "".join(traceback.format_exception(exc)[-6:])
+
+
 def _server_view(live: LiveServer, agent_id: str) -> dict[str, object]:
     """What the run holds for an agent, read across threads for a failure message only."""
     run = live.app.state.runs.get("storm")
@@ -175,7 +182,7 @@ async def _storm(live: LiveServer, store: Store, conversations: int, seed: int) 
         outcomes = await asyncio.gather(*(_work(live, w, 5, chaos, acked) for w in workers), return_exceptions=True)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:  # every stuck worker, so both sides of a stuck conversation show
-            raise AssertionError(f"{len(failures)} workers failed:\n" + "\n".join(map(str, failures[:6])))
+            raise AssertionError(f"{len(failures)} workers failed:\n" + "\n".join(map(_failure, failures[:6])))
     finally:
         await crowd.close()
 
