@@ -2,7 +2,7 @@
 half-open sockets that stop answering heartbeats), sometimes right after sending. Afterwards every acked
 message is stored exactly once, every stream is gap-free with no duplicate, every conversation completed.
 
-CI size: 20 conversations. Full size: `PARLEY_STORM_CONVERSATIONS=200 make test-heavy` (or -m heavy).
+CI size: 60 conversations. Full size: `PARLEY_STORM_CONVERSATIONS=200 make test-heavy` (or -m heavy).
 """
 
 import asyncio
@@ -215,8 +215,8 @@ async def _storm(live: LiveServer, store: Store, conversations: int, seed: int) 
 
 
 async def test_a_disconnect_storm_loses_and_duplicates_nothing(storm_server: LiveServer, store: Store) -> None:
-    summary = await _storm(storm_server, store, conversations=20, seed=7)
-    assert sum(summary["dropped_sockets"].values()) > 20  # type: ignore[union-attr]
+    summary = await _storm(storm_server, store, conversations=60, seed=7)
+    assert sum(summary["dropped_sockets"].values()) > 100  # type: ignore[union-attr]
 
 
 @pytest.mark.heavy
