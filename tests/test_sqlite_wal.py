@@ -8,6 +8,8 @@ through its index slows down. The store's checkpointer finishes each round with 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -47,3 +49,33 @@ async def test_the_wal_starts_over_while_writes_never_pause(tmp_path: Path, monk
     assert sum(written) > 1000  # the writers really were busy the whole time
     # Rounds every 50 ms for 1.5 s: each that catches up lets the next write start the log over.
     assert restarts >= 5, f"the WAL started over {restarts} times in 1.5 s of writes"
+
+
+async def test_closing_the_store_waits_for_a_checkpoint_still_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing a connection another thread is checkpointing with crashes the process: close must wait."""
+    monkeypatch.setattr(local_sqlite, "CHECKPOINT_EVERY_S", 0.01)
+    started, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    checkpoint = local_sqlite._checkpoint
+
+    def held_checkpoint(conn: sqlite3.Connection) -> None:
+        started.set()
+        release.wait(10)
+        try:
+            checkpoint(conn)
+        except Exception as exc:  # a closed connection raises here; at full speed it crashes instead
+            errors.append(exc)
+
+    monkeypatch.setattr(local_sqlite, "_checkpoint", held_checkpoint)
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}")
+    await store.open()
+    await store.append_events([("a", 1, PAYLOAD)])
+    assert await asyncio.to_thread(started.wait, 10)
+    closing = asyncio.create_task(store.close())
+    done, _ = await asyncio.wait({closing}, timeout=1.0)  # bounded: close must not finish in this time
+    release.set()
+    await closing
+    assert not done, "the store closed while a checkpoint thread was still using its connection"
+    assert errors == []

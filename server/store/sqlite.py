@@ -77,14 +77,14 @@ class LocalSQLite:
             if self._writes == 0:
                 return
             self._writes = 0
-            conn = await asyncio.to_thread(sqlite3.connect, self._path, timeout=5.0, check_same_thread=False)
+            conn = await _to_thread(sqlite3.connect, self._path, timeout=5.0, check_same_thread=False)
             try:
-                await asyncio.to_thread(_checkpoint, conn)  # the bulk, while writes go on
+                await _to_thread(_checkpoint, conn)  # the bulk, while writes go on
                 if _size(self._path + "-wal") >= WAL_RESTART_BYTES:
                     async with self._write_lock:  # the rest, with none: the WAL starts over at the next write
-                        await asyncio.to_thread(_checkpoint, conn)
+                        await _to_thread(_checkpoint, conn)
             finally:
-                await asyncio.to_thread(conn.close)
+                await _to_thread(conn.close)
 
     async def close(self) -> None:
         if self._checkpointer is not None:
@@ -96,6 +96,21 @@ class LocalSQLite:
                 conn.close()
         self._writer_engine.dispose()
         self._reader_engine.dispose()
+
+
+async def _to_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`asyncio.to_thread`, except that a cancellation is raised only once the thread's call has returned.
+
+    Cancelling the awaiting task does not stop the thread: without this, the checkpointer's `finally` would
+    close the connection while a thread is still checkpointing with it, which crashes the process."""
+    job = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        while not job.done():
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.shield(job)
+        raise
 
 
 def _size(path: str) -> int:
