@@ -24,6 +24,7 @@ from worlds.base import AgentTimeout, Task
 
 log = logging.getLogger(__name__)
 S = AgentState
+PAIRING_RETRY_S = 1.0  # after a pairing the store failed, its workers wait this long before the next try
 
 
 class Refusal(Exception):
@@ -381,13 +382,18 @@ class Run:
         except Exception:
             log.exception("pairing agents %s failed; those not yet moved go back to the waiting room", group,
                           extra={"run_id": self.id})
-            for agent_id in group:
-                if self.states.get(agent_id) == S.WAITING and agent_id not in self.waiting:
-                    self._enter_waiting_room(agent_id)
+            self.supervisor.spawn(self._back_to_waiting_room(group), name=f"rewait:{group[0]}")
         finally:
             self.pairing.difference_update(group)
             self.host.forming -= 1
-            self.want_match()  # room may have opened, or the group's stayers went back to waiting
+            self.want_match()  # room may have opened
+
+    async def _back_to_waiting_room(self, group: list[str]) -> None:
+        await asyncio.sleep(PAIRING_RETRY_S)  # a store that just failed likely fails again: no tight retry loop
+        for agent_id in group:
+            if self.states.get(agent_id) == S.WAITING and agent_id not in self.waiting and agent_id not in self.pairing:
+                self._enter_waiting_room(agent_id)
+        self.want_match()
 
     def _pick_group(self) -> list[str] | None:
         if not self.host.has_room():

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from server import runner
 from server.channel import Disconnected
 from server.protocol import JoinRequest, Say
 from server.runner import Refusal, Run
@@ -189,14 +190,16 @@ async def test_a_worker_reconnecting_while_being_paired_is_paired_once(run: Run)
     assert run.humans[c].conversation_id == run.humans[d].conversation_id != run.humans[a].conversation_id
 
 
-async def test_a_pairing_the_store_fails_before_it_starts_returns_both_to_the_waiting_room(run: Run) -> None:
-    claims = 0
+async def test_a_pairing_the_store_fails_before_it_starts_returns_both_to_the_waiting_room(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "PAIRING_RETRY_S", 0.3)
+    claimed_at: list[float] = []
     claim = run.store.claim_conversation_index
 
     async def failing_once(run_id: str) -> int:
-        nonlocal claims
-        claims += 1
-        if claims == 1:
+        claimed_at.append(asyncio.get_running_loop().time())
+        if len(claimed_at) == 1:
             raise RuntimeError("database unavailable")
         return await claim(run_id)
 
@@ -205,7 +208,8 @@ async def test_a_pairing_the_store_fails_before_it_starts_returns_both_to_the_wa
     b, page_b = await _arrive(run, "w2")
     await page_a.wait("state", state="in_task")
     await page_b.wait("state", state="in_task")
-    assert claims == 2  # the first pairing failed; the second, from the waiting room, went through
+    assert len(claimed_at) == 2  # the first pairing failed; the second, from the waiting room, went through
+    assert claimed_at[1] - claimed_at[0] >= 0.3  # after a pause: a failing store is not retried in a tight loop
     assert run.humans[a].conversation_id == run.humans[b].conversation_id
 
 
