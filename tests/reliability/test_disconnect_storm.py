@@ -36,8 +36,10 @@ class Chaos:
     drops: Counter[str] = field(default_factory=Counter)
 
 
-async def _ensure(w: Worker) -> None:
+async def _ensure(w: Worker, deadline: float) -> None:
     while w.closed_code is not None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still reconnecting; the last socket closed with {w.closed_code}")
         try:
             await w.connect()
         except OSError:
@@ -46,7 +48,7 @@ async def _ensure(w: Worker) -> None:
 
 async def _wait(w: Worker, match: Callable[[Frame], bool], deadline: float) -> Frame:
     while True:
-        await _ensure(w)
+        await _ensure(w, deadline)
         try:
             return await w.wait_frame(match, timeout=0.5)
         except TimeoutError:
@@ -74,7 +76,7 @@ async def _disturb(w: Worker, chaos: Chaos) -> None:
 async def _say_until_acked(w: Worker, text: str, data: Frame, chaos: Chaos, deadline: float) -> str:
     client_id = uuid.uuid4().hex
     while True:
-        await _ensure(w)
+        await _ensure(w, deadline)
         before = len(w.frames)
         try:
             await w.say(text, data, client_id=client_id)
@@ -100,10 +102,11 @@ async def _work(
 ) -> None:
     try:
         await _converse(w, turns, chaos, acked)
-    except TimeoutError:
+    except TimeoutError as exc:
         tail = json.dumps([f for f in w.frames if f["type"] != "pong"][-12:])
         raise AssertionError(
-            f"{w.worker_id} (agent {w.agent_id}) stuck; socket closed with {w.closed_code}; {len(w.turns)} turns, "
+            f"{w.worker_id} (agent {w.agent_id}) stuck ({exc or 'a wait ran out'}); socket closed with "
+            f"{w.closed_code}; {len(w.turns)} turns, "
             f"{len(w.frames)} frames; the server's view: {_server_view(live, w.agent_id)}; "
             f"the last frames but pongs:\n{tail}"
         ) from None
@@ -149,7 +152,7 @@ async def _converse(w: Worker, turns: int, chaos: Chaos, acked: list[tuple[str, 
     for n in range(1, turns + 1):
         await _wait(w, lambda f, n=n: f["type"] == "turn" and _turns(w) >= n, deadline)
         await _disturb(w, chaos)
-        await _ensure(w)
+        await _ensure(w, deadline)
         if n <= turns - 1:
             text = f"{w.worker_id} says {n}"
             acked.append((w.agent_id, await _say_until_acked(w, text, {}, chaos, deadline)))
