@@ -191,7 +191,7 @@ class ConversationHost:
                         await result
                 except Exception:
                     log.exception("bot %s shutdown failed", bot.role)
-        run.want_match()
+        run.waiting.want_match()
 
 
 def _jsonable(value: Any) -> Any:

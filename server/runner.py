@@ -1,6 +1,7 @@
-"""A task run: joining, the onboarding gate, the waiting room and matcher, caps, timeouts, departures.
+"""A task run: joining, the onboarding gate, caps, timeouts, departures.
 
-Conversations themselves (forming one, running its world, ending it) live in `conversations.py`.
+The waiting room and its matcher live in `waiting_room.py`; conversations themselves (forming one, running
+its world, ending it) in `conversations.py`.
 No FastAPI here: the websocket route hands sockets and frames in through `connect`, `receive` and `leave`.
 """
 
@@ -20,11 +21,11 @@ from server.states import LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentStat
 from server.store import AgentRow, Conversation, Store, TaskRun
 from server.supervisor import Supervisor
 from server.tokens import TokenSigner
+from server.waiting_room import WaitingRoom
 from worlds.base import AgentTimeout, Task
 
 log = logging.getLogger(__name__)
 S = AgentState
-PAIRING_RETRY_S = 1.0  # after a pairing the store failed, its workers wait this long before the next try
 
 
 class Refusal(Exception):
@@ -40,10 +41,6 @@ class Refusal(Exception):
 RESTART_TEXT = (
     "The server restarted and this conversation could not continue. "
     "You can submit the HIT now and will be paid for it."
-)
-TARGET_MET_TEXT = (
-    "This task has collected all the conversations it needs. "
-    "You can submit the HIT now and will be paid for your wait."
 )
 
 
@@ -69,13 +66,11 @@ class Run:
         self.humans: dict[str, HumanAgent] = {}
         self.states: dict[str, AgentState] = {}
         self.workers: dict[str, str] = {}
-        self.waiting: dict[str, asyncio.Task[Any]] = {}  # agent id -> its waiting-room timer
-        self.pairing: set[str] = set()  # picked from the waiting room; their conversation is being formed
         self._graces: dict[str, asyncio.Task[Any]] = {}
         self._lifecycles: dict[str, asyncio.Task[Any]] = {}
         self._join_locks: dict[str, asyncio.Lock] = {}
-        self._match_wanted = asyncio.Event()
         self.host = ConversationHost(self)
+        self.waiting = WaitingRoom(self)
         self.observers: list[Observer] = []
 
     async def notify(self, kind: str, payload: dict[str, Any]) -> None:
@@ -98,7 +93,7 @@ class Run:
                 await self.move(human.agent_id, S.CLOSED, text=RESTART_TEXT)
             else:
                 self._start_grace(row.id)
-        self.supervisor.spawn(self._matcher(), name="matcher")
+        self.supervisor.spawn(self.waiting.match_forever(), name="matcher")
 
     async def stop(self) -> None:
         """Stop this process's work on the run. Durable state stays as it is; a restart recovers it."""
@@ -201,7 +196,7 @@ class Run:
             self._lifecycles[agent_id] = task
             task.add_done_callback(lambda _t: self._lifecycles.pop(agent_id, None))
         if state == S.WAITING:
-            self.want_match()
+            self.waiting.want_match()
 
     async def disconnect(self, agent_id: str, socket: Socket) -> None:
         human = self.humans.get(agent_id)
@@ -264,7 +259,7 @@ class Run:
         self.states[agent_id] = target
         if target not in LIVE_STATES:
             human.cancel_turn()
-            self._forget_waiting(agent_id)
+            self.waiting.leave(agent_id)
         await self.notify("state", {"agent_id": agent_id, "worker_id": self.workers[agent_id], "state": target})
         return True
 
@@ -283,7 +278,7 @@ class Run:
         if current in LIVE_STATES:
             await self.move(agent_id, state, text=text)
 
-    # ---- onboarding and waiting room ----------------------------------------------------------
+    # ---- onboarding, then the waiting room ----------------------------------------------------
 
     async def _lifecycle(self, agent_id: str) -> None:
         if self.states[agent_id] in (S.JOINED, S.ONBOARDING):
@@ -292,16 +287,7 @@ class Run:
             solo = len(self.task.roles) == 1
             if not await self.move(agent_id, S.WAITING, text="Getting your task ready..." if solo else None):
                 return
-        # Still WAITING while being paired (the move to in_task is not yet committed): not back in the room.
-        if self.states[agent_id] == S.WAITING and agent_id not in self.waiting and agent_id not in self.pairing:
-            if self.host.target_met():
-                await self.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
-                return
-            self._enter_waiting_room(agent_id)
-            self.want_match()
-
-    def _enter_waiting_room(self, agent_id: str) -> None:
-        self.waiting[agent_id] = self.supervisor.spawn(self._waiting_timer(agent_id), name=f"wait:{agent_id}")
+        await self.waiting.admit(agent_id)
 
     async def _passes_onboarding(self, agent_id: str) -> bool:
         onboarding = self.task.onboarding
@@ -345,70 +331,6 @@ class Run:
         if not passed:
             await self.move(agent_id, S.ONBOARDING_FAILED)
         return passed
-
-    async def _waiting_timer(self, agent_id: str) -> None:
-        await asyncio.sleep(self.task.timeouts.waiting)
-        if self.states.get(agent_id) == S.WAITING:
-            await self.move(agent_id, S.WAITING_EXPIRED)
-
-    def _forget_waiting(self, agent_id: str) -> None:
-        timer = self.waiting.pop(agent_id, None)
-        if timer is not None and timer is not asyncio.current_task():
-            timer.cancel()
-
-    def want_match(self) -> None:
-        self._match_wanted.set()
-
-    async def _matcher(self) -> None:
-        """The one task that picks groups, so two never take the same worker. Each group leaves the waiting
-        room the moment it is picked; its conversation is written in a task of its own, so pairing keeps up
-        when each write is a network round trip (PostgreSQL) rather than waiting for the one before."""
-        while True:
-            await self._match_wanted.wait()
-            self._match_wanted.clear()
-            while (group := self._pick_group()) is not None:
-                for agent_id in group:
-                    self._forget_waiting(agent_id)
-                self.pairing.update(group)
-                self.host.forming += 1
-                self.supervisor.spawn(self._form(group), name=f"form:{group[0]}")
-            if self.host.target_met():
-                for agent_id in list(self.waiting):
-                    await self.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
-
-    async def _form(self, group: list[str]) -> None:
-        try:
-            await self.host.form(group)
-        except Exception:
-            log.exception("pairing agents %s failed; those not yet moved go back to the waiting room", group,
-                          extra={"run_id": self.id})
-            self.supervisor.spawn(self._back_to_waiting_room(group), name=f"rewait:{group[0]}")
-        finally:
-            self.pairing.difference_update(group)
-            self.host.forming -= 1
-            self.want_match()  # room may have opened
-
-    async def _back_to_waiting_room(self, group: list[str]) -> None:
-        await asyncio.sleep(PAIRING_RETRY_S)  # a store that just failed likely fails again: no tight retry loop
-        for agent_id in group:
-            if self.states.get(agent_id) == S.WAITING and agent_id not in self.waiting and agent_id not in self.pairing:
-                self._enter_waiting_room(agent_id)
-        self.want_match()
-
-    def _pick_group(self) -> list[str] | None:
-        if not self.host.has_room():
-            return None
-        group: list[str] = []
-        seen_workers: set[str] = set()
-        for agent_id in self.waiting:
-            worker = self.workers[agent_id]
-            if worker in seen_workers or not self.humans[agent_id].channel.attached:
-                continue
-            group.append(agent_id)
-            seen_workers.add(worker)
-            if len(group) == len(self.task.roles):
-                return group
-        return None
 
 
 def _state_payload(state: AgentState, text: str | None = None) -> dict[str, Any]:

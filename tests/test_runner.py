@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from server import runner
+from server import waiting_room
 from server.channel import Disconnected
 from server.protocol import JoinRequest, Say
 from server.runner import Refusal, Run
@@ -193,7 +193,7 @@ async def test_a_worker_reconnecting_while_being_paired_is_paired_once(run: Run)
 async def test_a_pairing_the_store_fails_before_it_starts_returns_both_to_the_waiting_room(
     run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner, "PAIRING_RETRY_S", 0.3)
+    monkeypatch.setattr(waiting_room, "PAIRING_RETRY_S", 0.3)
     claimed_at: list[float] = []
     claim = run.store.claim_conversation_index
 
