@@ -83,10 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(task.router)
     app.include_router(fragments.router)
-    app.include_router(ws.router)
     app.state.sandbox = mount_sandbox(app, settings)
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ws.WorkerSocketRoute)  # added last: the outermost, so /ws frames skip the rest
     return app
 
 

@@ -1,4 +1,8 @@
-"""The websocket: hello with a token, then frames dispatched by type to named handlers.
+"""The worker websocket, `/ws`: hello with a token, then frames dispatched by type to named handlers.
+
+It is served as plain ASGI (`WorkerSocketRoute`, the outermost middleware), not as a FastAPI route: every
+chat line is a frame in and a few frames out, and a route's socket passes each of them through Starlette's
+WebSocket wrapper and every middleware's `send` wrapper, none of which does anything for this socket.
 
 Transport failures are translated once, here, into `Disconnected`; the runner never sees socket errors.
 Close codes: 4400 bad first frame, 4401 invalid or expired token, 4403 not this agent's, 4408 silent for
@@ -11,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.channel import Disconnected, dumps
 from server.protocol import (
@@ -32,28 +37,54 @@ from server.settings import Settings
 from server.stall import StallGuard
 from server.tokens import TokenError, TokenSigner
 
-router = APIRouter()
+WS_PATH = "/ws"
 log = logging.getLogger(__name__)
 
 
-class StarletteSocket:
-    """Adapts Starlette's WebSocket to the channel's Socket protocol, translating its failures."""
+class WorkerSocketRoute:
+    """Pure ASGI middleware: a websocket to `/ws` goes straight to `serve`; everything else to the app."""
 
-    def __init__(self, websocket: WebSocket) -> None:
-        self.ws = websocket
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and _route_path(scope) == WS_PATH:
+            await serve(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+class AsgiSocket:
+    """The channel's Socket over the server's ASGI `receive` and `send`, translating their failures."""
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
         self._silence: StallGuard | None = None
+
+    async def accept(self) -> None:
+        message = await self._receive()
+        if message["type"] != "websocket.connect":
+            raise Disconnected(1006, "no handshake")
+        await self._send({"type": "websocket.accept"})
 
     async def send_text(self, data: str) -> None:
         try:
-            await self.ws.send_text(data)
-        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            raise Disconnected(getattr(exc, "code", 1006)) from exc
+            await self._send({"type": "websocket.send", "text": data})
+        except (RuntimeError, OSError) as exc:  # the server's: the peer is gone, or the socket is closed
+            raise Disconnected(1006) from exc
 
     async def close(self, code: int, reason: str) -> None:
         try:
-            await self.ws.close(code, reason)
-        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            raise Disconnected(getattr(exc, "code", 1006)) from exc
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        except (RuntimeError, OSError) as exc:
+            raise Disconnected(1006) from exc
 
     def close_guard(self) -> None:
         if self._silence is not None:
@@ -65,15 +96,15 @@ class StarletteSocket:
             self._silence = StallGuard(timeout)
         self._silence.start()
         try:
-            message = await self.ws.receive()
+            message: Any = await self._receive()
         except asyncio.CancelledError:
             if self._silence.expired():
                 with contextlib.suppress(Disconnected, TimeoutError):  # tell the page why, if it can hear
                     await asyncio.wait_for(self.close(4408, "no heartbeat"), 5.0)
                 raise Disconnected(4408, "no heartbeat") from None
             raise
-        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            raise Disconnected(getattr(exc, "code", 1006)) from exc
+        except (RuntimeError, OSError) as exc:
+            raise Disconnected(1006) from exc
         finally:
             self._silence.stop()
         if message["type"] == "websocket.disconnect":
@@ -102,16 +133,16 @@ class RateLimit:
         return False
 
 
-async def _error(socket: StarletteSocket, code: str, message: str, client_id: str | None = None) -> None:
+async def _error(socket: AsgiSocket, code: str, message: str, client_id: str | None = None) -> None:
     await socket.send_text(dumps(ErrorFrame(code=code, message=message, client_id=client_id).model_dump()))
 
 
-async def _refuse(socket: StarletteSocket, close_code: int, code: str, message: str) -> None:
+async def _refuse(socket: AsgiSocket, close_code: int, code: str, message: str) -> None:
     await _error(socket, code, message)
     await socket.close(close_code, code)
 
 
-async def _hello(socket: StarletteSocket, settings: Settings, signer: TokenSigner, runs: Runs) -> tuple[Run, str, int]:
+async def _hello(socket: AsgiSocket, settings: Settings, signer: TokenSigner, runs: Runs) -> tuple[Run, str, int]:
     raw = await socket.receive(settings.hello_timeout_s)
     try:
         frame = parse_client_frame(raw, max_bytes=settings.max_frame_bytes)
@@ -144,15 +175,14 @@ async def _hello(socket: StarletteSocket, settings: Settings, signer: TokenSigne
     return run, claim.agent_id, frame.last_seq
 
 
-@router.websocket("/ws")
-async def websocket(websocket: WebSocket) -> None:
-    state = websocket.app.state
+async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+    state = scope["app"].state
     settings: Settings = state.settings
-    await websocket.accept()
-    socket = StarletteSocket(websocket)
+    socket = AsgiSocket(receive, send)
     agent_id = ""
     run: Run | None = None
     try:
+        await socket.accept()
         run, agent_id, last_seq = await _hello(socket, settings, state.signer, state.runs)
         await run.connect(agent_id, socket, last_seq)
         await _serve(socket, run, agent_id, settings)
@@ -164,7 +194,7 @@ async def websocket(websocket: WebSocket) -> None:
             await run.disconnect(agent_id, socket)
 
 
-async def _serve(socket: StarletteSocket, run: Run, agent_id: str, settings: Settings) -> None:
+async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings) -> None:
     limit = RateLimit(settings.rate_per_s, settings.rate_burst)
     channel = run.humans[agent_id].channel
     while True:
