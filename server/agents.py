@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import secrets
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,12 +23,22 @@ def new_id() -> str:
 
 def message_id() -> str:
     """32 hex digits like `new_id`, led by the time in microseconds: the message table's primary key then
-    grows at its end instead of touching a random page of its index for every chat line."""
-    return f"{time.time_ns() // 1000:014x}{secrets.token_hex(9)}"
+    grows at its end instead of touching a random page of its index for every chat line. Not a secret, so
+    the rest comes from `random` (no system call per message)."""
+    return f"{time.time_ns() // 1000:014x}{random.getrandbits(72):018x}"
 
 
 class NotYourTurn(Exception):
     pass
+
+
+class _TurnExpired(Exception):
+    """Set on a turn's future when its time runs out."""
+
+
+def _expire(turn: asyncio.Future[Message]) -> None:
+    if not turn.done():
+        turn.set_exception(_TurnExpired())
 
 
 class HumanAgent:
@@ -64,23 +74,29 @@ class HumanAgent:
         loop = asyncio.get_running_loop()
         self.cancel_turn()
         turn: asyncio.Future[Message] = loop.create_future()
-        turn_id = secrets.token_hex(6)
+        # Tells one turn from the next on the page, across restarts too (a page ignores a turn whose id it
+        # has answered). Not a secret.
+        turn_id = f"{random.getrandbits(48):012x}"
         self._turn, self._turn_id = turn, turn_id
         spec = widget.to_dict() if widget is not None else {"kind": "text"}
+        timer: asyncio.TimerHandle | None = None
         try:
             await self.channel.open_turn(turn_frame(turn_id=turn_id, prompt=prompt, widget=spec, timeout_s=timeout))
-            async with asyncio.timeout(timeout):
-                return await turn
-        except TimeoutError:
-            if turn.done() and not turn.cancelled():
-                return turn.result()  # answered (stored and echoed) just as the time ran out: it counts
+            if timeout is not None:  # a timer on the turn itself: an answer and the timeout cannot both win
+                timer = loop.call_later(timeout, _expire, turn)
+            return await turn
+        except _TurnExpired:
             raise AgentTimeout(self.role) from None
         finally:
+            if timer is not None:
+                timer.cancel()
             self.channel.close_turn(turn_id)
             if self._turn is turn:
                 self._turn = None
             if not turn.done():
                 turn.cancel()
+            elif not turn.cancelled():
+                turn.exception()  # expired while this act was being cancelled: the expiry is retrieved, not logged
 
     async def receive(self, frame: Say) -> None:
         """A message frame from the page: dedup, store with its echo, send the echo (which is its ack), then

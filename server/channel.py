@@ -1,7 +1,8 @@
 """One channel per agent: an ordered, durable outbound stream, and the socket currently attached to it.
 
 Every sequenced event is stored before it is sent. Sequence numbers are gap-free per agent: a number is
-only taken once its event is committed. Attaching a socket replays what the page has not seen, under the
+only taken once its event is committed. An event is serialized once: the frame sent (its payload with its
+`seq`) is the JSON text stored. Attaching a socket replays what the page has not seen, under the
 same lock that live sends take, so a page never sees a gap, a duplicate or an out-of-order event.
 
 The open turn is state, not history: the channel holds it (never stored) and sends it after the replay
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from server.stall import StallGuard
 from server.store import Store
-from server.store.group_commit import Event
+from server.store.group_commit import Event, JsonText
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +90,16 @@ class Channel:
         async with self._lock:
             first = self.head_seq + 1
             last = first + len(payloads) - 1
-            events = [(self.agent_id, first + i, p) for i, p in enumerate(payloads)]  # stored as given: no copy
+            frames = [dumps({**payload, "seq": first + i}) for i, payload in enumerate(payloads)]
+            events: list[Event] = [(self.agent_id, first + i, JsonText(frame)) for i, frame in enumerate(frames)]
 
             def committed() -> None:  # also when this caller is cancelled after the commit
                 self.head_seq = max(self.head_seq, last)
 
             await (write or self._store.append_events)(events, committed)
             committed()  # the write returned: it is committed (a writer need not call back on success)
-            await self._send(*[{**payload, "seq": seq} for _, seq, payload in events])
-            return [seq for _, seq, _ in events]
+            await self._send(*frames)
+            return list(range(first, last + 1))
 
     async def open_turn(self, frame: dict[str, Any]) -> None:
         """The agent's turn (a turn frame): sent now if a socket is attached, and on every later attach
@@ -106,7 +108,7 @@ class Channel:
         async with self._lock:
             self._turn = frame
             self._turn_deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-            await self._send(frame)
+            await self._send(dumps(frame))
 
     def close_turn(self, turn_id: str) -> None:
         """The turn `turn_id` is over (answered, timed out, cancelled): later attaches no longer send it."""
@@ -122,7 +124,7 @@ class Channel:
     async def send_ephemeral(self, frame: dict[str, Any]) -> None:
         """A frame outside the stream (ack, error, pong, typing): sent if a socket is attached, never stored."""
         async with self._lock:
-            await self._send(frame)
+            await self._send(dumps(frame))
 
     async def attach(self, socket: Socket, last_seq: int, welcome: dict[str, Any]) -> None:
         """Make `socket` the live one: send `welcome`, replay events after `last_seq`, then go live."""
@@ -165,14 +167,14 @@ class Channel:
         if socket is not None:
             await _close_quietly(socket, code, reason)
 
-    async def _send(self, *frames: dict[str, Any]) -> None:
+    async def _send(self, *frames: str) -> None:
         socket = self._socket
         if socket is None:
             return  # the page catches up from the store when it reconnects
         self._stuck.start()
         try:
             for frame in frames:
-                await socket.send_text(dumps(frame))
+                await socket.send_text(frame)
             return
         except Disconnected:
             pass  # the peer is gone

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
-from server.store.group_commit import Event, GroupCommit, OnCommit, Operation
+from server.store.group_commit import Event, GroupCommit, JsonText, OnCommit, Operation
 from server.store.models import EventRow, MessageRow, now
 from server.store.sqlite import LocalSQLite, bulk_insert, sqlite_pragmas
 
@@ -33,6 +33,8 @@ PG_WRITERS = 4  # group commits in flight at once on PostgreSQL, each on a conne
 
 
 def _json_dumps(value: Any) -> str:
+    if type(value) is JsonText:
+        return str(value)
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 

@@ -24,7 +24,12 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-Event = tuple[str, int, dict[str, Any]]  # (agent_id, seq, payload)
+
+class JsonText(str):
+    """An event payload already serialized as JSON (the frame that was sent): stored as it is."""
+
+
+Event = tuple[str, int, dict[str, Any] | JsonText]  # (agent_id, seq, payload)
 Operation = Callable[[Connection], Any]
 OnCommit = Callable[[], None] | None
 RowInserter = Callable[[Connection, list[dict[str, Any]], list[Event]], None]
@@ -34,7 +39,7 @@ Transaction = Callable[[Callable[[Connection], Any]], Awaitable[Any]]
 GROUP_MAX = 2000  # writes per transaction: bounds how long one group holds the loop (SQLite writes in it)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Write:
     """One caller's share of a group: rows (an optional message and its events) or an operation."""
 
