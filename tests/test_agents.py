@@ -1,0 +1,90 @@
+"""HumanAgent's turn: an answer or the turn's timeout, never both. No FastAPI here."""
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from server.agents import HumanAgent, NotYourTurn
+from server.channel import Channel
+from server.protocol import Say
+from server.states import AgentState
+from server.store import AgentRow, Store
+from worlds.base import AgentTimeout
+
+
+class Page:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+
+    async def send_text(self, data: str) -> None:
+        self.sent.append(json.loads(data))
+        self.arrived.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        pass
+
+    async def first(self, kind: str) -> dict[str, Any]:
+        async def find() -> dict[str, Any]:
+            while True:
+                for frame in self.sent:
+                    if frame["type"] == kind:
+                        return frame
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        return await asyncio.wait_for(find(), 5)
+
+
+@pytest.fixture
+async def agent(store: Store) -> HumanAgent:
+    await store.ensure_run("r", "m", {})
+    await store.create_agent(AgentRow(id="g", run_id="r", worker_id="w", assignment_id="a", state=AgentState.JOINED))
+    channel = await Channel.load("g", store)
+    await channel.attach(Page(), 0, {"type": "welcome"})
+    human = HumanAgent(agent_id="g", run_id="r", channel=channel, store=store)
+    human.enter(role="A", conversation_id="c1")
+    return human
+
+
+def _say(client_id: str) -> Say:
+    return Say(type="message", client_id=client_id, text="hello")
+
+
+async def test_a_turn_that_runs_out_of_time_times_out_and_refuses_a_late_answer(
+    agent: HumanAgent, store: Store
+) -> None:
+    with pytest.raises(AgentTimeout):
+        await agent.act(timeout=0.05)
+    with pytest.raises(NotYourTurn):
+        await agent.receive(_say("late"))
+    assert await store.message_for_client_id("g", "late") is None  # the late answer was not stored
+
+
+async def test_an_answer_in_time_wins_and_its_timer_never_fires(agent: HumanAgent, store: Store) -> None:
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=0.2))
+    await page.first("turn")
+    await agent.receive(_say("c-1"))
+    message = await asyncio.wait_for(turn, 5)
+    assert message.text == "hello"
+    await asyncio.sleep(0.3)  # past the turn's timeout: its timer was cancelled with the answer
+    assert await store.message_for_client_id("g", "c-1") is not None
+    with pytest.raises(NotYourTurn):  # and no turn is open any more
+        await agent.receive(_say("c-2"))
+
+
+async def test_the_stored_event_is_the_frame_that_was_sent(agent: HumanAgent, store: Store) -> None:
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=5))
+    await page.first("turn")
+    await agent.receive(_say("c-1"))
+    await asyncio.wait_for(turn, 5)
+    echo = await page.first("message")
+    [(seq, stored)] = await store.events_after("g", 0)
+    assert echo["seq"] == seq == 1
+    assert stored == echo  # serialized once: the stored payload carries its seq, as sent
