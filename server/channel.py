@@ -90,8 +90,9 @@ class Channel:
         async with self._lock:
             first = self.head_seq + 1
             last = first + len(payloads) - 1
-            frames = [dumps({**payload, "seq": first + i}) for i, payload in enumerate(payloads)]
-            events: list[Event] = [(self.agent_id, first + i, JsonText(frame)) for i, frame in enumerate(frames)]
+            seqs = range(first, last + 1)
+            frames = [dumps({**payload, "seq": seq}) for seq, payload in zip(seqs, payloads, strict=True)]
+            events: list[Event] = [(self.agent_id, seq, JsonText(f)) for seq, f in zip(seqs, frames, strict=True)]
 
             def committed() -> None:  # also when this caller is cancelled after the commit
                 self.head_seq = max(self.head_seq, last)
@@ -99,7 +100,7 @@ class Channel:
             await (write or self._store.append_events)(events, committed)
             committed()  # the write returned: it is committed (a writer need not call back on success)
             await self._send(*frames)
-            return list(range(first, last + 1))
+            return list(seqs)
 
     async def open_turn(self, frame: dict[str, Any]) -> None:
         """The agent's turn (a turn frame): sent now if a socket is attached, and on every later attach

@@ -11,7 +11,7 @@ from server.channel import Channel
 from server.protocol import Say
 from server.states import AgentState
 from server.store import AgentRow, Store
-from worlds.base import AgentTimeout
+from worlds.base import AgentTimeout, Message
 
 
 class Page:
@@ -53,6 +53,16 @@ def _say(client_id: str) -> Say:
     return Say(type="message", client_id=client_id, text="hello")
 
 
+async def _answer_a_turn(agent: HumanAgent, *, timeout: float) -> tuple[Page, Message]:
+    """Open a turn on a freshly attached page and answer it as the page would; the turn's message."""
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=timeout))
+    await page.first("turn")
+    await agent.receive(_say("c-1"))
+    return page, await asyncio.wait_for(turn, 5)
+
+
 async def test_a_turn_that_runs_out_of_time_times_out_and_refuses_a_late_answer(
     agent: HumanAgent, store: Store
 ) -> None:
@@ -64,12 +74,7 @@ async def test_a_turn_that_runs_out_of_time_times_out_and_refuses_a_late_answer(
 
 
 async def test_an_answer_in_time_wins_and_its_timer_never_fires(agent: HumanAgent, store: Store) -> None:
-    page = Page()
-    await agent.channel.attach(page, 0, {"type": "welcome"})
-    turn = asyncio.create_task(agent.act(timeout=0.2))
-    await page.first("turn")
-    await agent.receive(_say("c-1"))
-    message = await asyncio.wait_for(turn, 5)
+    _, message = await _answer_a_turn(agent, timeout=0.2)
     assert message.text == "hello"
     await asyncio.sleep(0.3)  # past the turn's timeout: its timer was cancelled with the answer
     assert await store.message_for_client_id("g", "c-1") is not None
@@ -78,12 +83,7 @@ async def test_an_answer_in_time_wins_and_its_timer_never_fires(agent: HumanAgen
 
 
 async def test_the_stored_event_is_the_frame_that_was_sent(agent: HumanAgent, store: Store) -> None:
-    page = Page()
-    await agent.channel.attach(page, 0, {"type": "welcome"})
-    turn = asyncio.create_task(agent.act(timeout=5))
-    await page.first("turn")
-    await agent.receive(_say("c-1"))
-    await asyncio.wait_for(turn, 5)
+    page, _ = await _answer_a_turn(agent, timeout=5)
     echo = await page.first("message")
     [(seq, stored)] = await store.events_after("g", 0)
     assert echo["seq"] == seq == 1
