@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,24 +12,27 @@ from server.store.group_commit import Event, GroupCommit
 
 
 class FakeConnection:
-    """Savepoints as a list of pending rows: a failed savepoint's rows are dropped."""
+    """Savepoints as marks in a list of pending rows: rolling back to one drops the rows written since."""
 
     def __init__(self) -> None:
         self.rows: list[Any] = []
+        self._marks: list[int] = []
 
-    @contextlib.contextmanager
-    def begin_nested(self) -> Iterator[None]:
-        mark = len(self.rows)
-        try:
-            yield
-        except Exception:
-            del self.rows[mark:]
-            raise
+    def exec_driver_sql(self, sql: str) -> None:
+        if sql.startswith("SAVEPOINT"):
+            self._marks.append(len(self.rows))
+        elif sql.startswith("ROLLBACK TO"):
+            del self.rows[self._marks[-1]:]
+        elif sql.startswith("RELEASE"):
+            self._marks.pop()
+        else:
+            raise AssertionError(f"unexpected SQL {sql!r}")
 
 
 class Database:
     def __init__(self) -> None:
         self.committed: list[Any] = []
+        self.transactions = 0  # begun, committed or not
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
         self.release.set()
@@ -38,6 +40,7 @@ class Database:
     async def transaction(self, fn: Callable[[Any], Any]) -> Any:
         self.entered.set()
         await self.release.wait()
+        self.transactions += 1
         conn = FakeConnection()
         result = fn(conn)
         self.committed.extend(conn.rows)
@@ -63,6 +66,28 @@ async def test_a_failed_write_fails_only_its_caller(db: Database) -> None:
     results = await asyncio.gather(good, bad, return_exceptions=True)
     assert results[0] is None and isinstance(results[1], ValueError)
     assert db.committed == [{"id": "m1"}, ("a", 1, {})]
+    await group.close()
+
+
+async def test_a_group_whose_rows_fail_is_written_again_with_its_operations_applied_once(db: Database) -> None:
+    group = GroupCommit(db.transaction, db.insert)
+    applied: list[str] = []
+
+    def op(conn: FakeConnection) -> str:
+        applied.append("op")
+        conn.rows.append("state change")
+        return "done"
+
+    results = await asyncio.gather(
+        group.write({"id": "m1"}, [("a", 1, {})]),
+        group.run(op),
+        group.write({"id": "m2", "bad": True}, [("b", 1, {})]),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[1] == "done" and isinstance(results[2], ValueError)
+    assert applied == ["op"]  # the first try failed on the rows, before any operation ran
+    assert db.transactions == 2
+    assert db.committed == [{"id": "m1"}, ("a", 1, {}), "state change"]
     await group.close()
 
 
