@@ -19,22 +19,22 @@ class NotFound(Exception):
         self.message = message
 
 
-def _runs(request: Request) -> Runs:
+async def _runs(request: Request) -> Runs:
     runs: Runs = request.app.state.runs
     return runs
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def _run(run_id: str, runs: Annotated[Runs, Depends(_runs)]) -> Run:
+async def _run(run_id: str, runs: Annotated[Runs, Depends(_runs)]) -> Run:
     run = runs.get(run_id)
     if run is None:
         raise NotFound("unknown_run", f"There is no task run {run_id!r} on this server. Check the HIT's link.")

@@ -109,11 +109,13 @@ class Run:
                 raise Refusal("assignment_taken", "This assignment belongs to another worker. Please return this HIT.")
             if row is None:
                 await self._check_eligible(req.worker_id)
+                agent_id = new_id()
                 row = await self.store.create_agent(AgentRow(
-                    id=new_id(), run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
+                    id=agent_id, run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
                     hit_id=req.hit_id, turk_submit_to=req.turk_submit_to, state=S.JOINED,
                 ))
-                human = await self._load(row)
+                # Unless another request for this assignment made it first, the agent is new: no events yet.
+                human = await self._load(row, new=row.id == agent_id)
                 if human.channel.head_seq == 0:
                     await human.channel.emit([_state_payload(S.JOINED)])
                 self._start_grace(row.id)
@@ -136,7 +138,7 @@ class Run:
                 "You did not pass this task's qualification earlier, so you cannot take it again. "
                 "Please return this HIT.",
             )
-        live = await self.store.count_worker_agents(worker_id, run_id=self.id, states=LIVE_STATES)
+        total, live = await self.store.worker_agents_in_run(worker_id, self.id, LIVE_STATES)
         if live >= caps.per_worker_concurrent:
             raise Refusal(
                 "too_many_concurrent",
@@ -144,7 +146,6 @@ class Run:
                 "then accept this one again.",
                 409,
             )
-        total = await self.store.count_worker_agents(worker_id, run_id=self.id)
         if total >= caps.per_worker_total:
             raise Refusal(
                 "worker_limit",
@@ -164,10 +165,10 @@ class Run:
         """The in-memory agent for a stored row (loading it if this process has not yet)."""
         return await self._load(row)
 
-    async def _load(self, row: AgentRow) -> HumanAgent:
+    async def _load(self, row: AgentRow, *, new: bool = False) -> HumanAgent:
         human = self.humans.get(row.id)
         if human is None:
-            channel = await Channel.load(row.id, self.store)
+            channel = Channel(row.id, self.store, 0) if new else await Channel.load(row.id, self.store)
             human = HumanAgent(agent_id=row.id, run_id=self.id, channel=channel, store=self.store)
             human.role, human.conversation_id = row.role, row.conversation_id
             self.humans[row.id] = human

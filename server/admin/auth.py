@@ -54,7 +54,7 @@ def check_admin(settings: Settings, headers: Mapping[str, str], cookies: Mapping
     raise AdminRefused(401, "unauthorized", "Log in with the admin token to use this page.")
 
 
-def require_admin(connection: HTTPConnection) -> None:
+async def require_admin(connection: HTTPConnection) -> None:
     settings: Settings = connection.app.state.settings
     check_admin(settings, connection.headers, connection.cookies)
 

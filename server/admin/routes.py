@@ -41,7 +41,7 @@ class Bonus(BaseModel):
     key: str = Field(default="", max_length=128, description="idempotency key: the same key pays once")
 
 
-def _desk(request: Request, store: StoreDep, runs: RunsDep) -> ReviewDesk:
+async def _desk(request: Request, store: StoreDep, runs: RunsDep) -> ReviewDesk:
     manager = getattr(request.app.state, "hits", None)  # the HIT manager, when main.py runs one
     return ReviewDesk(store=store, runs=runs, mturk=getattr(manager, "review", None))
 

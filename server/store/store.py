@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.states import AgentState, transition
@@ -45,6 +45,26 @@ _META = Meta.__table__  # type: ignore[attr-defined]
 _WORKER = WorkerRow.__table__  # type: ignore[attr-defined]
 _ONBOARDING = OnboardingResult.__table__  # type: ignore[attr-defined]
 _WORLD = WorldData.__table__  # type: ignore[attr-defined]
+
+# The lookups a joining worker and a chat line make, built once (see `Database._one`).
+_AGENT_BY_ID = select(_AGENT).where(_AGENT.c.id == bindparam("agent_id"))
+_AGENT_BY_ASSIGNMENT = select(_AGENT).where(
+    _AGENT.c.run_id == bindparam("run_id"), _AGENT.c.assignment_id == bindparam("assignment_id")
+)
+_WORKER_BLOCK = select(_WORKER.c.blocked, _WORKER.c.block_reason).where(_WORKER.c.id == bindparam("worker_id"))
+_LIVE = _AGENT.c.state.in_(bindparam("states", expanding=True))
+_WORKER_AGENTS = select(func.count(), func.coalesce(func.sum(case((_LIVE, 1), else_=0)), 0)).where(
+    _AGENT.c.worker_id == bindparam("worker_id"), _AGENT.c.run_id == bindparam("run_id")
+)
+_INSERT_AGENT = insert(_AGENT)
+_UPDATE_AGENT = update(_AGENT).where(_AGENT.c.id == bindparam("agent_key"))  # SET: the columns in the params
+_HEAD_SEQ = select(func.max(_EVENT.c.seq)).where(_EVENT.c.agent_id == bindparam("agent_id"))
+_MESSAGE_BY_CLIENT_ID = select(_MESSAGE).where(
+    _MESSAGE.c.agent_id == bindparam("agent_id"), _MESSAGE.c.client_id == bindparam("client_id")
+)
+_ONBOARDING_OF = select(_ONBOARDING).where(
+    _ONBOARDING.c.worker_id == bindparam("worker_id"), _ONBOARDING.c.task_name == bindparam("task_name")
+)
 
 
 class DuplicateMessage(Exception):
@@ -117,7 +137,7 @@ class Store(Database):
 
     async def worker_block(self, worker_id: str) -> str | None:
         """The reason a worker is blocked, or None."""
-        row = await self._one(select(_WORKER.c.blocked, _WORKER.c.block_reason).where(_WORKER.c.id == worker_id))
+        row = await self._one(_WORKER_BLOCK, {"worker_id": worker_id})
         return str(row[1] or "blocked") if row and row[0] else None
 
     async def set_worker_block(self, worker_id: str, reason: str | None) -> None:
@@ -132,16 +152,14 @@ class Store(Database):
     # ---- agents -------------------------------------------------------------------------------
 
     async def agent_for_assignment(self, run_id: str, assignment_id: str) -> AgentRow | None:
-        row = await self._one(
-            select(_AGENT).where(_AGENT.c.run_id == run_id, _AGENT.c.assignment_id == assignment_id)
-        )
+        row = await self._one(_AGENT_BY_ASSIGNMENT, {"run_id": run_id, "assignment_id": assignment_id})
         return AgentRow.model_validate(row._mapping) if row else None
 
     async def create_agent(self, agent: AgentRow) -> AgentRow:
         """Insert a new agent; if the assignment already has one, return that instead."""
         values = agent.model_dump()
         try:
-            await self._write(lambda conn: conn.execute(insert(_AGENT).values(**values)))
+            await self._write(lambda conn: conn.execute(_INSERT_AGENT, values))
         except IntegrityError:
             existing = await self.agent_for_assignment(agent.run_id, agent.assignment_id)
             if existing is None:
@@ -150,7 +168,7 @@ class Store(Database):
         return agent
 
     async def get_agent(self, agent_id: str) -> AgentRow | None:
-        row = await self._one(select(_AGENT).where(_AGENT.c.id == agent_id))
+        row = await self._one(_AGENT_BY_ID, {"agent_id": agent_id})
         return AgentRow.model_validate(row._mapping) if row else None
 
     async def agents(
@@ -163,16 +181,12 @@ class Store(Database):
             stmt = stmt.where(_AGENT.c.worker_id == worker_id)
         return [AgentRow.model_validate(r._mapping) for r in await self._all(stmt)]
 
-    async def count_worker_agents(
-        self, worker_id: str, *, run_id: str | None = None, states: Iterable[AgentState] | None = None
-    ) -> int:
-        stmt = select(func.count()).select_from(_AGENT).where(_AGENT.c.worker_id == worker_id)
-        if run_id is not None:
-            stmt = stmt.where(_AGENT.c.run_id == run_id)
-        if states is not None:
-            stmt = stmt.where(_AGENT.c.state.in_([s.value for s in states]))
-        row = await self._one(stmt)
-        return int(row[0])
+    async def worker_agents_in_run(self, worker_id: str, run_id: str, live: Iterable[AgentState]) -> tuple[int, int]:
+        """How many agents a worker has in a run: (all of them, those in a `live` state). One lookup."""
+        row = await self._one(
+            _WORKER_AGENTS, {"worker_id": worker_id, "run_id": run_id, "states": [s.value for s in live]}
+        )
+        return int(row[0]), int(row[1])
 
     async def set_state(
         self,
@@ -192,12 +206,12 @@ class Store(Database):
             values["conversation_id"] = conversation_id
 
         def move(conn: Connection) -> AgentRow:
-            row = conn.execute(select(_AGENT).where(_AGENT.c.id == agent_id)).first()
+            row = conn.execute(_AGENT_BY_ID, {"agent_id": agent_id}).first()
             if row is None:
                 raise KeyError(f"no agent {agent_id}")
             agent = AgentRow.model_validate(row._mapping)
             transition(AgentState(agent.state), target)
-            conn.execute(update(_AGENT).where(_AGENT.c.id == agent_id).values(**values))
+            conn.execute(_UPDATE_AGENT, {**values, "agent_key": agent_id})
             self._insert_events(conn, events)
             return agent
 
@@ -210,7 +224,7 @@ class Store(Database):
         await self._group.write(None, events, on_commit)
 
     async def head_seq(self, agent_id: str) -> int:
-        row = await self._one(select(func.max(_EVENT.c.seq)).where(_EVENT.c.agent_id == agent_id))
+        row = await self._one(_HEAD_SEQ, {"agent_id": agent_id})
         return int(row[0] or 0)
 
     async def events_after(self, agent_id: str, seq: int, limit: int = 10_000) -> list[tuple[int, dict[str, Any]]]:
@@ -225,9 +239,7 @@ class Store(Database):
     # ---- messages -----------------------------------------------------------------------------
 
     async def message_for_client_id(self, agent_id: str, client_id: str) -> MessageRow | None:
-        row = await self._one(
-            select(_MESSAGE).where(_MESSAGE.c.agent_id == agent_id, _MESSAGE.c.client_id == client_id)
-        )
+        row = await self._one(_MESSAGE_BY_CLIENT_ID, {"agent_id": agent_id, "client_id": client_id})
         return MessageRow.model_validate(row._mapping) if row else None
 
     async def add_message(
@@ -291,9 +303,7 @@ class Store(Database):
     # ---- onboarding and world data ------------------------------------------------------------
 
     async def onboarding_result(self, worker_id: str, task_name: str) -> OnboardingResult | None:
-        row = await self._one(
-            select(_ONBOARDING).where(_ONBOARDING.c.worker_id == worker_id, _ONBOARDING.c.task_name == task_name)
-        )
+        row = await self._one(_ONBOARDING_OF, {"worker_id": worker_id, "task_name": task_name})
         return OnboardingResult.model_validate(row._mapping) if row else None
 
     async def record_onboarding(self, worker_id: str, task_name: str, passed: bool) -> OnboardingResult:
