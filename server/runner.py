@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -113,6 +114,7 @@ class Run:
                 row = await self.store.create_agent(AgentRow(
                     id=agent_id, run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
                     hit_id=req.hit_id, turk_submit_to=req.turk_submit_to, state=S.JOINED,
+                    created_at=(stamp := time.time()), updated_at=stamp,  # given: default factories are slow
                 ))
                 # Unless another request for this assignment made it first, the agent is new: no events yet.
                 human = await self._load(row, new=row.id == agent_id)
@@ -138,7 +140,7 @@ class Run:
                 "You did not pass this task's qualification earlier, so you cannot take it again. "
                 "Please return this HIT.",
             )
-        total, live = await self.store.worker_agents_in_run(worker_id, self.id, LIVE_STATES)
+        total, live = await self.store.worker_agents_in_run(worker_id, self.id)
         if live >= caps.per_worker_concurrent:
             raise Refusal(
                 "too_many_concurrent",

@@ -120,10 +120,10 @@ class Database:
         async with self._reads.connect() as conn:
             return (await conn.execute(stmt, params)).first()
 
-    async def _all(self, stmt: Any) -> Sequence[Any]:
+    async def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
         """Any number of rows: through the async driver, so a long read never holds up the event loop."""
         async with self._reads.connect() as conn:
-            return (await conn.execute(stmt)).all()
+            return (await conn.execute(stmt, params)).all()
 
     async def ping(self) -> bool:
         return (await self._one(select(1))) is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, func, insert, select, update
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
@@ -115,6 +115,7 @@ class BonusRecord(SQLModel, table=True):
 
 _PLAN = HitPlan.__table__  # type: ignore[attr-defined]
 _HIT = HitRecord.__table__  # type: ignore[attr-defined]
+_PLAN_OF = select(_PLAN).where(_PLAN.c.run_id == bindparam("run_id"))  # read on every state change: built once
 _QUAL = QualificationRecord.__table__  # type: ignore[attr-defined]
 _BONUS = BonusRecord.__table__  # type: ignore[attr-defined]
 _ANSWER = FormAnswer.__table__  # type: ignore[attr-defined]
@@ -152,7 +153,7 @@ class HitStore:
         return saved
 
     async def plan(self, run_id: str) -> HitPlan | None:
-        row = await self.store._one(select(_PLAN).where(_PLAN.c.run_id == run_id))
+        row = await self.store._one(_PLAN_OF, {"run_id": run_id})
         return HitPlan.model_validate(row._mapping) if row else None
 
     async def plans(self, account: str | None = None) -> list[HitPlan]:

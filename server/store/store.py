@@ -17,10 +17,10 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from server.states import AgentState, transition
+from server.states import LIVE_STATES, AgentState, transition
 from server.store.database import Database
 from server.store.group_commit import Event, OnCommit
 from server.store.models import (
@@ -52,12 +52,18 @@ _AGENT_BY_ASSIGNMENT = select(_AGENT).where(
     _AGENT.c.run_id == bindparam("run_id"), _AGENT.c.assignment_id == bindparam("assignment_id")
 )
 _WORKER_BLOCK = select(_WORKER.c.blocked, _WORKER.c.block_reason).where(_WORKER.c.id == bindparam("worker_id"))
-_LIVE = _AGENT.c.state.in_(bindparam("states", expanding=True))
+_LIVE = or_(*(_AGENT.c.state == state.value for state in sorted(LIVE_STATES)))  # not IN: no re-rendering per use
 _WORKER_AGENTS = select(func.count(), func.coalesce(func.sum(case((_LIVE, 1), else_=0)), 0)).where(
     _AGENT.c.worker_id == bindparam("worker_id"), _AGENT.c.run_id == bindparam("run_id")
 )
 _INSERT_AGENT = insert(_AGENT)
 _UPDATE_AGENT = update(_AGENT).where(_AGENT.c.id == bindparam("agent_key"))  # SET: the columns in the params
+_EVENTS_AFTER = (
+    select(_EVENT.c.seq, _EVENT.c.payload)
+    .where(_EVENT.c.agent_id == bindparam("agent_id"), _EVENT.c.seq > bindparam("seq"))
+    .order_by(_EVENT.c.seq)
+    .limit(bindparam("limit"))
+)
 _HEAD_SEQ = select(func.max(_EVENT.c.seq)).where(_EVENT.c.agent_id == bindparam("agent_id"))
 _MESSAGE_BY_CLIENT_ID = select(_MESSAGE).where(
     _MESSAGE.c.agent_id == bindparam("agent_id"), _MESSAGE.c.client_id == bindparam("client_id")
@@ -181,11 +187,9 @@ class Store(Database):
             stmt = stmt.where(_AGENT.c.worker_id == worker_id)
         return [AgentRow.model_validate(r._mapping) for r in await self._all(stmt)]
 
-    async def worker_agents_in_run(self, worker_id: str, run_id: str, live: Iterable[AgentState]) -> tuple[int, int]:
-        """How many agents a worker has in a run: (all of them, those in a `live` state). One lookup."""
-        row = await self._one(
-            _WORKER_AGENTS, {"worker_id": worker_id, "run_id": run_id, "states": [s.value for s in live]}
-        )
+    async def worker_agents_in_run(self, worker_id: str, run_id: str) -> tuple[int, int]:
+        """How many agents a worker has in a run: (all of them, those still live). One lookup."""
+        row = await self._one(_WORKER_AGENTS, {"worker_id": worker_id, "run_id": run_id})
         return int(row[0]), int(row[1])
 
     async def set_state(
@@ -228,12 +232,7 @@ class Store(Database):
         return int(row[0] or 0)
 
     async def events_after(self, agent_id: str, seq: int, limit: int = 10_000) -> list[tuple[int, dict[str, Any]]]:
-        rows = await self._all(
-            select(_EVENT.c.seq, _EVENT.c.payload)
-            .where(_EVENT.c.agent_id == agent_id, _EVENT.c.seq > seq)
-            .order_by(_EVENT.c.seq)
-            .limit(limit)
-        )
+        rows = await self._all(_EVENTS_AFTER, {"agent_id": agent_id, "seq": seq, "limit": limit})
         return [(int(r[0]), dict(r[1])) for r in rows]
 
     # ---- messages -----------------------------------------------------------------------------
