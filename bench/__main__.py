@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import summarize, table, verdict
-from bench.run import LoadOptions, echo_spec, parley_spec, run_load
+from bench.run import BenchError, LoadOptions, echo_spec, parley_spec, run_load
 from bench.worker import dumps
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -115,7 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(publish(args))
         return 0
-    summary = asyncio.run(load(args))
+    try:
+        summary = asyncio.run(load(args))
+    except BenchError as failed:
+        _out(f"[bench] failed: {failed}")
+        return 2
     return 0 if summary["verdict"]["met"].get("no_loss", True) else 1
 
 

@@ -82,6 +82,10 @@ def summarize(raw: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
         "paired": paired,
         "finished": sum(1 for w in workers if w["finished"]),
         "join_to_paired_ms": pairing(workers),
+        "arrival": {
+            "seconds": round(raw["arrive"]["until"] - raw["arrive"]["start"], 1),
+            "server_cpu_ms_per_worker": round(1000 * raw["arrive"]["server_cpu_s"] / paired, 2) if paired else None,
+        },
         "steady": {
             "relay_ms": _ms(steady_lat),
             "messages": len(steady_lat),
@@ -150,6 +154,8 @@ def table(results: dict[str, dict[str, Any]], verdict_: dict[str, Any]) -> str:
     row("join->paired p50/p95 ms (all)", lambda r: "{p50} / {p95}".format(**r["join_to_paired_ms"]["all"]))
     row("join->paired p50/p95 ms (partner waiting)",
         lambda r: "{p50} / {p95}".format(**r["join_to_paired_ms"]["partner_waiting"]))
+    row("arrival s / server CPU ms per worker",
+        lambda r: f"{r['arrival']['seconds']} / {r['arrival']['server_cpu_ms_per_worker']}")
     row("steady relay p50/p95/p99/max ms", lambda r: "{p50} / {p95} / {p99} / {max}".format(**r["steady"]["relay_ms"]))
     row("steady delivered msg/s", lambda r: r["steady"]["delivered_per_s"])
     row("steady server / client CPU %",

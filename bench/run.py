@@ -47,6 +47,10 @@ class Phase:
     client_cpu_s: float = 0.0
 
 
+class BenchError(Exception):
+    """A run that could not finish: the message says why and what to change."""
+
+
 class ClientProc:
     def __init__(self, proc: asyncio.subprocess.Process, results: Path) -> None:
         self.proc = proc
@@ -106,9 +110,20 @@ async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str)
     try:
         await asyncio.sleep(opts.idle_settle_s)  # let start-up garbage settle before the idle reading
         idle_rss = server.rss()
+        arrive = Phase(start=time.monotonic())
+        cpu0 = server.cpu_s()
         clients = await _spawn_clients(server.base, opts, out_dir, f"{tag}-{spec.name}")
         arrive_s = opts.workers / opts.ramp_per_s
-        paired = [await c.expect("paired", arrive_s + 180) for c in clients]
+        wait_s = arrive_s + 180
+        try:
+            paired = [await c.expect("paired", wait_s) for c in clients]
+        except TimeoutError:
+            raise BenchError(
+                f"{spec.name}: the workers were not all paired {wait_s:.0f} s after the first joined "
+                f"(server CPU {server.cpu_s() - cpu0:.0f} s so far): the server cannot keep up with "
+                f"{opts.ramp_per_s:g} joins per second on this machine. Run again with a lower --ramp."
+            ) from None
+        arrive.until, arrive.server_cpu_s = time.monotonic(), server.cpu_s() - cpu0
         connected_rss = server.rss()
 
         if opts.profile:
@@ -146,6 +161,7 @@ async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str)
         "idle_rss": idle_rss,
         "connected_rss": connected_rss,
         "peak_rss": peak_rss,
+        "arrive": asdict(arrive),
         "steady": asdict(steady),
         "saturate": asdict(saturate),
         "profile": str(profiler.out) if profiler is not None else "",
