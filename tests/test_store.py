@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 
 from server.states import AgentState, IllegalTransition
@@ -59,3 +61,41 @@ async def test_the_token_secret_survives_a_new_store(store: Store) -> None:
         assert await other.secret() == first
     finally:
         await other.close()
+
+
+async def test_a_workers_agents_in_a_run_are_counted_all_and_live(store: Store) -> None:
+    await store.ensure_run("r", "worlds.qa_data_collection", {})
+    await store.ensure_run("other", "worlds.qa_data_collection", {})
+    for agent_id, run_id in (("a1", "r"), ("a2", "r"), ("a3", "r"), ("b1", "other")):
+        await store.create_agent(AgentRow(
+            id=agent_id, run_id=run_id, worker_id="w", assignment_id=f"A-{agent_id}", state=AgentState.JOINED,
+        ))
+    await store.create_agent(AgentRow(id="x1", run_id="r", worker_id="x", assignment_id="A-x1",
+                                      state=AgentState.JOINED))
+    await store.set_state("a2", AgentState.WAITING)
+    await store.set_state("a3", AgentState.RETURNED)
+    assert await store.worker_agents_in_run("w", "r") == (3, 2)  # a3 returned: counted, no longer live
+    assert await store.worker_agents_in_run("w", "other") == (1, 1)
+    assert await store.worker_agents_in_run("nobody", "r") == (0, 0)
+
+
+async def test_a_resend_in_a_busy_group_fails_alone_and_the_rest_commit_once(store: Store) -> None:
+    await _agent(store, "g1")
+    await _agent(store, "g2")
+    first = MessageRow(id="m1", run_id="r", conversation_id="c", agent_id="g1", client_id="c1", sender="A", text="hi")
+    await store.add_message(first, [("g1", 1, {"type": "message"})])
+    resend = first.model_copy(update={"id": "m1-again"})
+    other = MessageRow(id="m2", run_id="r", conversation_id="c", agent_id="g2", client_id="c1", sender="B", text="yo")
+    # Queued in one loop pass, so one group holds them all: the resend's rows fail the group's bulk insert.
+    results = await asyncio.gather(
+        store.add_message(resend, [("g1", 2, {"type": "message"})]),
+        store.add_message(other, [("g2", 1, {"type": "message"})]),
+        store.set_state("g2", AgentState.WAITING, events=[("g2", 2, {"type": "state"})]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], DuplicateMessage) and results[0].message.id == "m1"
+    assert results[1] is None and isinstance(results[2], AgentRow)
+    assert [m.id for m in await store.messages("c")] == ["m1", "m2"]
+    assert await store.head_seq("g1") == 1 and await store.head_seq("g2") == 2
+    agent = await store.get_agent("g2")
+    assert agent is not None and agent.state == AgentState.WAITING
