@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--deflate", action="store_true",
                       help="turn permessage-deflate on for both servers (off by default, as Parley ships)")
     load.add_argument("--only", choices=["parley", "echo"], help="run one server only (no ratio)")
+    load.add_argument("--rounds", type=int, default=1,
+                      help="run both servers this many times, alternating which goes first; report the median")
     load.add_argument("--profile", action="store_true", help="py-spy the Parley server (steady + saturation)")
     load.add_argument("--env", action="append", default=[], metavar="PARLEY_X=V", help="extra server env")
     load.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON summary and logs")
@@ -61,28 +63,54 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tag = time.strftime("%Y%m%d-%H%M%S")
-    if opts.database_url:
-        await _empty_database(opts.database_url)
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="parley-bench-") as data_dir:
-        specs = {"parley": parley_spec(opts, Path(data_dir)), "echo": echo_spec(opts)}
-        for name, spec in specs.items():
-            if args.only and args.only != name:
-                continue
-            _out(f"[bench] {name}: {opts.workers} workers ...")
-            raw = await run_load(spec, opts, args.out, tag)
-            results[name] = summarize(raw, asdict(opts))
+    names = [name for name in ("parley", "echo") if not args.only or args.only == name]
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for k in range(args.rounds):
+        # Alternate which server goes first, so a machine that speeds up or slows down favours neither.
+        order = names if k % 2 == 0 else names[::-1]
+        rounds.append(await _round(opts, args, order, f"{tag}-r{k + 1}" if args.rounds > 1 else tag))
+    results = _median_round(rounds)
     parley = results.get("parley")
     check = verdict(parley, results.get("echo")) if parley is not None else {"met": {}, "figures": {}}
     summary = {
         "when": tag, "options": asdict(opts), "backend": "postgresql" if opts.database_url else "sqlite",
-        "machine": _machine(), "results": results, "verdict": check,
+        "machine": _machine(), "results": results, "verdict": check, "rounds": [_ratio_of(r) for r in rounds],
     }
     path = args.out / f"{tag}-load-{summary['backend']}.json"
     path.write_text(dumps(summary))
     _out(table(results, check) if parley is not None else dumps(results))
+    if len(rounds) > 1:
+        ratios = ", ".join(str(r["ratio"]) for r in summary["rounds"])
+        _out(f"[bench] saturation ratio by round: {ratios}; the table shows the round with the median ratio")
     _out(f"[bench] summary: {path}")
     return summary
+
+
+async def _round(
+    opts: LoadOptions, args: argparse.Namespace, order: list[str], tag: str
+) -> dict[str, dict[str, Any]]:
+    """Each server in `order` under the same client load, Parley on a fresh database."""
+    results: dict[str, dict[str, Any]] = {}
+    if opts.database_url:
+        await _empty_database(opts.database_url)
+    with tempfile.TemporaryDirectory(prefix="parley-bench-") as data_dir:
+        specs = {"parley": parley_spec(opts, Path(data_dir)), "echo": echo_spec(opts)}
+        for name in order:
+            _out(f"[bench] {name}: {opts.workers} workers ...")
+            raw = await run_load(specs[name], opts, args.out, tag)
+            results[name] = summarize(raw, asdict(opts))
+    return results
+
+
+def _ratio_of(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    parley, echo = (results.get(n, {}).get("saturation", {}).get("delivered_per_s") for n in ("parley", "echo"))
+    return {"parley_per_s": parley, "echo_per_s": echo, "ratio": round(parley / echo, 3) if parley and echo else None}
+
+
+def _median_round(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The round whose saturation ratio is the median (the lower of the middle two for an even count)."""
+    ranked = sorted(rounds, key=lambda r: _ratio_of(r)["ratio"] or 0.0)
+    return ranked[(len(ranked) - 1) // 2]
 
 
 async def _empty_database(url: str) -> None:
@@ -109,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
         argv = ["load", *argv]
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "load" and args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     if args.command == "publish":
         from bench.publish import publish
 

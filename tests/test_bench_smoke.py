@@ -7,8 +7,11 @@ delivered to the partner exactly once — never timings (CI machines are noisy).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from bench.__main__ import _parser, load
+import pytest
+
+from bench.__main__ import _median_round, _parser, _ratio_of, load, main
 
 
 async def test_a_small_load_run_pairs_everyone_and_loses_nothing(tmp_path: Path) -> None:
@@ -27,3 +30,20 @@ async def test_a_small_load_run_pairs_everyone_and_loses_nothing(tmp_path: Path)
         assert delivery["sent_unacked"] == delivery["delivered_unacked"] == 0, (name, delivery)
         assert delivery["delivered"] == delivery["acked"], (name, delivery)
     assert summary["verdict"]["met"]["no_loss"] and summary["verdict"]["met"]["no_errors"]
+
+
+def _round(parley: float, echo: float) -> dict[str, Any]:
+    return {name: {"saturation": {"delivered_per_s": rate}} for name, rate in (("parley", parley), ("echo", echo))}
+
+
+def test_several_rounds_report_the_round_with_the_median_ratio() -> None:
+    rounds = [_round(400, 1000), _round(600, 1000), _round(500, 1000)]
+    assert _median_round(rounds) is rounds[2]
+    assert [_ratio_of(r)["ratio"] for r in rounds] == [0.4, 0.6, 0.5]
+    assert _median_round(rounds[:2]) is rounds[0]  # an even count: the lower of the middle two
+
+
+def test_the_bench_refuses_zero_rounds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["load", "--rounds", "0"])
+    assert "--rounds must be 1 or more" in capsys.readouterr().err
