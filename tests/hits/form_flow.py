@@ -20,9 +20,11 @@ TEXTS = {"t1": "Best day ever!", "t2": "My train is late &lt;again&gt; &amp; aga
 async def answer_every_item(base: str, client: Any, store: Store, run_id: str) -> list[FormAnswer]:
     """Each worker accepts each item's HIT on the sandbox's worker site, opens its page and submits the form;
     returns the answers once the HIT manager has kept all of them."""
-    hits = await eventually(lambda: _hits(client, run_id, len(ANSWERS)), what="one open HIT per item")
     hit_store = HitStore(store)
-    item_of = {r.hit_id: r.item_id for r in await hit_store.hits(run_id)}
+    # A HIT shows on MTurk a moment before the HIT manager has recorded it: wait for both.
+    hits, item_of = await eventually(
+        lambda: _recorded_hits(client, hit_store, run_id, len(ANSWERS)), what="one open, recorded HIT per item"
+    )
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         for hit in hits:
             item = item_of[hit["HITId"]]
@@ -43,9 +45,15 @@ async def answer_every_item(base: str, client: Any, store: Store, run_id: str) -
     return answers
 
 
-async def _hits(client: Any, run_id: str, count: int) -> list[dict[str, Any]] | None:
+async def _recorded_hits(
+    client: Any, hit_store: HitStore, run_id: str, count: int
+) -> tuple[list[dict[str, Any]], dict[str, str]] | None:
+    """The run's open HITs and the item of each, once there are `count` and the HIT manager has recorded them."""
     hits = open_hits(client, run_id)
-    return hits if len(hits) >= count else None
+    item_of = {r.hit_id: r.item_id for r in await hit_store.hits(run_id)}
+    if len(hits) < count or any(hit["HITId"] not in item_of for hit in hits):
+        return None
+    return hits, item_of
 
 
 async def _kept(hit_store: HitStore, run_id: str, count: int) -> list[FormAnswer] | None:
