@@ -30,7 +30,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
-	$(BIN)/python -m bench --workers 2000 --steady 30 --saturate 15 --ramp 50
+	$(BIN)/python -m bench --workers 2000 --steady 30 --saturate 15 --ramp 50 --rounds 3
 	$(BIN)/python -m bench publish
 
 clean:
