@@ -120,8 +120,9 @@ async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str)
         except TimeoutError:
             raise BenchError(
                 f"{spec.name}: the workers were not all paired {wait_s:.0f} s after the first joined "
-                f"(server CPU {server.cpu_s() - cpu0:.0f} s so far): the server cannot keep up with "
-                f"{opts.ramp_per_s:g} joins per second on this machine. Run again with a lower --ramp."
+                f"(server CPU {server.cpu_s() - cpu0:.0f} s so far): the server, its database or the clients "
+                f"cannot keep up with {opts.ramp_per_s:g} joins per second on this machine. "
+                "Run again with a lower --ramp."
             ) from None
         arrive.until, arrive.server_cpu_s = time.monotonic(), server.cpu_s() - cpu0
         connected_rss = server.rss()
