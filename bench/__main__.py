@@ -68,7 +68,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     for k in range(args.rounds):
         # Alternate which server goes first, so a machine that speeds up or slows down favours neither.
         order = names if k % 2 == 0 else names[::-1]
-        rounds.append(await _round(opts, args, order, f"{tag}-r{k + 1}" if args.rounds > 1 else tag))
+        rounds.append(await _round(opts, order, args.out, f"{tag}-r{k + 1}" if args.rounds > 1 else tag))
     results = _median_round(rounds)
     parley = results.get("parley")
     check = verdict(parley, results.get("echo")) if parley is not None else {"met": {}, "figures": {}}
@@ -86,9 +86,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-async def _round(
-    opts: LoadOptions, args: argparse.Namespace, order: list[str], tag: str
-) -> dict[str, dict[str, Any]]:
+async def _round(opts: LoadOptions, order: list[str], out: Path, tag: str) -> dict[str, dict[str, Any]]:
     """Each server in `order` under the same client load, Parley on a fresh database."""
     results: dict[str, dict[str, Any]] = {}
     if opts.database_url:
@@ -97,7 +95,7 @@ async def _round(
         specs = {"parley": parley_spec(opts, Path(data_dir)), "echo": echo_spec(opts)}
         for name in order:
             _out(f"[bench] {name}: {opts.workers} workers ...")
-            raw = await run_load(specs[name], opts, args.out, tag)
+            raw = await run_load(specs[name], opts, out, tag)
             results[name] = summarize(raw, asdict(opts))
     return results
 
