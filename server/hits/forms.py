@@ -11,8 +11,8 @@ the `HtmlForm` protocol below. Each pass of the HIT manager over a form run:
    row per assignment, written once (a re-read only moves its review status);
 4. closed HITs are settled: no work -> `expired` (charge released, HIT deleted), else `submitted` /
    `reviewed` with the charge cut down to the assignments actually worked;
-5. items without a HIT are published (budget cap and MAX_OPEN_HITS respected), or, when the run is
-   stopped, open HITs are expired.
+5. items without a HIT are published (budget cap and MAX_OPEN_HITS respected), among them items whose
+   HIT closed with nobody having worked it; or, when the run is stopped, open HITs are expired.
 """
 
 from __future__ import annotations
@@ -106,13 +106,18 @@ class FormRuns:
     # ---- publishing ---------------------------------------------------------------------------
 
     async def publish(self, plan: HitPlan, task: Task, form: HtmlForm) -> list[HitRecord]:
-        """One HIT per item that has none yet, within the budget and MAX_OPEN_HITS. Safe to repeat."""
+        """One HIT per item that has none yet, within the budget and MAX_OPEN_HITS. Safe to repeat.
+
+        An item whose HITs all cost nothing (MTurk refused one, or it closed with nobody having worked it:
+        its lifetime ran out, or the run was stopped) gets a new HIT, so a resumed or long run still
+        collects every item. An item with work on a closed HIT is left as it is: a new HIT could give the
+        same worker the same item again."""
         records = await self.hit_store.hits(plan.run_id)
-        failed: dict[str, int] = {}
+        free: dict[str, int] = {}  # the item's earlier HITs that cost nothing: each new one has a token of its own
         for r in records:
-            if r.status == "failed":
-                failed[r.item_id] = failed.get(r.item_id, 0) + 1
-        have = {r.item_id for r in records if r.status != "failed"}
+            if r.status in HIT_FREE:
+                free[r.item_id] = free.get(r.item_id, 0) + 1
+        have = {r.item_id for r in records if r.status not in HIT_FREE}
         room = rules.MAX_OPEN_HITS - sum(1 for r in records if r.status in ("creating", "open"))
         wanted = [i for i in form.items() if form.item_id(i) not in have][: max(0, room)]
         if not wanted:
@@ -122,7 +127,7 @@ class FormRuns:
         made = []
         for item in wanted:
             item_id = form.item_id(item)
-            token = rules.form_token(plan.run_id, item_id, failed.get(item_id, 0))
+            token = rules.form_token(plan.run_id, item_id, free.get(item_id, 0))
             try:
                 record = await self.hit_store.reserve_hit(
                     plan.run_id, charge, lambda _slot, token=token: token, question=HTML, item_id=item_id,

@@ -49,7 +49,8 @@ def dollars(amount_cents: int) -> str:
 def form_token(run_id: str, item_id: str, attempt: int = 0) -> str:
     """The UniqueRequestToken of a form run's item: one HIT per item, the same on every retry (<= 64).
 
-    `attempt` counts the item's earlier HITs that MTurk refused outright (`failed`: never made, nothing charged).
+    `attempt` counts the item's earlier HITs that cost nothing: refused by MTurk (`failed`: never made) or
+    closed with nobody having worked them (`expired`).
     """
     return "parley-" + hashlib.sha256(f"form:{run_id}:{item_id}:{attempt}".encode()).hexdigest()[:48]
 

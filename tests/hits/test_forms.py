@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,42 @@ async def test_publishing_again_or_after_a_crash_makes_no_second_hit(quiet_serve
         assert {r.item_id: r.hit_id for r in records}["t2"] == t2.hit_id
         assert sorted(r.status for r in records) == ["open"] * 3
         assert {h["HITId"] for h in open_hits(client, "side")} == first
+
+
+async def test_an_item_whose_hit_closed_unworked_gets_a_new_hit_while_the_run_publishes(
+    quiet_server: HitServer,
+) -> None:
+    async with requester_of(quiet_server) as side:
+        client, manager, task, form = side.client, side.manager, side.task, side.form
+        plan = await publish_run(manager.hit_store, run_id="again", account="builtin", task=task, budget_usd=0,
+                                 live=False, public_url=quiet_server.base)
+        await manager.forms.publish(plan, task, form)
+        first = {r.item_id: r for r in await manager.hit_store.hits("again")}
+
+        # t1's lifetime runs out with nobody having worked it: its charge is released and it gets a new HIT.
+        client.update_expiration_for_hit(HITId=first["t1"].hit_id, ExpireAt=datetime(2015, 1, 1, tzinfo=UTC))
+        await manager.forms.tend(plan, task, await _listing(manager, "again"), publishing=True)
+        records = await manager.hit_store.hits("again")
+        t1 = sorted((r for r in records if r.item_id == "t1"), key=lambda r: r.status)
+        assert [r.status for r in t1] == ["expired", "open"]
+        assert t1[0].hit_id == first["t1"].hit_id and t1[1].hit_id not in {r.hit_id for r in first.values()}
+        assert t1[1].token != first["t1"].token and t1[1].max_assignments == 3
+        opened = {h["HITId"] for h in open_hits(client, "again")}
+        assert opened == {t1[1].hit_id, first["t2"].hit_id, first["t3"].hit_id}
+        assert await manager.hit_store.spend("again") == 3 * 18  # the expired HIT's charge is released
+
+        await manager.forms.tend(plan, task, await _listing(manager, "again"), publishing=True)
+        assert len(await manager.hit_store.hits("again")) == 4  # another pass makes nothing more
+
+        # A stopped run's HITs close and nothing is published again until the run resumes; then every item is.
+        await manager.forms.tend(plan, task, await _listing(manager, "again"), publishing=False)
+        assert open_hits(client, "again") == []
+        await manager.forms.tend(plan, task, await _listing(manager, "again"), publishing=False)
+        assert sorted(r.status for r in await manager.hit_store.hits("again")) == ["expired"] * 4
+        assert open_hits(client, "again") == []
+        await manager.forms.tend(plan, task, await _listing(manager, "again"), publishing=True)
+        assert sorted(h["HITId"] not in opened for h in open_hits(client, "again")) == [True] * 3
+        assert sorted(r.status for r in await manager.hit_store.hits("again")) == ["expired"] * 4 + ["open"] * 3
 
 
 async def test_the_budget_cap_counts_every_assignment_of_a_form_hit(quiet_server: HitServer) -> None:
