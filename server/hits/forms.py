@@ -10,7 +10,8 @@ the `HtmlForm` protocol below. Each pass of the HIT manager over a form run:
 3. HITs with more work on MTurk than answers kept have their assignments read: one `mturk_form_answer`
    row per assignment, written once (a re-read only moves its review status);
 4. closed HITs are settled: no work -> `expired` (charge released, HIT deleted), else `submitted` /
-   `reviewed` with the charge cut down to the assignments actually worked;
+   `reviewed` with the charge cut down to the assignments actually worked; a worker who has answered
+   the task's `caps.per_worker_total` items no longer sees the run's HITs;
 5. items without a HIT are published (budget cap and MAX_OPEN_HITS respected), among them items whose
    HIT closed with nobody having worked it; or, when the run is stopped, open HITs are expired.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.hits import plan as rules
 from server.hits.publisher import Publisher, epoch
+from server.hits.quals import at_cap_name
 from server.hits.sync import expire_unworked
 from server.providers.mturk import MTurkError
 from server.store import Store
@@ -97,6 +100,7 @@ class FormRuns:
         records = await self.publisher.refresh(plan, hits)
         await self._collect(plan, form, records, {h["HITId"]: h for h in hits})
         await self._settle(plan, form, await self.hit_store.hits(plan.run_id))
+        await self._cap_workers(plan, task)
         if publishing:
             await self.publish(plan, task, form)
         else:
@@ -203,6 +207,20 @@ class FormRuns:
             assignment_status=assignment["AssignmentStatus"], submitted_at=epoch(assignment.get("SubmitTime")),
             auto_approve_at=epoch(assignment.get("AutoApprovalTime")),
         ))
+
+    async def _cap_workers(self, plan: HitPlan, task: Task) -> None:
+        """Hide the run's HITs from every worker who has answered `caps.per_worker_total` of its items.
+
+        The cap is MTurk's qualification on the HIT type, granted once answers are read: a worker holding
+        several of the run's HITs at that moment may still finish them, so a worker can pass the cap by as
+        many HITs as they held at once."""
+        answered = Counter(a.worker_id for a in await self.hit_store.form_answers(plan.run_id))
+        at_cap = [worker for worker, count in answered.items() if count >= task.caps.per_worker_total]
+        if not at_cap:
+            return
+        type_id = await self.publisher.quals.type_id(at_cap_name(plan.run_id))
+        for worker in at_cap:
+            await self.publisher.quals.grant(type_id, worker)  # remembered: MTurk is asked once per worker
 
     async def _settle(self, plan: HitPlan, form: HtmlForm, records: list[HitRecord]) -> None:
         """Closed HITs: their work (charge cut to it) or none (expired, deleted); reviewed once all is."""

@@ -29,20 +29,24 @@ async def answer_every_item(base: str, client: Any, store: Store, run_id: str) -
         for hit in hits:
             item = item_of[hit["HITId"]]
             for worker_id, label in zip(WORKERS, ANSWERS[item], strict=True):
-                wanted = {"worker_id": worker_id, "hit_id": hit["HITId"]}
-                accepted = await http.post("/sandbox/worker/accept", json=wanted)
-                assert accepted.status_code == 200, accepted.text
-                page = await http.get(accepted.json()["url"])
-                assert page.status_code == 200 and TEXTS[item] in page.text and "html_question.js" in page.text
-                submitted = await http.post("/sandbox/mturk/externalSubmit", data={
-                    "assignmentId": accepted.json()["assignment_id"], "item_id": item, "emotion": label,
-                })
-                assert submitted.status_code == 200 and 'data-status="submitted"' in submitted.text.replace("'", '"')
+                await work_item(http, worker_id, hit["HITId"], item, label)
     total = sum(len(labels) for labels in ANSWERS.values())
     answers: list[FormAnswer] = await eventually(
         lambda: _kept(hit_store, run_id, total), what=f"{total} form answers kept by the HIT manager"
     )
     return answers
+
+
+async def work_item(http: httpx.AsyncClient, worker_id: str, hit_id: str, item: str, label: str) -> None:
+    """One worker accepts the item's HIT on the sandbox's worker site, opens its page and posts the form."""
+    accepted = await http.post("/sandbox/worker/accept", json={"worker_id": worker_id, "hit_id": hit_id})
+    assert accepted.status_code == 200, accepted.text
+    page = await http.get(accepted.json()["url"])
+    assert page.status_code == 200 and TEXTS[item] in page.text and "html_question.js" in page.text
+    submitted = await http.post("/sandbox/mturk/externalSubmit", data={
+        "assignmentId": accepted.json()["assignment_id"], "item_id": item, "emotion": label,
+    })
+    assert submitted.status_code == 200 and 'data-status="submitted"' in submitted.text.replace("'", '"')
 
 
 async def _recorded_hits(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.support import tasks as support
 from worlds import chat_demo, static_form
 from worlds.base import Caps, Task
@@ -32,3 +34,10 @@ FORM_ITEMS = [
 def form3() -> static_form.FormTask:
     """The static form as HTMLQuestions: three items, three workers each ($0.05 + 20% fee: $0.18 a HIT)."""
     return static_form.make_task(items=FORM_ITEMS, assignments=3)
+
+
+def form3_capped() -> static_form.FormTask:
+    """`form3` with a worker allowed two of its three items."""
+    task = form3()
+    task.caps = dataclasses.replace(task.caps, per_worker_total=2)
+    return task

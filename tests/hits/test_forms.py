@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from server.export import export_run
@@ -20,7 +21,7 @@ from server.store import Store
 from server.store.hits import HTML, HitStore
 from tests.hits import tasks
 from tests.hits.flow import requester
-from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item
+from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item, work_item
 from tests.hits.harness import HitServer, eventually, mturk, open_hits, serve, settings_for
 
 
@@ -166,6 +167,33 @@ async def test_an_item_whose_hit_closed_unworked_gets_a_new_hit_while_the_run_pu
         await manager.forms.tend(plan, task, await _listing(manager, "again"), publishing=True)
         assert sorted(h["HITId"] not in opened for h in open_hits(client, "again")) == [True] * 3
         assert sorted(r.status for r in await manager.hit_store.hits("again")) == ["expired"] * 4 + ["open"] * 3
+
+
+async def test_a_worker_who_answered_per_worker_total_items_no_longer_sees_the_runs_hits(
+    quiet_server: HitServer,
+) -> None:
+    async with requester_of(quiet_server) as side:
+        manager, task = side.manager, tasks.form3_capped()
+        form = html_form_of(task)
+        assert form is not None and task.caps.per_worker_total == 2
+        plan = await publish_run(manager.hit_store, run_id="capped2", account="builtin", task=task, budget_usd=0,
+                                 live=False, public_url=quiet_server.base)
+        hit_of = {r.item_id: r.hit_id or "" for r in await manager.forms.publish(plan, task, form)}
+        first, second = WORKERS[:2]
+        async with httpx.AsyncClient(base_url=quiet_server.base, timeout=10) as http:
+            await work_item(http, first, hit_of["t1"], "t1", "happy")
+            await work_item(http, first, hit_of["t2"], "t2", "angry")
+            await work_item(http, second, hit_of["t1"], "t1", "happy")
+            await manager.forms.tend(plan, task, await _listing(manager, "capped2"), publishing=True)
+            kept = await manager.hit_store.form_answers("capped2")
+            assert sorted((a.worker_id, a.item_id) for a in kept) == [(first, "t1"), (first, "t2"), (second, "t1")]
+
+            refused = await http.post("/sandbox/worker/accept", json={"worker_id": first, "hit_id": hit_of["t3"]})
+            assert refused.status_code == 403 and "per-worker cap reached: capped2" in refused.text
+            await work_item(http, second, hit_of["t3"], "t3", "scared")  # one item below the cap: still served
+            await manager.forms.tend(plan, task, await _listing(manager, "capped2"), publishing=True)
+            refused = await http.post("/sandbox/worker/accept", json={"worker_id": second, "hit_id": hit_of["t2"]})
+            assert refused.status_code == 403  # the second reached the cap with t3
 
 
 async def test_the_budget_cap_counts_every_assignment_of_a_form_hit(quiet_server: HitServer) -> None:
