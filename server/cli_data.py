@@ -13,7 +13,7 @@ from rich.table import Table
 from server.cli import Target, _run, app, console
 from server.export import FORMATS, export_run
 from server.hits import HitManager
-from server.hits.forms import answer_record, html_form_of
+from server.hits.forms import AGREEMENT_STATUSES, agreement_of, html_form_of
 from server.tasks import load_task
 
 
@@ -61,8 +61,7 @@ def agreement(
         form = html_form_of(load_task(row.task_module, row.options))
         if form is None:
             raise ValueError(f"run {run_id} ({row.task_module}) is not a form task: it has no per-item answers")
-        answers = await manager.hit_store.form_answers(run_id, statuses=["Submitted", "Approved"])
-        return form.agreement([answer_record(a) for a in answers if not a.error])
+        return agreement_of(form, await manager.hit_store.form_answers(run_id, statuses=AGREEMENT_STATUSES))
 
     report = _run(ctx, work)
     if as_json:

@@ -1,6 +1,7 @@
 // The review dashboard: log in, pick a run, watch it live, open transcripts, review, export.
 
 import { api, errorMessage } from "./api.js";
+import { showFormAnswers } from "./forms.js";
 import { watchRun } from "./live.js";
 import { showTranscript } from "./transcript.js";
 
@@ -93,7 +94,9 @@ function selectRun(runId) {
   if (stopWatching) stopWatching();
   currentRun = runId;
   $("transcript").hidden = true;
+  $("form-answers").hidden = true;
   updateExportLinks();
+  showFormAnswers(runId, { notify });
   const status = $("live-status");
   stopWatching = watchRun(runId, {
     onSnapshot: renderSnapshot,
@@ -157,6 +160,7 @@ $("logout").addEventListener("click", async () => {
 
 $("run-select").addEventListener("change", (event) => selectRun(event.target.value));
 $("export-raw").addEventListener("change", updateExportLinks);
+$("form-refresh").addEventListener("click", () => showFormAnswers(currentRun, { notify }));
 $("approve-all").addEventListener("click", async () => {
   const reply = await api.approveRun(currentRun);
   if (reply.status !== 200) {

@@ -38,6 +38,7 @@ export const api = {
   logout: () => call("DELETE", "/admin/api/session"),
   whoami: () => call("GET", "/admin/api/whoami"),
   runs: () => call("GET", "/admin/api/runs"),
+  formAnswers: (runId) => call("GET", `/admin/api/runs/${encodeURIComponent(runId)}/form`),
   conversation: (id) => call("GET", `/admin/api/conversations/${encodeURIComponent(id)}`),
   approve: (agentId, feedback) => call("POST", `/admin/api/agents/${encodeURIComponent(agentId)}/approve`, { feedback }),
   reject: (agentId, reason) => call("POST", `/admin/api/agents/${encodeURIComponent(agentId)}/reject`, { reason }),

@@ -101,6 +101,14 @@ async def run_snapshot(run_id: str, store: StoreDep, runs: RunsDep) -> dict[str,
     return snapshot
 
 
+@api.get("/runs/{run_id}/form")
+async def form_answers(run_id: str, store: StoreDep, runs: RunsDep) -> dict[str, Any]:
+    found = await views.form_answers(store=store, runs=runs, run_id=run_id)
+    if found is None:
+        raise NotFound("unknown_run", f"There is no run {run_id!r}.")
+    return found
+
+
 @api.get("/conversations/{conversation_id}")
 async def conversation(conversation_id: str, store: StoreDep) -> dict[str, Any]:
     found = await views.transcript(store=store, conversation_id=conversation_id)

@@ -6,17 +6,24 @@ knows (sockets attached, workers in the waiting room right now) comes from the r
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import Counter
 from typing import Any
 
+from server.hits.forms import HtmlForm, agreement_of, html_form_of
 from server.registry import Runs
 from server.states import AgentState, describe_states
-from server.store import Store
+from server.store import Store, TaskRun
+from server.store.hits import HitStore
 from server.store.review import ReviewStore
+from server.tasks import TaskLoadError, load_task
 
 S = AgentState
 RECENT_CONVERSATIONS = 50
 TRANSCRIPT_LIMIT = 5000
+FORM_ANSWERS_SHOWN = 200
+log = logging.getLogger(__name__)
 ENDED = ("completed", "partner_left", "failed", "closed")
 
 
@@ -130,3 +137,41 @@ async def transcript(*, store: Store, conversation_id: str) -> dict[str, Any] | 
         "world_data": (await reviews.world_data([conv.id])).get(conv.id),
         "states": describe_states(),
     }
+
+
+async def form_answers(*, store: Store, runs: Runs, run_id: str) -> dict[str, Any] | None:
+    """A form run's answers (HTMLQuestion, one HIT per item): counts, the task's agreement figures as
+    `parley agreement` prints them, and the latest answers. Empty counts for a run with no answers."""
+    row = await store.get_run(run_id)
+    if row is None:
+        return None
+    answers = await HitStore(store).form_answers(run_id)
+    form = _form_of(row, runs)
+    latest = sorted(answers, key=lambda a: (a.submitted_at, a.assignment_id), reverse=True)[:FORM_ANSWERS_SHOWN]
+    return {
+        "form_task": form is not None,
+        "answers": len(answers),
+        "items": len({a.item_id for a in answers}),
+        "workers": len({a.worker_id for a in answers}),
+        "by_status": dict(Counter(a.assignment_status for a in answers)),
+        "unreadable": sum(1 for a in answers if a.error),
+        "agreement": agreement_of(form, answers) if form is not None else [],
+        "latest": [
+            {
+                "item_id": a.item_id, "worker_id": a.worker_id, "assignment_id": a.assignment_id, "hit_id": a.hit_id,
+                "answers": a.answers, "status": a.assignment_status, "error": a.error, "submitted_at": a.submitted_at,
+            }
+            for a in latest
+        ],
+    }
+
+
+def _form_of(row: TaskRun, runs: Runs) -> HtmlForm | None:
+    run = runs.get(row.id)
+    if run is not None:
+        return html_form_of(run.task)
+    try:  # a form run is published by the HIT manager, not served: its task is loaded from the run's row
+        return html_form_of(load_task(row.task_module, row.options))
+    except (TaskLoadError, ValueError) as exc:
+        log.warning("run %s: its task cannot be loaded for agreement figures: %s", row.id, exc)
+        return None

@@ -70,6 +70,16 @@ def answer_record(answer: FormAnswer) -> dict[str, Any]:
             "hit_id": answer.hit_id, "answers": answer.answers}
 
 
+AGREEMENT_STATUSES = ("Submitted", "Approved")  # rejected work is left out of agreement
+
+
+def agreement_of(form: HtmlForm, answers: Iterable[FormAnswer]) -> list[dict[str, Any]]:
+    """The task's agreement figures over every kept answer except rejected and unreadable ones."""
+    return form.agreement(
+        [answer_record(a) for a in answers if a.assignment_status in AGREEMENT_STATUSES and not a.error]
+    )
+
+
 class FormRuns:
     def __init__(self, publisher: Publisher, hit_store: HitStore, store: Store) -> None:
         self.publisher = publisher

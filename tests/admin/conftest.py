@@ -9,6 +9,8 @@ import httpx
 import pytest
 
 from server.settings import Settings
+from server.store import Store
+from server.store.hits import FormAnswer, HitStore
 from tests.conftest import TEST_RUNS, make_settings
 from tests.support.client import Crowd, Worker
 from tests.support.server import LiveServer, serve
@@ -55,3 +57,38 @@ async def finish_qa(crowd: Crowd, worker_id: str, *, submit: bool = True) -> Wor
         await worker.send({"type": "submit"})
         await worker.wait_state("submitted")
     return worker
+
+
+# A form run's answers as the HIT manager keeps them (the form flow itself: tests/hits/test_forms.py).
+# Item -> (worker, label, assignment status): t1 agrees fully, t2 two to one, t3 is left out of
+# agreement (one answer rejected, one unreadable), so emotion: 2 items, 6 answers, agreement (1 + 1/3) / 2
+# = 2/3; labels happy 3, angry 2, upset 1 of 6, so chance = 14/36 and Fleiss' kappa = (2/3 - 14/36) / (1 - 14/36)
+# = 5/11.
+FORM_WORK = {
+    "t1": [("AFORM1", "happy", "Approved"), ("AFORM2", "happy", "Submitted"), ("AFORM3", "happy", "Submitted")],
+    "t2": [("AFORM1", "angry", "Submitted"), ("AFORM2", "angry", "Submitted"), ("AFORM3", "<b>upset</b>", "Submitted")],
+    "t3": [("AFORM1", "scared", "Rejected")],
+}
+
+
+async def kept_form_answers(server: LiveServer, run_id: str) -> None:
+    """A form run (`tests.hits.tasks:form3`) with FORM_WORK kept, plus one answer that could not be read."""
+    store = Store(server.settings.db_url)
+    await store.open()
+    try:
+        await store.ensure_run(run_id, "tests.hits.tasks:form3", {})
+        hit_store = HitStore(store)
+        at = 1_700_000_000.0
+        for item, work in FORM_WORK.items():
+            for worker, label, status in work:
+                at += 1
+                await hit_store.save_form_answer(FormAnswer(
+                    assignment_id=f"A-{item}-{worker}", run_id=run_id, hit_id=f"H-{item}", item_id=item,
+                    worker_id=worker, answers={"emotion": label}, assignment_status=status, submitted_at=at,
+                ))
+        await hit_store.save_form_answer(FormAnswer(
+            assignment_id="A-t3-AFORM2", run_id=run_id, hit_id="H-t3", item_id="t3", worker_id="AFORM2",
+            error="no emotion field in the Answer", submitted_at=at + 1,
+        ))
+    finally:
+        await store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.admin.conftest import TOKEN
+from tests.admin.conftest import TOKEN, kept_form_answers
 from tests.support.client import Crowd
 from tests.support.server import LiveServer
 
@@ -82,4 +82,25 @@ async def test_export_links_download_the_run(admin_server: LiveServer, browser: 
     assert download.suggested_filename == "qa.csv"
     path = await download.path()
     assert path is not None and path.read_text().startswith("run_id,conversation_id")
+    await page.close()
+
+
+async def test_a_form_runs_answers_and_agreement_show_on_its_page(admin_server: LiveServer, browser: Browser) -> None:
+    await kept_form_answers(admin_server, "formrun")
+    page = await _logged_in(browser, admin_server, "formrun")
+    panel = page.locator("#form-answers")
+    await expect(panel).to_be_visible()
+    await expect(panel.locator("#form-summary")).to_contain_text("8 answer(s) to 3 item(s) from 3 worker(s)")
+    await expect(panel.locator("#form-summary")).to_contain_text("1 could not be read")
+    emotion = panel.locator('#form-agreement tr[data-field="emotion"] td')
+    await expect(emotion).to_have_text(["emotion", "2", "6", "0.667", "0.455"])  # kappa 5/11: see FORM_WORK
+    latest = panel.locator("#form-latest tbody tr")
+    await expect(latest).to_have_count(8)
+    await expect(latest.first).to_contain_text("unreadable: no emotion field in the Answer")
+    await expect(panel.locator("#form-latest")).to_contain_text("emotion: <b>upset</b>")  # as text
+    await expect(panel.locator("#form-latest b")).to_have_count(0)
+
+    await page.select_option("#run-select", "qa")  # a chat run has no form answers: the panel goes
+    await expect(page.locator("#run-id")).to_have_text("qa")
+    await expect(panel).to_be_hidden()
     await page.close()

@@ -1,13 +1,16 @@
-"""Review through the JSON API on a real server: transcripts, approve, reject with a reason, block, bulk approve."""
+"""Review through the JSON API on a real server: transcripts, approve, reject with a reason, block, bulk approve,
+a form run's answers."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.admin.conftest import finish_qa
+from tests.admin.conftest import finish_qa, kept_form_answers
 from tests.support.client import Crowd, JoinRefused
+from tests.support.server import LiveServer
 
 
 async def _conversation_of(admin: httpx.AsyncClient, agent_id: str) -> dict[str, Any]:
@@ -102,3 +105,29 @@ async def test_unknown_ids_answer_404_json(admin: httpx.AsyncClient) -> None:
         reply = await admin.get(path)
         assert reply.status_code == 404 and reply.json()["error"]["code"].startswith("unknown_")
     assert (await admin.post("/admin/api/agents/nope/approve", json={})).status_code == 404
+
+
+async def test_a_form_runs_answers_show_with_agreement_over_kept_readable_work(
+    admin_server: LiveServer, admin: httpx.AsyncClient
+) -> None:
+    await kept_form_answers(admin_server, "formrun")
+    reply = await admin.get("/admin/api/runs/formrun/form")
+    assert reply.status_code == 200, reply.text
+    form = reply.json()
+    assert (form["form_task"], form["answers"], form["items"], form["workers"], form["unreadable"]) == (
+        True, 8, 3, 3, 1
+    )
+    assert form["by_status"] == {"Approved": 1, "Submitted": 6, "Rejected": 1}
+    [emotion] = form["agreement"]
+    assert (emotion["field"], emotion["items"], emotion["answers"]) == ("emotion", 2, 6)
+    assert emotion["percent_agreement"] == pytest.approx((1 + 1 / 3) / 2)
+    assert emotion["fleiss_kappa"] == pytest.approx(5 / 11)  # see FORM_WORK
+    assert emotion["majority"] == {"t1": "happy", "t2": "angry"}
+    assert form["latest"][0]["assignment_id"] == "A-t3-AFORM2"  # newest first
+    assert form["latest"][0]["error"] == "no emotion field in the Answer"
+    assert len(form["latest"]) == 8
+
+    chat = (await admin.get("/admin/api/runs/qa/form")).json()
+    assert (chat["form_task"], chat["answers"], chat["agreement"], chat["latest"]) == (False, 0, [], [])
+    missing = await admin.get("/admin/api/runs/nope/form")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_run"

@@ -1,0 +1,51 @@
+// A form run's answers (HTMLQuestion, one HIT per item): counts, agreement per field, the latest answers.
+// Worker text is set with textContent only. Shown only for a run that has answers or is a form task.
+
+import { api, errorMessage } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+
+function row(values) {
+  const tr = document.createElement("tr");
+  for (const value of values) {
+    const cell = document.createElement("td");
+    cell.textContent = value;
+    tr.append(cell);
+  }
+  return tr;
+}
+
+const figure = (value) => (value === null || value === undefined ? "n/a" : value.toFixed(3));
+
+function render(form) {
+  const statuses = Object.entries(form.by_status).map(([status, count]) => `${count} ${status.toLowerCase()}`);
+  $("form-summary").textContent =
+    `${form.answers} answer(s) to ${form.items} item(s) from ${form.workers} worker(s)` +
+    (statuses.length ? ` (${statuses.join(", ")})` : "") +
+    (form.unreadable ? `; ${form.unreadable} could not be read` : "") +
+    (form.form_task ? "" : "; agreement needs the run's task, which cannot be loaded here");
+  $("form-agreement").tBodies[0].replaceChildren(...form.agreement.map((f) => {
+    const tr = row([f.field, `${f.items}`, `${f.answers}`, figure(f.percent_agreement), figure(f.fleiss_kappa)]);
+    tr.dataset.field = f.field;
+    return tr;
+  }));
+  $("form-agreement").hidden = form.agreement.length === 0;
+  $("form-latest").tBodies[0].replaceChildren(...form.latest.map((a) => {
+    const answers = a.error ? `unreadable: ${a.error}` : Object.entries(a.answers).map(([k, v]) => `${k}: ${v}`).join("; ");
+    const tr = row([a.item_id, a.worker_id, answers, a.status]);
+    tr.dataset.assignment = a.assignment_id;
+    return tr;
+  }));
+}
+
+export async function showFormAnswers(runId, { notify }) {
+  const reply = await api.formAnswers(runId);
+  if (reply.status !== 200) {
+    $("form-answers").hidden = true;
+    notify(`Form answers could not be loaded: ${errorMessage(reply)}`, "error");
+    return;
+  }
+  const form = reply.body;
+  $("form-answers").hidden = !(form.form_task || form.answers > 0);
+  if (!$("form-answers").hidden) render(form);
+}
