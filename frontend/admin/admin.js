@@ -90,13 +90,17 @@ function updateExportLinks() {
   }
 }
 
+function loadFormAnswers() {
+  showFormAnswers(currentRun, { notify, current: () => currentRun });
+}
+
 function selectRun(runId) {
   if (stopWatching) stopWatching();
   currentRun = runId;
   $("transcript").hidden = true;
   $("form-answers").hidden = true;
   updateExportLinks();
-  showFormAnswers(runId, { notify });
+  loadFormAnswers();
   const status = $("live-status");
   stopWatching = watchRun(runId, {
     onSnapshot: renderSnapshot,
@@ -160,7 +164,7 @@ $("logout").addEventListener("click", async () => {
 
 $("run-select").addEventListener("change", (event) => selectRun(event.target.value));
 $("export-raw").addEventListener("change", updateExportLinks);
-$("form-refresh").addEventListener("click", () => showFormAnswers(currentRun, { notify }));
+$("form-refresh").addEventListener("click", loadFormAnswers);
 $("approve-all").addEventListener("click", async () => {
   const reply = await api.approveRun(currentRun);
   if (reply.status !== 200) {

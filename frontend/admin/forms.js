@@ -38,8 +38,9 @@ function render(form) {
   }));
 }
 
-export async function showFormAnswers(runId, { notify }) {
+export async function showFormAnswers(runId, { notify, current }) {
   const reply = await api.formAnswers(runId);
+  if (current() !== runId) return; // another run was picked while this one loaded
   if (reply.status !== 200) {
     $("form-answers").hidden = true;
     notify(`Form answers could not be loaded: ${errorMessage(reply)}`, "error");

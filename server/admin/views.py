@@ -23,8 +23,8 @@ S = AgentState
 RECENT_CONVERSATIONS = 50
 TRANSCRIPT_LIMIT = 5000
 FORM_ANSWERS_SHOWN = 200
-log = logging.getLogger(__name__)
 ENDED = ("completed", "partner_left", "failed", "closed")
+log = logging.getLogger(__name__)
 
 
 async def run_list(*, store: Store, runs: Runs) -> list[dict[str, Any]]:
