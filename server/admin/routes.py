@@ -93,20 +93,20 @@ async def runs_list(store: StoreDep, runs: RunsDep) -> dict[str, Any]:
     return {"runs": await views.run_list(store=store, runs=runs)}
 
 
+def _known_run(found: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
+    if found is None:
+        raise NotFound("unknown_run", f"There is no run {run_id!r}.")
+    return found
+
+
 @api.get("/runs/{run_id}")
 async def run_snapshot(run_id: str, store: StoreDep, runs: RunsDep) -> dict[str, Any]:
-    snapshot = await views.run_snapshot(store=store, runs=runs, run_id=run_id)
-    if snapshot is None:
-        raise NotFound("unknown_run", f"There is no run {run_id!r}.")
-    return snapshot
+    return _known_run(await views.run_snapshot(store=store, runs=runs, run_id=run_id), run_id)
 
 
 @api.get("/runs/{run_id}/form")
 async def form_answers(run_id: str, store: StoreDep, runs: RunsDep) -> dict[str, Any]:
-    found = await views.form_answers(store=store, runs=runs, run_id=run_id)
-    if found is None:
-        raise NotFound("unknown_run", f"There is no run {run_id!r}.")
-    return found
+    return _known_run(await views.form_answers(store=store, runs=runs, run_id=run_id), run_id)
 
 
 @api.get("/conversations/{conversation_id}")

@@ -6,25 +6,22 @@ knows (sockets attached, workers in the waiting room right now) comes from the r
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from typing import Any
 
-from server.hits.forms import HtmlForm, agreement_of, html_form_of
+from server.hits.forms import HtmlForm, agreement_of, html_form_of, task_of_row
 from server.registry import Runs
 from server.states import AgentState, describe_states
 from server.store import Store, TaskRun
 from server.store.hits import HitStore
 from server.store.review import ReviewStore
-from server.tasks import TaskLoadError, load_task
 
 S = AgentState
 RECENT_CONVERSATIONS = 50
 TRANSCRIPT_LIMIT = 5000
 FORM_ANSWERS_SHOWN = 200
 ENDED = ("completed", "partner_left", "failed", "closed")
-log = logging.getLogger(__name__)
 
 
 async def run_list(*, store: Store, runs: Runs) -> list[dict[str, Any]]:
@@ -167,11 +164,6 @@ async def form_answers(*, store: Store, runs: Runs, run_id: str) -> dict[str, An
 
 
 def _form_of(row: TaskRun, runs: Runs) -> HtmlForm | None:
-    run = runs.get(row.id)
-    if run is not None:
-        return html_form_of(run.task)
-    try:  # a form run is published by the HIT manager, not served: its task is loaded from the run's row
-        return html_form_of(load_task(row.task_module, row.options))
-    except (TaskLoadError, ValueError) as exc:
-        log.warning("run %s: its task cannot be loaded for agreement figures: %s", row.id, exc)
-        return None
+    run = runs.get(row.id)  # a form run is published by the HIT manager, not served: usually loaded from its row
+    task = run.task if run is not None else task_of_row(row)
+    return html_form_of(task) if task is not None else None

@@ -31,7 +31,7 @@ from server.hits.publisher import Publisher, epoch
 from server.hits.quals import at_cap_name
 from server.hits.sync import expire_unworked
 from server.providers.mturk import MTurkError
-from server.store import Store
+from server.store import Store, TaskRun
 from server.store.hits import HIT_FREE, HTML, BudgetExceeded, FormAnswer, HitPlan, HitRecord, HitStore
 from server.tasks import TaskLoadError, load_task
 from worlds.base import Task
@@ -80,6 +80,15 @@ def agreement_of(form: HtmlForm, answers: Iterable[FormAnswer]) -> list[dict[str
     )
 
 
+def task_of_row(row: TaskRun) -> Task | None:
+    """A run's task loaded from its row (a run this process does not serve); None, logged, if it cannot be."""
+    try:
+        return load_task(row.task_module, row.options)
+    except (TaskLoadError, ValueError) as exc:
+        log.error("run %s: cannot load its task (form answers, agreement): %s", row.id, exc)
+        return None
+
+
 class FormRuns:
     def __init__(self, publisher: Publisher, hit_store: HitStore, store: Store) -> None:
         self.publisher = publisher
@@ -93,11 +102,7 @@ class FormRuns:
         """The task of a run this process does not serve (e.g. stopped), loaded once from its row."""
         if run_id not in self._tasks:
             row = await self.store.get_run(run_id)
-            try:
-                self._tasks[run_id] = load_task(row.task_module, row.options) if row else None
-            except (TaskLoadError, ValueError) as exc:
-                log.error("run %s: cannot load its task to read form answers: %s", run_id, exc)
-                self._tasks[run_id] = None
+            self._tasks[run_id] = task_of_row(row) if row else None
         return self._tasks[run_id]
 
     async def tend(self, plan: HitPlan, task: Task | None, hits: list[dict[str, Any]], *, publishing: bool) -> None:
@@ -109,8 +114,9 @@ class FormRuns:
             return  # MTurk did not answer for a HIT being made: listing now could adopt it twice
         records = await self.publisher.refresh(plan, hits)
         await self._collect(plan, form, records, {h["HITId"]: h for h in hits})
-        await self._settle(plan, form, await self.hit_store.hits(plan.run_id))
-        await self._cap_workers(plan, task)
+        answers = await self.hit_store.form_answers(plan.run_id)
+        await self._settle(plan, form, await self.hit_store.hits(plan.run_id), answers)
+        await self._cap_workers(plan, task, answers)
         if publishing:
             await self.publish(plan, task, form)
         else:
@@ -218,13 +224,13 @@ class FormRuns:
             auto_approve_at=epoch(assignment.get("AutoApprovalTime")),
         ))
 
-    async def _cap_workers(self, plan: HitPlan, task: Task) -> None:
+    async def _cap_workers(self, plan: HitPlan, task: Task, answers: list[FormAnswer]) -> None:
         """Hide the run's HITs from every worker who has answered `caps.per_worker_total` of its items.
 
         The cap is MTurk's qualification on the HIT type, granted once answers are read: a worker holding
         several of the run's HITs at that moment may still finish them, so a worker can pass the cap by as
-        many HITs as they held at once."""
-        answered = Counter(a.worker_id for a in await self.hit_store.form_answers(plan.run_id))
+        many HITs as they held at once (answers kept while settling this pass count from the next)."""
+        answered = Counter(a.worker_id for a in answers)
         at_cap = [worker for worker, count in answered.items() if count >= task.caps.per_worker_total]
         if not at_cap:
             return
@@ -232,9 +238,10 @@ class FormRuns:
         for worker in at_cap:
             await self.publisher.quals.grant(type_id, worker)  # remembered: MTurk is asked once per worker
 
-    async def _settle(self, plan: HitPlan, form: HtmlForm, records: list[HitRecord]) -> None:
+    async def _settle(
+        self, plan: HitPlan, form: HtmlForm, records: list[HitRecord], answers: list[FormAnswer]
+    ) -> None:
         """Closed HITs: their work (charge cut to it) or none (expired, deleted); reviewed once all is."""
-        answers = await self.hit_store.form_answers(plan.run_id)
         pending = {a.hit_id for a in answers if a.assignment_status == "Submitted"}
         for record in records:
             if record.hit_id is None:
