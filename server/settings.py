@@ -19,7 +19,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str = ""  # default: SQLite (WAL) at {data_dir}/parley.db
-    public_url: str = "http://127.0.0.1:8000"
+    # Where this process listens (`make run`, `parley serve` and `parley run` bind here), and the address
+    # workers' browsers reach; unset, it is the listening address (http://{host}:{port}).
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
     # Which MTurk the HIT manager talks to: the built-in sandbox (default), MTurk's sandbox, or live.
     provider: Literal["builtin", "sandbox", "live"] = "builtin"
     # Runs started with the server: run id -> task module. Set to {} to start none.
@@ -46,14 +50,30 @@ class Settings(BaseSettings):
     admin_token: str = ""
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # Run ownership (server/ownership.py): a run's lease lasts `lease_s` and is renewed every third of it;
+    # another instance takes a run over only after its lease lapsed. `instance_id` names this process in logs
+    # and /healthz ("" picks host:pid:random).
+    lease_s: float = 15.0
+    instance_id: str = ""
+    # The dead man's switch: HITs are published with this lifetime and extended by the run's owner while it
+    # lives and publishes, so a server that dies leaves no HIT acceptable for longer than this.
+    hit_lifetime_s: int = 20 * 60
 
     @model_validator(mode="after")
     def _checks(self) -> Settings:
+        if not self.public_url:
+            self.public_url = self.listen_url
         if self.provider == "live" and not self.public_url.startswith("https://"):
             raise ValueError("PARLEY_PUBLIC_URL must be https:// when PARLEY_PROVIDER=live (MTurk frames HTTPS only)")
         if self.provider == "live" and len(self.admin_token) < 16:
             raise ValueError("PARLEY_ADMIN_TOKEN must be set (16+ characters) when PARLEY_PROVIDER=live")
         return self
+
+    @property
+    def listen_url(self) -> str:
+        """The address this process listens on, as a client on this machine reaches it."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def db_url(self) -> str:
