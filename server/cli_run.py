@@ -1,0 +1,255 @@
+"""`parley run` and `parley serve`: register a run in the database and have a Parley server serve it.
+
+`parley run` writes the run and its HIT plan, then leaves the serving to the live server of this database
+(or starts one, in the background, when none runs), waits until that server holds the run's lease, and
+shows the run's progress until Ctrl-C, when it stops the run or leaves it running.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from rich.live import Live
+
+from server.cli import FAILURES, Target, _guard, app, console, with_manager
+from server.cli_progress import watch
+from server.cli_servers import (
+    Child,
+    ServerError,
+    listen_url,
+    live_instances,
+    owners,
+    port_holder,
+    start_server,
+    wait_for_owner,
+)
+from server.cli_stop import stop_and_expire
+from server.hits import HitManager, check_live, publish_run
+from server.hits.admin import publishing_choice
+from server.providers.mturk import account_key, endpoint_for
+from server.settings import Settings
+from server.store import Store
+from server.store.hits import HTML, HitPlan, HitStore
+from server.store.leases import InstanceRow
+from server.tasks import load_task
+from worlds.base import Task
+
+ON_EXIT = ("ask", "stop", "leave")
+T = TypeVar("T")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="default: PARLEY_HOST (127.0.0.1)")] = "",
+    port: Annotated[int, typer.Option(help="default: PARLEY_PORT (8000)")] = 0,
+) -> None:
+    """Serve Parley (its settings come from PARLEY_* variables)."""
+    chosen: dict[str, Any] = {"host": host} if host else {}
+    if port:
+        chosen["port"] = port
+    settings = Settings(**chosen)  # the instance registers the address it listens on
+    from server.main import create_app  # here: importing server.main builds its app from the environment
+
+    app_ = create_app(settings)
+    uvicorn.run(app_, host=settings.host, port=settings.port, ws="websockets-sansio", ws_per_message_deflate=False)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A run written to the database: its HIT plan, and the live servers of the database that can serve it."""
+
+    plan: HitPlan
+    servers: list[InstanceRow]
+
+
+async def register(
+    store: Store, settings: Settings, *, run_id: str, module: str, task: Task, provider: str, endpoint_url: str,
+    listen: str, budget: float, live: bool, question: str, assignments: int,
+) -> Registered:
+    """Write the run (active) and its HIT plan; refuse when this database's live servers use another MTurk."""
+    instances = await live_instances(store)
+    servers = [i for i in instances if i.sandbox == (provider == "builtin")]
+    if instances and not servers:
+        kind = "do not serve" if provider == "builtin" else "serve"
+        raise ServerError(
+            f"the live Parley server(s) of this database ({', '.join(i.id for i in instances)}) {kind} the built-in "
+            f"MTurk sandbox, so none would publish this run on the {provider} provider: run with their provider "
+            f"(PARLEY_PROVIDER), or stop them and run again"
+        )
+    existing = await store.get_run(run_id)
+    if existing is not None and existing.task_module != module:
+        raise ValueError(f"run {run_id} already exists for {existing.task_module}, not {module}: use a new --run-id")
+    sandbox = servers[0].url if servers and provider == "builtin" else listen
+    endpoint = endpoint_for(provider, public_url=sandbox, endpoint_url=endpoint_url)
+    plan = await publish_run(
+        HitStore(store), run_id=run_id, account=account_key(endpoint), task=task, budget_usd=budget, live=live,
+        public_url=settings.public_url, question=question, assignments=assignments,
+        lifetime_s=settings.hit_lifetime_s,
+    )
+    await store.ensure_run(run_id, module, {})
+    await store.set_run_status(run_id, "active")  # running a stopped run again resumes it
+    return Registered(plan=plan, servers=servers)
+
+
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    store = Store(settings.db_url)
+    await store.open()
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    task: Annotated[str, typer.Argument(help="task module, e.g. worlds.chat_demo")],
+    run_id: Annotated[str, typer.Option(help="default: <task name>-<time>")] = "",
+    budget: Annotated[float, typer.Option(help="budget cap in USD: reward + fees + bonuses (0: none)")] = 0.0,
+    live: Annotated[bool, typer.Option("--live", help="publish on LIVE MTurk: real money")] = False,
+    confirm_spend: Annotated[float, typer.Option(help="confirm the live budget without a prompt")] = -1.0,
+    question: Annotated[str, typer.Option(
+        help="html: one HTMLQuestion HIT per item (tasks with a form, e.g. worlds.static_form); external: "
+             "Parley's task page. Default: html when the task has a form")] = "",
+    assignments: Annotated[int, typer.Option(help="workers per item for html HITs, 1..9 (0: the task's)")] = 0,
+    host: Annotated[str, typer.Option(help="where a server started here listens (default: PARLEY_HOST)")] = "",
+    port: Annotated[int, typer.Option(help="where a server started here listens (default: PARLEY_PORT)")] = 0,
+    detach: Annotated[bool, typer.Option("--detach", help="return once the run is served")] = False,
+    on_exit: Annotated[str, typer.Option(help="on Ctrl-C: ask | stop (the run) | leave (it running)")] = "ask",
+) -> None:
+    """Register a task's run and have this database's Parley server serve and publish it (starting one in the
+    background when none runs): on the built-in sandbox unless --provider or --live says otherwise."""
+    target: Target = ctx.obj
+    if on_exit not in ON_EXIT:
+        raise typer.BadParameter(f"--on-exit must be one of {', '.join(ON_EXIT)}")
+    provider = "live" if live else ("builtin" if target.provider == "live" else target.provider)
+    settings = target.settings
+    host, port = host or settings.host, port or settings.port
+    try:
+        loaded = load_task(task)
+        check_live(live=live, budget_usd=budget, public_url=settings.public_url)
+        publishing_choice(loaded, question, assignments)  # refused here, before anything is written
+    except FAILURES as exc:
+        console.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    run_id = run_id or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if live and confirm_spend != budget:
+        typer.confirm(
+            f"Publish run {run_id} on LIVE MTurk, spending up to ${budget:.2f} of real money?", abort=True
+        )
+    registered = _guard(_with_store(settings, lambda store: register(
+        store, settings, run_id=run_id, module=task, task=loaded, provider=provider,
+        endpoint_url=target.endpoint_url, listen=listen_url(host, port), budget=budget, live=live,
+        question=question, assignments=assignments,
+    )))
+    _announce_plan(run_id, registered.plan, budget)
+    child = None if registered.servers else _start(settings, host=host, port=port, provider=provider)
+    steer = Target(settings=settings, provider=provider, endpoint_url=target.endpoint_url)
+    try:
+        owner = _guard(_with_store(settings, lambda store: wait_for_owner(
+            store, run_id, child=child.proc if child else None, log=child.log if child else None)))
+    except (typer.Exit, KeyboardInterrupt):
+        if child is not None:
+            child.terminate()
+            console.print(f"Stopped the server this command started (pid {child.pid}); its log: {child.log}")
+        raise
+    _announce_served(run_id, owner, settings)
+    if detach:
+        _leave(run_id, owner, child)
+        return
+    ended = _watch(settings, run_id, loaded.caps.target_conversations)
+    if ended is None and _choose(on_exit, run_id) == "stop":
+        console.print(_stop(steer, run_id))
+    elif ended is None:
+        _leave(run_id, owner, child)
+        return
+    else:
+        console.print(f"Run {run_id} is {ended} (stopped from elsewhere).")
+    if child is not None:
+        _end_if_idle(settings, child, owner)
+
+
+def _start(settings: Settings, *, host: str, port: int, provider: str) -> Child:
+    holder = port_holder(host, port)
+    if holder is not None:
+        console.print(f"[red]Error:[/red] no Parley server of this database is alive, and {holder}")
+        raise typer.Exit(1)
+    child = start_server(settings, host=host, port=port, provider=provider)
+    console.print(f"No Parley server of this database was alive: started one (pid {child.pid}) on {child.url}; "
+                  f"its log: {child.log}")
+    return child
+
+
+def _announce_plan(run_id: str, plan: HitPlan, budget: float) -> None:
+    cap = f"${budget:.2f}" if budget else "none"
+    kind = (f"one HTMLQuestion HIT per item, {plan.assignments} worker(s) each" if plan.question == HTML
+            else "ExternalQuestion HITs of its task page")
+    console.print(f"Run [bold]{run_id}[/bold] publishes {kind} on {plan.account} (budget {cap}); "
+                  f"waiting for a Parley server to take it.")
+
+
+def _announce_served(run_id: str, owner: InstanceRow, settings: Settings) -> None:
+    public = (owner.public_url or owner.url).rstrip("/")
+    console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}", soft_wrap=True)
+    if owner.sandbox:
+        console.print(f"Work its HITs as any worker at {owner.url.rstrip('/')}/sandbox/worker", soft_wrap=True)
+
+
+def _leave(run_id: str, owner: InstanceRow, child: Child | None) -> None:
+    if child is not None:
+        console.print(f"The server this command started keeps serving in the background: pid {child.pid}, "
+                      f"log {child.log}.", soft_wrap=True)
+    else:
+        console.print(f"Run {run_id} keeps running on {owner.id}.")
+    console.print(f"Watch it with `parley status`; stop it with `parley stop {run_id}`.", soft_wrap=True)
+
+
+def _watch(settings: Settings, run_id: str, target: int) -> str | None:
+    """Show the run's progress: the run's status when it stopped from elsewhere, None on Ctrl-C."""
+
+    async def show(store: Store) -> str:
+        with Live(console=console, auto_refresh=False) as live:
+            return (await watch(store, run_id, target, live)).status
+
+    try:
+        return _guard(_with_store(settings, show))
+    except KeyboardInterrupt:
+        return None
+
+
+def _choose(on_exit: str, run_id: str) -> str:
+    if on_exit != "ask":
+        return on_exit
+    stop = typer.confirm(f"Stop run {run_id} (expire its HITs, let its waiting workers submit)? "
+                         "No leaves it running", default=False)
+    return "stop" if stop else "leave"
+
+
+def _stop(target: Target, run_id: str) -> str:
+    async def work(_: Target, manager: HitManager) -> str:
+        return (await stop_and_expire(manager, run_id)).describe()
+
+    console.print(f"Stopping run {run_id}: waiting for its server to expire its open HITs...")
+    return with_manager(target, work)
+
+
+def _end_if_idle(settings: Settings, child: Child, owner: InstanceRow) -> None:
+    """End the server this command started unless it serves another active run."""
+
+    async def others(store: Store) -> list[str]:
+        active = {row.id for row in await store.runs(status="active")}
+        return sorted(run for run, held in (await owners(store)).items()
+                      if run in active and held.instance_id == owner.id)
+
+    serving = _guard(_with_store(settings, others)) if owner.pid == child.pid else []
+    if serving:
+        console.print(f"The server this command started (pid {child.pid}) keeps serving {', '.join(serving)}; "
+                      f"its log: {child.log}", soft_wrap=True)
+        return
+    child.terminate()
+    console.print(f"Stopped the server this command started (pid {child.pid}).")
