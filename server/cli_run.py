@@ -142,6 +142,8 @@ def run(
         typer.confirm(
             f"Publish run {run_id} on LIVE MTurk, spending up to ${budget:.2f} of real money?", abort=True
         )
+    if not _guard(_with_store(settings, live_instances)):
+        _refuse_a_taken_port(host, port)  # before anything is written
     registered = _guard(_with_store(settings, lambda store: register(
         store, settings, run_id=run_id, module=task, task=loaded, provider=provider,
         endpoint_url=target.endpoint_url, listen=listen_url(host, port), budget=budget, live=live,
@@ -174,11 +176,15 @@ def run(
         _end_if_idle(settings, child, owner)
 
 
-def _start(settings: Settings, *, host: str, port: int, provider: str) -> Child:
+def _refuse_a_taken_port(host: str, port: int) -> None:
     holder = port_holder(host, port)
     if holder is not None:
         console.print(f"[red]Error:[/red] no Parley server of this database is alive, and {holder}")
         raise typer.Exit(1)
+
+
+def _start(settings: Settings, *, host: str, port: int, provider: str) -> Child:
+    _refuse_a_taken_port(host, port)
     child = start_server(settings, host=host, port=port, provider=provider)
     console.print(f"No Parley server of this database was alive: started one (pid {child.pid}) on {child.url}; "
                   f"its log: {child.log}")

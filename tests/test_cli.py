@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import csv
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,8 @@ from server.store import Store
 from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item
 from tests.hits.harness import ROOT, HitServer, mturk, open_hits, serve, settings_for
 from tests.support.client import Crowd
-from tests.support.process import ServerProcess
 from tests.support.server import free_port
+from tests.test_cli_run import CliProcess, bounded, cli_env, end_pid, listening, started_pid
 
 RUNNER = CliRunner()
 
@@ -39,13 +38,9 @@ def parley(server: HitServer, *args: str, input: str | None = None) -> Any:
     return RUNNER.invoke(app, list(args), env=env, input=input)
 
 
-def until(check: Any, timeout: float = 15.0) -> Any:
+def until(check: Any, what: str = "the built-in sandbox's HITs to reach the state the test needs") -> Any:
     """Poll a boto3 read (MTurk state has no event to wait on), bounded."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return value
+    return bounded(what, check)
 
 
 def _work_one_hit(server: HitServer, client: Any, worker_id: str) -> str:
@@ -216,23 +211,26 @@ LIBRARY_TASKS = [
     "worlds.role_survey",  # custom UI per role
     "worlds.static_form --question external",  # the form served by Parley's task page
 ]
-PARLEY = Path(sys.executable).with_name("parley")
 
 
 @contextlib.contextmanager
 def parley_run(command: str, run_id: str, db_url: str, data_dir: Path) -> Iterator[str]:
-    """`parley run TASK [OPTIONS] --port P` as a process of its own, on the built-in sandbox; yields its base URL."""
+    """`parley run TASK [OPTIONS] --on-exit stop` as a process of its own, on the built-in sandbox, with no server
+    running: it starts one. Yields that server's base URL; afterwards Ctrl-C stops the run and ends the server."""
     task, *options = command.split()
     port = free_port()
-    server = ServerProcess(
-        port=port, data_dir=data_dir, db_url=db_url, runs={},
-        command=[str(PARLEY), "run", task, *options, "--run-id", run_id, "--port", str(port)],
-    )
-    server.start(timeout=60)
+    cli = CliProcess(["run", task, *options, "--run-id", run_id, "--on-exit", "stop"],
+                     cli_env(db_url, data_dir, port), data_dir / f"parley-run-{run_id}.out")
+    pid = None
     try:
-        yield server.base
+        pid = started_pid(cli.wait_for(f"Run {run_id} is served by"))
+        yield f"http://127.0.0.1:{port}"
+        assert cli.interrupt() == 0, cli.output
+        assert f"Run {run_id} stopped" in cli.output and not listening(port), cli.output
     finally:
-        server.stop()
+        cli.end()
+        if pid is not None:
+            end_pid(pid)
 
 
 @pytest.mark.parametrize("task", LIBRARY_TASKS)
@@ -242,7 +240,7 @@ def test_parley_run_publishes_each_task_and_a_worker_can_open_and_join_it(
     run_id = "cli-" + task.split()[0].rsplit(".", 1)[-1].replace("_", "-")
     with parley_run(task, run_id, db_url, tmp_path) as base:
         client = mturk(f"{base}/sandbox/mturk")
-        hit = until(lambda: open_hits(client, run_id), timeout=30)[0]
+        hit = bounded(f"an open HIT of run {run_id} on the built-in sandbox", lambda: open_hits(client, run_id))[0]
         assert hit["MaxAssignments"] == 1 and f"<ExternalURL>{base}/task/{run_id}</ExternalURL>" in hit["Question"]
         accepted = httpx.post(f"{base}/sandbox/worker/accept", json={"worker_id": "ACLIRUN1", "hit_id": hit["HITId"]})
         assert accepted.status_code == 200, accepted.text
@@ -261,8 +259,8 @@ def test_parley_run_publishes_the_static_form_as_one_html_hit_per_item(db_url: s
         client = mturk(f"{base}/sandbox/mturk")
         with (ROOT / "worlds" / "data" / "tweets.csv").open(encoding="utf-8", newline="") as fh:
             items = list(csv.DictReader(fh))
-        hits = until(lambda: (found := open_hits(client, "cli-form")) and len(found) == len(items) and found,
-                     timeout=30)
+        hits = bounded(f"{len(items)} open HITs of run cli-form on the built-in sandbox",
+                       lambda: (found := open_hits(client, "cli-form")) and len(found) == len(items) and found)
         assert {h["MaxAssignments"] for h in hits} == {3}
         assert all("<HTMLQuestion" in h["Question"] for h in hits)
         page = httpx.get(f"{base}/sandbox/worker/html/{hits[0]['HITId']}")
