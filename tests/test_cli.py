@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import csv
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
