@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,7 @@ from server.admin import install_admin
 from server.errors import install_error_handlers
 from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
+from server.ownership import Ownership, new_instance_id
 from server.protocol import ErrorReply
 from server.registry import Runs
 from server.routes import fragments, health, task, ws
@@ -22,6 +25,7 @@ from server.routes.task import FRONTEND
 from server.security import SecurityHeaders
 from server.settings import Settings
 from server.store import Store
+from server.store.leases import InstanceRow
 from server.tokens import TokenSigner
 
 log = logging.getLogger("parley")
@@ -63,17 +67,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await store.open()
         signer = TokenSigner(await store.secret(), settings.token_ttl_s)
         runs = Runs(store=store, settings=settings, signer=signer)
-        app.state.store, app.state.signer, app.state.runs = store, signer, runs
+        ownership = Ownership(store=store, runs=runs, instance=_instance(settings, app), lease_s=settings.lease_s)
+        runs.fence = ownership.holds
+        app.state.store, app.state.signer, app.state.runs, app.state.ownership = store, signer, runs, ownership
         try:
-            for run_id, module in settings.demo_runs.items():
-                await runs.start(run_id, module)
-            await runs.resume_all()
+            await runs.register(settings.demo_runs)
+            await ownership.start()  # serves every active run no live instance owns (after a restart: all)
             _announce(settings, runs)
             tune_gc(settings.gc_thresholds)
-            async with hit_manager(settings, store, runs) as app.state.hits:
+            async with hit_manager(settings, store, runs, ownership) as app.state.hits:
                 yield
         finally:
-            await runs.aclose()
+            await ownership.aclose()
             await store.close()
 
     app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
@@ -88,6 +93,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ws.WorkerSocketRoute)  # added last: the outermost, so /ws frames skip the rest
     return app
+
+
+def _instance(settings: Settings, app: FastAPI) -> InstanceRow:
+    return InstanceRow(
+        id=new_instance_id(settings.instance_id), url=settings.listen_url, public_url=settings.public_url,
+        host=socket.gethostname()[:255], pid=os.getpid(), sandbox=app.state.sandbox is not None,
+    )
 
 
 def _announce(settings: Settings, runs: Runs) -> None:

@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from server.hits import HitManager, publish_run
+from server.ownership import Ownership
 from server.providers.mturk import MTurk, endpoint_for
 from server.registry import Runs
 from server.sandbox import Sandbox, build_sandbox
 from server.settings import Settings
 from server.store import Store
+from server.tasks import load_task
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,9 @@ def mturk_client(settings: Settings) -> MTurk:
 
 
 @asynccontextmanager
-async def hit_manager(settings: Settings, store: Store, runs: Runs) -> AsyncIterator[HitManager]:
+async def hit_manager(
+    settings: Settings, store: Store, runs: Runs, ownership: Ownership
+) -> AsyncIterator[HitManager]:
     """The HIT manager for the app's life: its first pass reconciles with MTurk, then it tends every run.
 
     The pass runs in the background: with the built-in sandbox, MTurk is this very server, which only
@@ -48,20 +52,23 @@ async def hit_manager(settings: Settings, store: Store, runs: Runs) -> AsyncIter
     mturk = mturk_client(settings)
     manager = HitManager(
         mturk=mturk, store=store, runs=runs, public_url=settings.public_url,
-        interval_s=settings.mturk_sync_s,
+        interval_s=settings.mturk_sync_s, fence=ownership.holds,
     )
     for run_id in settings.runs_to_publish:
-        run = runs.get(run_id)
-        if run is None:
-            raise ValueError(f"mturk_publish names run {run_id!r}, which this server does not serve")
+        row = await store.get_run(run_id)
+        if row is None:
+            raise ValueError(f"mturk_publish names run {run_id!r}, which is not a run of this database")
         if mturk.is_live:
             raise ValueError("live MTurk runs are published only by `parley run --live`, which confirms the spend")
         await publish_run(
-            manager.hit_store, run_id=run_id, account=mturk.account, task=run.task,
+            manager.hit_store, run_id=run_id, account=mturk.account, task=load_task(row.task_module, row.options),
             budget_usd=settings.mturk_budget_usd, live=False, public_url=settings.public_url,
+            lifetime_s=settings.hit_lifetime_s,
         )
+    ownership.on_change.append(manager.wake)  # a run taken over or let go: tend (or stop tending) it now
     manager.start()
     try:
         yield manager
     finally:
+        ownership.on_change.remove(manager.wake)
         await manager.aclose()

@@ -218,3 +218,4 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
     database: str
     runs: int
+    instance: str = ""  # the serving process that answered (server/ownership.py)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from server.fence import Fence, always
 from server.runner import Run
 from server.settings import Settings
 from server.store import Store
@@ -20,6 +21,8 @@ class Runs:
         self.settings = settings
         self.signer = signer
         self._runs: dict[str, Run] = {}
+        # Whether this process may still act on a run (its lease); set by the ownership loop.
+        self.fence: Fence = always
 
     def get(self, run_id: str) -> Run | None:
         return self._runs.get(run_id)
@@ -38,21 +41,29 @@ class Runs:
         row = await self.store.ensure_run(run_id, task_module, options or {})
         if row.task_module != task_module:
             raise ValueError(f"run {run_id!r} already exists for {row.task_module}, not {task_module}")
-        run = Run(row, task, store=self.store, signer=self.signer, heartbeat_s=self.settings.heartbeat_s)
+        run = Run(
+            row, task, store=self.store, signer=self.signer, heartbeat_s=self.settings.heartbeat_s, fence=self.fence
+        )
         await run.start()
         self._runs[run_id] = run
         log.info("run %s serving task %s", run_id, task.name)
         return run
 
-    async def resume_all(self) -> None:
-        """Serve every run the database says is active (runs started before a restart)."""
-        for row in await self.store.runs(status="active"):
-            if row.id in self._runs:
-                continue
-            try:
-                await self.start(row.id, row.task_module, row.options)
-            except Exception:
-                log.exception("could not resume run %s (%s); it stays active in the database", row.id, row.task_module)
+    async def register(self, runs: dict[str, str]) -> None:
+        """Record runs (run id -> task module) as active in the database, for whichever instance takes them.
+        Each task is loaded first, so a bad module fails here, before anything is written."""
+        for run_id, task_module in runs.items():
+            load_task(task_module)
+            row = await self.store.ensure_run(run_id, task_module, {})
+            if row.task_module != task_module:
+                raise ValueError(f"run {run_id!r} already exists for {row.task_module}, not {task_module}")
+
+    async def drop(self, run_id: str) -> None:
+        """Stop serving one run here (its lease went elsewhere, or it needs nothing more). Durable state stays."""
+        run = self._runs.pop(run_id, None)
+        if run is not None:
+            await run.stop()
+            log.info("run %s no longer served by this process", run_id)
 
     async def aclose(self) -> None:
         for run in list(self._runs.values()):

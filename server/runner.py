@@ -17,6 +17,7 @@ from typing import Any
 from server.agents import HumanAgent, NotYourTurn, new_id
 from server.channel import Channel, Socket
 from server.conversations import ConversationHost
+from server.fence import Fence, LeaseLost, always
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
 from server.states import LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
 from server.store import AgentRow, Conversation, Store, TaskRun
@@ -39,6 +40,10 @@ class Refusal(Exception):
         self.status = status
 
 
+STOPPED_TEXT = (
+    "The requester stopped this task before you were matched. "
+    "You can submit the HIT now and will be paid for it."
+)
 RESTART_TEXT = (
     "The server restarted and this conversation could not continue. "
     "You can submit the HIT now and will be paid for it."
@@ -55,9 +60,11 @@ class Run:
     """
 
     def __init__(
-        self, row: TaskRun, task: Task, *, store: Store, signer: TokenSigner, heartbeat_s: float
+        self, row: TaskRun, task: Task, *, store: Store, signer: TokenSigner, heartbeat_s: float,
+        fence: Fence = always,
     ) -> None:
         self.id = row.id
+        self.fence = fence  # whether this process still holds the run's lease (server/ownership.py)
         self.row = row
         self.task = task
         self.store = store
@@ -97,8 +104,27 @@ class Run:
         self.supervisor.spawn(self.waiting.match_forever(), name="matcher")
 
     async def stop(self) -> None:
-        """Stop this process's work on the run. Durable state stays as it is; a restart recovers it."""
+        """Stop this process's work on the run. Durable state stays as it is; a restart recovers it.
+
+        Pages still attached are closed with 1012 (service restart): they reconnect and resume from the
+        store, on whichever process serves the run then."""
         await self.supervisor.aclose()
+        for human in list(self.humans.values()):
+            await human.channel.close(1012, "This task moved to another server process; reconnecting.")
+
+    async def set_status(self, status: str) -> None:
+        """The run's status changed in the database (e.g. `parley stop`). Stopped: joins are refused and every
+        worker not yet in a conversation is let go with a way to submit; conversations under way finish."""
+        self.row.status = status
+        if status == "active":
+            return
+        for agent_id, state in list(self.states.items()):
+            if state in (S.JOINED, S.ONBOARDING, S.WAITING):
+                await self.depart(agent_id, S.CLOSED, text=STOPPED_TEXT)
+
+    def has_work(self) -> bool:
+        """Whether any worker is still being taken through the task here."""
+        return any(state in LIVE_STATES for state in self.states.values())
 
     # ---- joining ------------------------------------------------------------------------------
 
@@ -247,7 +273,11 @@ class Run:
         self, agent_id: str, target: AgentState, *, text: str | None = None,
         role: str | None = None, conversation_id: str | None = None,
     ) -> bool:
-        """Persist a state change and put it on the agent's stream. False if the move is no longer legal."""
+        """Persist a state change and put it on the agent's stream. False if the move is no longer legal.
+
+        Raises LeaseLost when this process no longer owns the run: another may be acting on it."""
+        if not self.fence(self.id):
+            raise LeaseLost(self.id)
         human = self.humans[agent_id]
 
         async def write(events: Any, on_commit: Any) -> None:

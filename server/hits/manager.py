@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from server.fence import Fence, LeaseLost, always
 from server.hits import plan as rules
 from server.hits.forms import FormRuns
 from server.hits.publisher import Publisher
@@ -63,7 +64,8 @@ def need_of(run: Run) -> rules.Need:
 
 class HitManager:
     def __init__(
-        self, *, mturk: MTurk, store: Store, runs: Runs | None, public_url: str, interval_s: float = 10.0
+        self, *, mturk: MTurk, store: Store, runs: Runs | None, public_url: str, interval_s: float = 10.0,
+        fence: Fence = always,
     ) -> None:
         self.mturk = mturk
         self.store = store
@@ -71,7 +73,8 @@ class HitManager:
         self.interval_s = interval_s
         self.hit_store = HitStore(store)
         self.quals = Qualifications(mturk, self.hit_store)
-        self.publisher = Publisher(mturk, self.hit_store, self.quals, public_url)
+        self.fence = fence  # tend only the runs this process owns (server/ownership.py)
+        self.publisher = Publisher(mturk, self.hit_store, self.quals, public_url, fence)
         self.forms = FormRuns(self.publisher, self.hit_store, store)
         moves: AgentMoves = RunMoves(runs, store) if runs is not None else StoreMoves(store)
         self.sync = AssignmentSync(mturk, self.hit_store, store, moves)
@@ -112,7 +115,7 @@ class HitManager:
     async def tend(self) -> None:
         async with self._lock:
             self._observe_runs()
-            plans = await self.hit_store.plans(self.mturk.account)
+            plans = [p for p in await self.hit_store.plans(self.mturk.account) if self.fence(p.run_id)]
             if not plans:
                 self.passes += 1
                 return
@@ -121,6 +124,8 @@ class HitManager:
             for plan in plans:
                 try:
                     await self._tend_run(plan, listing.get(plan.run_id, []), listed_at)
+                except LeaseLost as exc:
+                    log.warning("HIT manager: %s; left to its new owner", exc)
                 except Exception:
                     log.exception("HIT manager: run %s failed this pass", plan.run_id)
             self.passes += 1
@@ -132,6 +137,8 @@ class HitManager:
         if plan.question == HTML:  # one HIT per item: the form runs' own pass
             task = run.task if run is not None else await self.forms.task_of(plan.run_id)
             await self.forms.tend(plan, task, hits, publishing=served)
+            if served:
+                await self.publisher.keep_alive(plan, await self.hit_store.hits(plan.run_id), time.time())
             return
         records = await self.publisher.refresh(plan, hits)
         await self.sync.settle(records)
@@ -139,6 +146,8 @@ class HitManager:
         active = served and run is not None and not run.host.target_met()
         want = rules.open_target(need_of(run), plan.overbook) if active and run is not None else 0
         live = await self.hit_store.hits(plan.run_id, statuses=("open", "creating"))
+        if active:
+            await self.publisher.keep_alive(plan, live, time.time())
         if len(live) > want:
             for record in sorted(live, key=lambda r: r.slot, reverse=True)[: len(live) - want]:
                 await self.publisher.expire(record)

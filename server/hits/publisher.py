@@ -12,8 +12,10 @@ import logging
 import re
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
+from server.fence import Fence, LeaseLost, always
 from server.hits import plan as rules
 from server.hits.quals import SOFT_BLOCK, Qualifications, at_cap_name, onboarding_failed_name
 from server.providers.mturk import MTurk, MTurkError
@@ -42,11 +44,21 @@ def status_of(hit: dict[str, Any]) -> str:
 
 
 class Publisher:
-    def __init__(self, mturk: MTurk, hit_store: HitStore, quals: Qualifications, public_url: str) -> None:
+    """`fence(run_id)` is checked before every call that creates or changes a run's HITs: a server that no
+    longer owns the run (server/ownership.py) raises LeaseLost instead of acting."""
+
+    def __init__(
+        self, mturk: MTurk, hit_store: HitStore, quals: Qualifications, public_url: str, fence: Fence = always
+    ) -> None:
         self.mturk = mturk
         self.hit_store = hit_store
         self.quals = quals
         self.public_url = public_url
+        self.fence = fence
+
+    def _check_owner(self, run_id: str) -> None:
+        if not self.fence(run_id):
+            raise LeaseLost(run_id)
 
     async def gates(self, run_id: str, task: Task) -> rules.Gates:
         return rules.Gates(
@@ -88,6 +100,7 @@ class Publisher:
     ) -> HitRecord:
         """Ask MTurk for the record's HIT (by default the run's ExternalQuestion; a form HIT passes its
         HTMLQuestion). Safe to repeat: the token makes MTurk create it at most once."""
+        self._check_owner(record.run_id)
         try:
             reply = await self.mturk.call(
                 "CreateHITWithHITType", HITTypeId=hit_type, MaxAssignments=record.max_assignments,
@@ -114,6 +127,7 @@ class Publisher:
         """Close a HIT to new workers now. A worker already on it may still finish and submit."""
         if record.hit_id is None:
             return
+        self._check_owner(record.run_id)
         try:
             await self.mturk.call("UpdateExpirationForHIT", HITId=record.hit_id, ExpireAt=_PAST)
         except MTurkError as exc:
@@ -121,6 +135,28 @@ class Publisher:
                 raise
         if record.status == "open":
             await self.hit_store.set_hit(record.token, status="closed")
+
+    async def keep_alive(self, plan: HitPlan, records: list[HitRecord], now: float) -> int:
+        """The dead man's switch: HITs live `plan.lifetime_s` and only the run's living owner pushes their
+        expiry out, once less than half of it is left. Returns how many HITs were extended."""
+        extended = 0
+        for record in records:
+            due = record.status == "open" and record.hit_id and record.expires_at - now < plan.lifetime_s / 2
+            if not due:
+                continue
+            self._check_owner(record.run_id)
+            until = now + plan.lifetime_s
+            try:
+                await self.mturk.call(
+                    "UpdateExpirationForHIT", HITId=record.hit_id, ExpireAt=datetime.fromtimestamp(until, UTC)
+                )
+            except MTurkError as exc:
+                if "HITDoesNotExist" not in exc.code and "InvalidHITState" not in exc.code:
+                    raise
+                continue  # gone or no longer open: the next refresh settles it
+            await self.hit_store.set_hit(record.token, expires_at=until)
+            extended += 1
+        return extended
 
     async def listing(self, run_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
         """Every HIT on the account annotated with one of these run ids (one ListHITs sweep)."""

@@ -23,6 +23,7 @@ from server.store.store import Store
 # never made it (nothing was charged).
 HIT_LIVE = ("creating", "open", "taken")
 HIT_FREE = ("expired", "failed")  # statuses that cost nothing
+UNSETTLED = ("creating", "open", "taken", "closed", "submitted")  # work may still come through these
 # What a run's HITs ask: `external` (ExternalQuestion: Parley's task page, one assignment per HIT) or `html`
 # (HTMLQuestion: one HIT per item of a form task, `assignments` workers each).
 EXTERNAL, HTML = "external", "html"
@@ -161,6 +162,15 @@ class HitStore:
         if account is not None:
             stmt = stmt.where(_PLAN.c.account == account)
         return [HitPlan.model_validate(r._mapping) for r in await self.store._all(stmt)]
+
+    async def unsettled_runs(self) -> set[str]:
+        """Runs whose HITs still need following: publishing, or a HIT that work may still come through
+        (being made, open, taken, closed with assignments not yet looked at, awaiting review)."""
+        publishing = await self.store._all(select(_PLAN.c.run_id).where(_PLAN.c.publishing.is_(True)))
+        following = await self.store._all(
+            select(_HIT.c.run_id).where(_HIT.c.status.in_(UNSETTLED)).distinct()
+        )
+        return {str(r[0]) for r in (*publishing, *following)}
 
     async def update_plan(self, run_id: str, **values: Any) -> None:
         async with self.store._tx() as conn:

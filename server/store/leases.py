@@ -68,6 +68,11 @@ class LeaseStore:
             )
             await conn.execute(delete(_INSTANCE).where(_INSTANCE.c.id == instance_id))
 
+    async def instances_at(self, host: str, url: str) -> list[InstanceRow]:
+        """Every instance recorded on this host at this listening address, live or not."""
+        rows = await self.store._all(select(_INSTANCE).where(_INSTANCE.c.host == host, _INSTANCE.c.url == url))
+        return [InstanceRow.model_validate(r._mapping) for r in rows]
+
     async def live_instances(self, now: float) -> list[InstanceRow]:
         rows = await self.store._all(
             select(_INSTANCE).where(_INSTANCE.c.seen_until >= now).order_by(_INSTANCE.c.started_at)
