@@ -29,7 +29,7 @@ from server.store import Store
 from server.tasks import TaskLoadError
 
 app = typer.Typer(help="Parley: live-chat crowdsourcing tasks on Amazon Mechanical Turk.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # long lines (URLs, paths) stay whole in logs; a terminal wraps them
 T = TypeVar("T")
 FAILURES = (MTurkError, ReviewError, BudgetExceeded, LiveModeRefused, TaskLoadError, ServerError, ValueError)
 

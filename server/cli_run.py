@@ -201,26 +201,30 @@ def _announce_plan(run_id: str, plan: HitPlan, budget: float) -> None:
 
 def _announce_served(run_id: str, owner: InstanceRow, settings: Settings) -> None:
     public = (owner.public_url or owner.url).rstrip("/")
-    console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}", soft_wrap=True)
+    console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}")
     if owner.sandbox:
-        console.print(f"Work its HITs as any worker at {owner.url.rstrip('/')}/sandbox/worker", soft_wrap=True)
+        console.print(f"Work its HITs as any worker at {owner.url.rstrip('/')}/sandbox/worker")
 
 
 def _leave(run_id: str, owner: InstanceRow, child: Child | None) -> None:
     if child is not None:
         console.print(f"The server this command started keeps serving in the background: pid {child.pid}, "
-                      f"log {child.log}.", soft_wrap=True)
+                      f"log {child.log}.")
     else:
         console.print(f"Run {run_id} keeps running on {owner.id}.")
-    console.print(f"Watch it with `parley status`; stop it with `parley stop {run_id}`.", soft_wrap=True)
+    console.print(f"Watch it with `parley status`; stop it with `parley stop {run_id}`.")
 
 
 def _watch(settings: Settings, run_id: str, target: int) -> str | None:
     """Show the run's progress: the run's status when it stopped from elsewhere, None on Ctrl-C."""
 
     async def show(store: Store) -> str:
-        with Live(console=console, auto_refresh=False) as live:
-            return (await watch(store, run_id, target, live)).status
+        try:
+            with Live(console=console, auto_refresh=False) as live:
+                return (await watch(store, run_id, target, live)).status
+        finally:
+            if not console.is_terminal:
+                console.print()  # a terminal's Live leaves the cursor on a new line; a log file needs one
 
     try:
         return _guard(_with_store(settings, show))
@@ -255,7 +259,7 @@ def _end_if_idle(settings: Settings, child: Child, owner: InstanceRow) -> None:
     serving = _guard(_with_store(settings, others)) if owner.pid == child.pid else []
     if serving:
         console.print(f"The server this command started (pid {child.pid}) keeps serving {', '.join(serving)}; "
-                      f"its log: {child.log}", soft_wrap=True)
+                      f"its log: {child.log}")
         return
     child.terminate()
     console.print(f"Stopped the server this command started (pid {child.pid}).")

@@ -84,22 +84,39 @@ async def owner_of(store: Store, run_id: str) -> Owner:
 
 async def wait_for_owner(store: Store, run_id: str, *, child: subprocess.Popen[bytes] | None = None,
                          log: Path | None = None, timeout: float = WAIT_S) -> InstanceRow:
-    """Wait (bounded) until a live instance holds the run's lease; the child, if any, must stay up meanwhile."""
+    """Wait (bounded) until a live instance holds the run's lease and, when it runs on this machine, answers at
+    its address (it takes leases during its start-up, before it listens); the child, if any, must stay up."""
     deadline = time.monotonic() + timeout
     while True:
         owner = await owner_of(store, run_id)
-        if owner.instance is not None:
+        if owner.instance is not None and await _answers(owner.instance):
             return owner.instance
         if child is not None and child.poll() is not None:
             raise ServerError(f"the server this command started exited with code {child.returncode} before taking "
                               f"run {run_id}; its log {log} says:\n{_tail(log)}")
         if time.monotonic() > deadline:
             where = f"; the server's log is {log}" if log else ""
+            if owner.instance is not None:
+                raise ServerError(f"server {owner.instance.id} holds run {run_id} but did not answer at "
+                                  f"{owner.instance.url}/healthz within {timeout:.0f}s{where}")
             raise ServerError(
                 f"no live Parley server took run {run_id} within {timeout:.0f}s (its owner: {owner.describe()})"
                 f"{where}. The run stays registered: a server started later serves it, or `parley stop {run_id}`."
             )
         await asyncio.sleep(POLL_S)
+
+
+async def _answers(instance: InstanceRow) -> bool:
+    """Whether the instance answers at the address it registered; not checked for another machine's instance,
+    whose listening address may mean nothing here."""
+    if instance.host != socket.gethostname()[:255]:
+        return True
+    try:
+        async with httpx.AsyncClient(timeout=3) as client:
+            health = (await client.get(f"{instance.url.rstrip('/')}/healthz")).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return isinstance(health, dict) and health.get("instance") == instance.id
 
 
 def _tail(log: Path | None, chars: int = 3000) -> str:

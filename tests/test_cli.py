@@ -15,14 +15,25 @@ import pytest
 from typer.testing import CliRunner
 
 from server.cli import app
+from server.settings import Settings
 from server.store import Store
 from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item
-from tests.hits.harness import ROOT, HitServer, mturk, open_hits, serve, settings_for
+from tests.hits.harness import ROOT, HitServer, mturk, open_hits, settings_for
 from tests.support.client import Crowd
 from tests.support.server import free_port
+from tests.support.server import serve as serve_live
 from tests.test_cli_run import CliProcess, bounded, cli_env, end_pid, listening, started_pid
 
 RUNNER = CliRunner()
+
+
+@contextlib.contextmanager
+def serve(settings: Settings) -> Iterator[HitServer]:
+    """A server whose settings know its port, so the instance it registers says where it listens (the CLI
+    finds the built-in sandbox there)."""
+    port = free_port()
+    with serve_live(settings.model_copy(update={"port": port}), port) as live:
+        yield HitServer(app=live.app, port=live.port, settings=live.settings)
 
 
 @pytest.fixture
@@ -33,7 +44,7 @@ def server(tmp_path: Path, db_url: str) -> Iterator[HitServer]:
 
 def parley(server: HitServer, *args: str, input: str | None = None) -> Any:
     env = {"PARLEY_DATABASE_URL": server.settings.database_url, "PARLEY_DATA_DIR": str(server.settings.data_dir),
-           "PARLEY_PUBLIC_URL": server.base, "PARLEY_PROVIDER": "builtin", "COLUMNS": "200"}
+           "PARLEY_PUBLIC_URL": "", "PARLEY_PORT": "9", "PARLEY_PROVIDER": "builtin", "COLUMNS": "200"}
     return RUNNER.invoke(app, list(args), env=env, input=input)
 
 

@@ -47,7 +47,7 @@ def cli_env(db_url: str, data_dir: Path, port: int, **extra: str) -> dict[str, s
         **inherited, "AWS_EC2_METADATA_DISABLED": "true", "PYTHONPATH": str(ROOT), "COLUMNS": "200",
         "PARLEY_DATABASE_URL": db_url, "PARLEY_DATA_DIR": str(data_dir), "PARLEY_PROVIDER": "builtin",
         "PARLEY_PORT": str(port), "PARLEY_LOG_LEVEL": "WARNING", "PARLEY_MTURK_SYNC_S": "0.5",
-        "PARLEY_GC_THRESHOLDS": "", **extra,
+        "PARLEY_GC_THRESHOLDS": "", "PYTHONUNBUFFERED": "1", **extra,
     }
 
 
