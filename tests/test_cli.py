@@ -225,22 +225,25 @@ LIBRARY_TASKS = [
 
 @contextlib.contextmanager
 def parley_run(command: str, run_id: str, db_url: str, data_dir: Path) -> Iterator[str]:
-    """`parley run TASK [OPTIONS] --on-exit stop` as a process of its own, on the built-in sandbox, with no server
-    running: it starts one. Yields that server's base URL; afterwards Ctrl-C stops the run and ends the server."""
+    """`parley run TASK [OPTIONS] --on-exit leave` as a process of its own, on the built-in sandbox, with no
+    server running: it starts one. Yields that server's base URL; afterwards Ctrl-C leaves the run to that
+    server, which then ends on SIGTERM. (Stopping, which expires every HIT, is tested in test_cli_run.py.)"""
     task, *options = command.split()
     port = free_port()
-    cli = CliProcess(["run", task, *options, "--run-id", run_id, "--on-exit", "stop"],
+    cli = CliProcess(["run", task, *options, "--run-id", run_id, "--on-exit", "leave"],
                      cli_env(db_url, data_dir, port), data_dir / f"parley-run-{run_id}.out")
     pid = None
     try:
         pid = started_pid(cli.wait_for(f"Run {run_id} is served by"))
+        assert pid is not None, cli.output
         yield f"http://127.0.0.1:{port}"
         assert cli.interrupt() == 0, cli.output
-        assert f"Run {run_id} stopped" in cli.output and not listening(port), cli.output
+        assert f"keeps serving in the background: pid {pid}" in cli.output and listening(port), cli.output
     finally:
         cli.end()
         if pid is not None:
             end_pid(pid)
+    assert not listening(port)
 
 
 @pytest.mark.parametrize("task", LIBRARY_TASKS)

@@ -153,7 +153,9 @@ def test_parley_run_against_a_running_server_is_served_there_with_no_second_list
 
         stopped = parley(["stop", "there"], env)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-        assert re.search(r"Run there stopped\. Expired \d+ HIT\(s\)", stopped.stdout), stopped.stdout
+        expired = re.search(r"Run there stopped\. Expired (\d+) HIT\(s\): (\d+) by its server (\S+), 0 by this command",
+                            stopped.stdout)
+        assert expired and expired.group(1) == expired.group(2), stopped.stdout  # the owner expired them all
         assert open_hits(client, "there") == []
         assert parley(["stop", "nope"], env).returncode == 1
 
