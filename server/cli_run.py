@@ -28,7 +28,7 @@ from server.cli_servers import (
     start_server,
     wait_for_owner,
 )
-from server.cli_stop import stop_and_expire
+from server.cli_stop import stop_and_expire, wait_until_expired
 from server.hits import HitManager, check_live, publish_run
 from server.hits.admin import publishing_choice
 from server.providers.mturk import account_key, endpoint_for
@@ -172,6 +172,8 @@ def run(
         return
     else:
         console.print(f"Run {run_id} is {ended} (stopped from elsewhere).")
+        if child is not None:  # its server expires the run's open HITs first
+            _guard(_with_store(settings, lambda store: wait_until_expired(HitStore(store), run_id)))
     if child is not None:
         _end_if_idle(settings, child, owner)
 

@@ -21,6 +21,7 @@ from server.cli import Target, _run, app, console
 from server.cli_servers import POLL_S, WAIT_S, Owner, owner_of, owners
 from server.hits import HitManager
 from server.hits.admin import OpenHit, expire_hits, open_hits, stop_run
+from server.store.hits import HitStore
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,18 @@ async def stop_and_expire(
 
 async def _left_open(manager: HitManager, run_id: str, timeout: float) -> list[str]:
     """The run's HITs still open once its owner has expired what it records (or once `timeout` passed)."""
+    await wait_until_expired(manager.hit_store, run_id, timeout)
+    return [hit.hit_id for hit in await open_hits(manager.publisher) if hit.run_id == run_id]
+
+
+async def wait_until_expired(hit_store: HitStore, run_id: str, timeout: float = WAIT_S) -> bool:
+    """Wait (bounded) until no HIT of the run is recorded open or being created; whether that happened."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not await manager.hit_store.hits(run_id, statuses=("creating", "open")):
-            break
+        if not await hit_store.hits(run_id, statuses=("creating", "open")):
+            return True
         await asyncio.sleep(POLL_S)
-    return [hit.hit_id for hit in await open_hits(manager.publisher) if hit.run_id == run_id]
+    return False
 
 
 def _stop(ctx: typer.Context, run_id: str) -> None:

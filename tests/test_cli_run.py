@@ -251,3 +251,26 @@ def test_cleanup_lists_and_expires_the_hits_of_a_run_whose_server_was_killed(db_
         expired = parley(["--endpoint-url", endpoint, "cleanup", "--yes"], env)
         assert expired.returncode == 0 and f"Expired {len(published)} HIT(s)" in expired.stdout, expired.stdout
         assert open_hits(mturk(endpoint), "crashed") == []
+
+
+def test_a_run_stopped_from_another_terminal_ends_the_progress_and_the_server_parley_run_started(
+    db_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = cli_env(db_url, tmp_path, port)
+    cli = CliProcess(["run", TASK, "--run-id", "watched"], env, tmp_path / "run.out")
+    pid = None
+    try:
+        pid = started_pid(cli.wait_for("Run watched is served by"))
+        client = mturk(f"http://127.0.0.1:{port}/sandbox/mturk")
+        bounded("the server to publish run watched's HITs", lambda: open_hits(client, "watched"))
+        stopped = parley(["stop", "watched"], env)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert re.search(r"Expired \d+ HIT\(s\): \d+ by its server \S+, 0 by this command", stopped.stdout), stopped.stdout
+        assert cli.proc.wait(timeout=WAIT_S) == 0, cli.output
+        assert "Run watched is stopped (stopped from elsewhere)" in cli.output
+        assert f"Stopped the server this command started (pid {pid})" in cli.output and not listening(port)
+    finally:
+        cli.end()
+        if pid is not None:
+            end_pid(pid)
