@@ -266,7 +266,8 @@ def test_a_run_stopped_from_another_terminal_ends_the_progress_and_the_server_pa
         bounded("the server to publish run watched's HITs", lambda: open_hits(client, "watched"))
         stopped = parley(["stop", "watched"], env)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-        assert re.search(r"Expired \d+ HIT\(s\): \d+ by its server \S+, 0 by this command", stopped.stdout), stopped.stdout
+        by_owner = r"Expired \d+ HIT\(s\): \d+ by its server \S+, 0 by this command"
+        assert re.search(by_owner, stopped.stdout), stopped.stdout
         assert cli.proc.wait(timeout=WAIT_S) == 0, cli.output
         assert "Run watched is stopped (stopped from elsewhere)" in cli.output
         assert f"Stopped the server this command started (pid {pid})" in cli.output and not listening(port)
