@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         given = uvicorn_address(sys.argv)
         unset = {k: v for k, v in given.items() if k not in settings.model_fields_set}
         if unset:  # PARLEY_HOST / PARLEY_PORT win; else uvicorn's own flags say where this process listens
-            settings = Settings(**unset)
+            settings = Settings.model_validate(unset)
     logs.configure(settings.log_level, settings.log_format)
 
     @asynccontextmanager
