@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         unset = {k: v for k, v in given.items() if k not in settings.model_fields_set}
         if unset:  # PARLEY_HOST / PARLEY_PORT win; else uvicorn's own flags say where this process listens
             settings = Settings.model_validate(unset)
-    logs.configure(settings.log_level, settings.log_format)
+    instance_id = new_instance_id(settings.instance_id)
+    logs.configure(settings.log_level, settings.log_format, instance=instance_id)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runs = Runs(store=store, settings=settings, signer=signer)
         sandbox: Sandbox | None = app.state.sandbox
         ownership = Ownership(
-            store=store, runs=runs, instance=_instance(settings), lease_s=settings.lease_s,
+            store=store, runs=runs, instance=_instance(settings, instance_id), lease_s=settings.lease_s,
             serves_sandbox=(lambda: sandbox.held) if sandbox is not None else None,
         )
         runs.fence = ownership.holds
@@ -124,9 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _instance(settings: Settings) -> InstanceRow:
+def _instance(settings: Settings, instance_id: str) -> InstanceRow:
     return InstanceRow(
-        id=new_instance_id(settings.instance_id), url=settings.listen_url, public_url=settings.public_url,
+        id=instance_id, url=settings.listen_url, public_url=settings.public_url,
         host=socket.gethostname()[:255], pid=os.getpid(),
     )
 

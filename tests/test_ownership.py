@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -204,3 +205,31 @@ async def test_a_server_on_a_non_default_port_publishes_hits_naming_that_port(db
     finally:
         server.stop()
     assert "Traceback" not in server.log.read_text()
+
+
+async def test_a_paused_owner_stops_acting_once_another_has_taken_its_run(
+    pair: tuple[ServerProcess, ServerProcess], store: Store
+) -> None:
+    first, second = pair
+    second_id = _instance(second)
+    hits = await eventually(
+        lambda: _published(first, store, "chat"), timeout=60, what="the owner's HITs, all open, on the sandbox"
+    )
+    assert first.proc is not None
+    first.proc.send_signal(signal.SIGSTOP)  # paused: no renewal, no pass, nothing
+    try:
+        await eventually(
+            lambda: _owned_by(store, "chat", second_id), timeout=60, what="the second process to take the lease"
+        )
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    # Woken up, the first process must not act on the run: it notices on its next pass and stops serving it.
+    async def dropped() -> bool:
+        return (await _get(f"{first.base}/task/chat/info")).status_code == 404
+
+    await eventually(dropped, timeout=60, what="the woken process to stop serving the run")
+    # Its HITs were neither expired nor duplicated by either process meanwhile.
+    records = await HitStore(store).hits("chat")
+    assert len(records) == len(hits) and all(r.status == "open" for r in records)
+    assert (await _owner(store, "chat"))[0] == second_id
+    assert "lost the lease of run chat" in first.log.read_text()
