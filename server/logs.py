@@ -11,6 +11,10 @@ CONTEXT_KEYS = ("run_id", "conversation_id", "agent_id", "worker_id")
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, instance: str = "") -> None:
+        super().__init__()
+        self.instance = instance
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
@@ -18,6 +22,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self.instance:
+            entry["instance"] = self.instance
         for key in CONTEXT_KEYS:
             value = getattr(record, key, None)
             if value is not None:
@@ -27,15 +33,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str, fmt: str = "text") -> None:
+def configure(level: str, fmt: str = "text", instance: str = "") -> None:
+    """`instance` names the serving process on every line (several may share a database and a log)."""
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_parley", False)]:
         root.removeHandler(handler)
     handler = logging.StreamHandler()
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(instance))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        named = f"[{instance}] " if instance else ""
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s {named}%(name)s: %(message)s"))
     handler._parley = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

@@ -6,8 +6,10 @@ import gc
 import logging
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +24,7 @@ from server.protocol import ErrorReply
 from server.registry import Runs
 from server.routes import fragments, health, task, ws
 from server.routes.task import FRONTEND
+from server.sandbox import Sandbox
 from server.security import SecurityHeaders
 from server.settings import Settings
 from server.store import Store
@@ -56,9 +59,30 @@ def tune_gc(thresholds: str) -> None:
     gc.set_threshold(gen0, gen1, gen2)
 
 
+def uvicorn_address(argv: list[str]) -> dict[str, object]:
+    """`--host` / `--port` given to uvicorn's command line (`uvicorn server.main:app --port 8125`), so the
+    listening address is known before uvicorn binds it: the app is built, and started, before that."""
+    if not argv or ("uvicorn" not in Path(argv[0]).parts and not argv[0].endswith("uvicorn")):
+        return {}
+    found: dict[str, object] = {}
+    for flag, key in (("--host", "host"), ("--port", "port")):
+        for i, arg in enumerate(argv):
+            if arg == flag and i + 1 < len(argv):
+                found[key] = argv[i + 1]
+            elif arg.startswith(flag + "="):
+                found[key] = arg.split("=", 1)[1]
+    return found
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    logs.configure(settings.log_level, settings.log_format)
+    if settings is None:
+        settings = Settings()
+        given = uvicorn_address(sys.argv)
+        unset = {k: v for k, v in given.items() if k not in settings.model_fields_set}
+        if unset:  # PARLEY_HOST / PARLEY_PORT win; else uvicorn's own flags say where this process listens
+            settings = Settings.model_validate(unset)
+    instance_id = new_instance_id(settings.instance_id)
+    logs.configure(settings.log_level, settings.log_format, instance=instance_id)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,7 +91,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await store.open()
         signer = TokenSigner(await store.secret(), settings.token_ttl_s)
         runs = Runs(store=store, settings=settings, signer=signer)
-        ownership = Ownership(store=store, runs=runs, instance=_instance(settings, app), lease_s=settings.lease_s)
+        sandbox: Sandbox | None = app.state.sandbox
+        ownership = Ownership(
+            store=store, runs=runs, instance=_instance(settings, instance_id), lease_s=settings.lease_s,
+            serves_sandbox=(lambda: sandbox.held) if sandbox is not None else None,
+        )
         runs.fence = ownership.holds
         app.state.store, app.state.signer, app.state.runs, app.state.ownership = store, signer, runs, ownership
         try:
@@ -80,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await ownership.aclose()
             await store.close()
+            if sandbox is not None:
+                sandbox.release()
 
     app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
@@ -95,10 +125,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _instance(settings: Settings, app: FastAPI) -> InstanceRow:
+def _instance(settings: Settings, instance_id: str) -> InstanceRow:
     return InstanceRow(
-        id=new_instance_id(settings.instance_id), url=settings.listen_url, public_url=settings.public_url,
-        host=socket.gethostname()[:255], pid=os.getpid(), sandbox=app.state.sandbox is not None,
+        id=instance_id, url=settings.listen_url, public_url=settings.public_url,
+        host=socket.gethostname()[:255], pid=os.getpid(),
     )
 
 

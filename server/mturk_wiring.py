@@ -50,9 +50,11 @@ async def hit_manager(
     answers once start-up is over (the provider's retries wait for it).
     """
     mturk = mturk_client(settings)
+    moves_with_sandbox = settings.provider == "builtin" and not settings.mturk_endpoint_url
     manager = HitManager(
         mturk=mturk, store=store, runs=runs, public_url=settings.public_url,
         interval_s=settings.mturk_sync_s, fence=ownership.holds,
+        locate=ownership.sandbox_endpoint if moves_with_sandbox else None,
     )
     for run_id in settings.runs_to_publish:
         row = await store.get_run(run_id)

@@ -46,11 +46,15 @@ class Ownership:
 
     def __init__(
         self, *, store: Store, runs: Runs, instance: InstanceRow, lease_s: float,
+        serves_sandbox: Callable[[], bool] | None = None,
         wall: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.runs = runs
         self.instance = instance
+        # Whether this process serves the built-in sandbox of its data directory (it takes it over when the
+        # process that did is gone); recorded on the instance row, where the CLI and other instances look.
+        self._serves_sandbox = serves_sandbox
         self.lease_s = lease_s
         self.margin = lease_s / 5
         self.leases = LeaseStore(store)
@@ -77,12 +81,23 @@ class Ownership:
         now = self._monotonic()
         return {run_id for run_id, until in self._valid.items() if until > now}
 
+    async def sandbox_endpoint(self) -> str | None:
+        """The built-in sandbox's requester endpoint: this process's own when it serves it, else the live
+        instance's that does (None when none does: the next pass looks again)."""
+        if self.instance.sandbox:
+            return self.instance.url.rstrip("/") + "/sandbox/mturk"
+        for other in await self.leases.live_instances(self._wall()):
+            if other.sandbox:
+                return other.url.rstrip("/") + "/sandbox/mturk"
+        return None
+
     # ---- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Register this instance, take and serve what needs an owner, then keep at it in the background."""
         self.instance.started_at = self._wall()
         self.instance.seen_until = self.instance.started_at + self.lease_s
+        self.instance.sandbox = self._serves_sandbox is not None and self._serves_sandbox()
         await self._retire_predecessors()
         await self.leases.register(self.instance)
         log.info("instance %s listening at %s", self.id, self.instance.url)
@@ -133,8 +148,11 @@ class Ownership:
 
     async def _renew(self) -> bool:
         sent_wall, sent = self._wall(), self._monotonic()
-        if not await self.leases.heartbeat(self.id, sent_wall + self.lease_s):
-            await self.leases.register(self.instance.model_copy(update={"seen_until": sent_wall + self.lease_s}))
+        if self._serves_sandbox is not None:
+            self.instance.sandbox = self._serves_sandbox()
+        self.instance.seen_until = sent_wall + self.lease_s
+        if not await self.leases.heartbeat(self.id, self.instance.seen_until, sandbox=self.instance.sandbox):
+            await self.leases.register(self.instance)
         held = await self.leases.renew(self.id, sent_wall + self.lease_s)
         valid = sent + self.lease_s - self.margin
         lost = set(self._valid) - held

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.fence import Fence, LeaseLost, always
@@ -65,7 +66,7 @@ def need_of(run: Run) -> rules.Need:
 class HitManager:
     def __init__(
         self, *, mturk: MTurk, store: Store, runs: Runs | None, public_url: str, interval_s: float = 10.0,
-        fence: Fence = always,
+        fence: Fence = always, locate: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self.mturk = mturk
         self.store = store
@@ -74,6 +75,7 @@ class HitManager:
         self.hit_store = HitStore(store)
         self.quals = Qualifications(mturk, self.hit_store)
         self.fence = fence  # tend only the runs this process owns (server/ownership.py)
+        self.locate = locate  # where the built-in sandbox is served now, when another process may serve it
         self.publisher = Publisher(mturk, self.hit_store, self.quals, public_url, fence)
         self.forms = FormRuns(self.publisher, self.hit_store, store)
         moves: AgentMoves = RunMoves(runs, store) if runs is not None else StoreMoves(store)
@@ -115,6 +117,9 @@ class HitManager:
     async def tend(self) -> None:
         async with self._lock:
             self._observe_runs()
+            endpoint = await self.locate() if self.locate is not None else None
+            if endpoint:
+                self.mturk.retarget(endpoint)
             plans = [p for p in await self.hit_store.plans(self.mturk.account) if self.fence(p.run_id)]
             if not plans:
                 self.passes += 1

@@ -93,15 +93,17 @@ class MTurk:
 
     @classmethod
     def connect(cls, endpoint: str, *, builtin: bool = False, retry: Retry | None = None) -> MTurk:
-        # Parley retries itself (below), so botocore's own retries are off: one policy, one place.
-        config = Config(
-            retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=20, max_pool_connections=20,
-        )
-        dummy = {"aws_access_key_id": "parley-builtin", "aws_secret_access_key": "parley-builtin"} if builtin else {}
-        client = boto3.session.Session().client(
-            "mturk", region_name=REGION, endpoint_url=endpoint, config=config, **dummy
-        )
-        return cls(client, endpoint=endpoint, retry=retry)
+        return cls(_client(endpoint, builtin=builtin), endpoint=endpoint, retry=retry)
+
+    def retarget(self, endpoint: str) -> None:
+        """Talk to the built-in sandbox at another address (another process on the data directory serves
+        it now). Only between built-in endpoints: records are never mixed across accounts."""
+        if endpoint == self.endpoint:
+            return
+        if account_key(endpoint) != self.account:
+            raise ValueError(f"cannot move MTurk calls from account {self.account} to {account_key(endpoint)}")
+        log.info("MTurk calls go to the built-in sandbox at %s now", endpoint)
+        self._client, self.endpoint = _client(endpoint, builtin=True), endpoint
 
     @property
     def is_live(self) -> bool:
@@ -133,6 +135,15 @@ class MTurk:
             token = page.get("NextToken")
             if not token or not page.get(key):
                 return
+
+
+def _client(endpoint: str, *, builtin: bool) -> Any:
+    # Parley retries itself (below), so botocore's own retries are off: one policy, one place.
+    config = Config(
+        retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=20, max_pool_connections=20,
+    )
+    dummy = {"aws_access_key_id": "parley-builtin", "aws_secret_access_key": "parley-builtin"} if builtin else {}
+    return boto3.session.Session().client("mturk", region_name=REGION, endpoint_url=endpoint, config=config, **dummy)
 
 
 def _translate(operation: str, exc: Exception) -> MTurkError:

@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from starlette.exceptions import HTTPException
 
 from server.sandbox import ops_hits, ops_review, ops_workers, worker_actions
-from server.sandbox.errors import MTurkError, RequestError, ServiceFault, WorkerRefusal
+from server.sandbox.errors import MTurkError, RequestError, SandboxElsewhere, ServiceFault, WorkerRefusal
 from server.sandbox.lifecycle import advance, balance
 from server.sandbox.model import Assignment, SandboxState
 from server.sandbox.money import format_cents, parse_cents
-from server.sandbox.persistence import load_state, save_state
+from server.sandbox.persistence import StateLock, load_state, save_state
 from server.sandbox.quals import LOCALE, SYSTEM_TYPES
 from server.sandbox.registry import OPERATIONS, READ_ONLY, Ctx
 from server.sandbox.validation import output_problems, validate_input
@@ -38,14 +39,39 @@ class Sandbox:
         self.state_path = state_path
         self.clock = clock
         self.frontend_dir = frontend_dir
-        self.router = APIRouter()
+        self.router = APIRouter(dependencies=[Depends(self._require_holder)])
         self._lock = threading.RLock()
-        self._state = load_state(state_path)
+        self._holder = StateLock(state_path)
+        self._state = SandboxState()  # read from the file once this process holds it (`held`)
+
+    @property
+    def held(self) -> bool:
+        """Whether this process serves the sandbox (holds its state file). Tries to take it over when the
+        process that held it is gone, reading the state it left."""
+        with self._lock:
+            if self._holder.held:
+                return True
+            if not self._holder.try_acquire():
+                return False
+            self._state = load_state(self.state_path)
+            log.info("this process now serves the built-in MTurk sandbox (%s)", self.state_path)
+            return True
+
+    def release(self) -> None:
+        """Let another process on the data directory serve the sandbox (at shutdown)."""
+        with self._lock:
+            self._holder.release()
+
+    async def _require_holder(self) -> None:
+        if not self.held:
+            raise HTTPException(503, SandboxElsewhere().message)
 
     @contextmanager
     def _session(self, *, mutates: bool) -> Iterator[Ctx]:
         """The state at ``clock()``, saved afterwards if it changed; reloaded from disk after a fault."""
         with self._lock:
+            if not self.held:
+                raise SandboxElsewhere()
             ctx = Ctx(state=self._state, now=self.clock())
             changed = advance(ctx.state, ctx.now)
             try:

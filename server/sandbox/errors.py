@@ -42,6 +42,20 @@ class ServiceFault(MTurkError):
     http_status = 500
 
 
+class SandboxElsewhere(MTurkError):
+    """Another Parley process on this data directory serves the built-in sandbox (it holds its state file)."""
+
+    error_type = "ServiceUnavailable"
+    http_status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The built-in MTurk sandbox of this data directory is served by another Parley process on it; "
+            "use that process's address (`parley status` lists the instances), or stop it.",
+            "ServiceUnavailable",
+        )
+
+
 class WorkerRefusal(Exception):
     """The worker site refuses an action; ``code`` is stable, ``message`` is for a person."""
 

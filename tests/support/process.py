@@ -35,8 +35,9 @@ class ServerProcess:
             "PARLEY_DATA_DIR": str(data_dir),
             "PARLEY_DATABASE_URL": db_url,
             "PARLEY_DEMO_RUNS": json.dumps(runs),
+            "PARLEY_PORT": str(port),
             "PARLEY_PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "PARLEY_LOG_LEVEL": "WARNING",
+            "PARLEY_LOG_LEVEL": os.environ.get("PARLEY_TEST_SERVER_LOG_LEVEL", "WARNING"),
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

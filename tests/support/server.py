@@ -62,7 +62,7 @@ def run_in_thread(app: Any, port: int, *, name: str = "uvicorn") -> Iterator[Non
 @contextmanager
 def serve(settings: Settings, port: int | None = None) -> Iterator[LiveServer]:
     port = port or free_port()
-    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    settings = settings.model_copy(update={"port": port, "public_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings)
     with run_in_thread(app, port):
         yield LiveServer(app=app, port=port, settings=settings)

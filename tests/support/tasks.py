@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from worlds import chat_demo, qa_data_collection
 from worlds.base import Caps, Message, OnboardingWorld, Task, Timeouts, World, choice
 
@@ -79,4 +81,11 @@ def storm_chat() -> Task:
     task = chat_demo.make_task(turns_each=4, turn_timeout=60.0, waiting_timeout=60.0)
     task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=15.0)
     task.caps = Caps(max_conversations=1000, max_waiting=2000, target_conversations=100_000)
+    return task
+
+
+def chat_few() -> Task:
+    """For ownership tests: a restartable chat whose HIT plan is small (three conversations at a time)."""
+    task = chat_long_grace()
+    task.caps = dataclasses.replace(task.caps, max_conversations=3)
     return task
