@@ -18,7 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from server.cli import Target, _run, app, console
-from server.cli_servers import POLL_S, WAIT_S, Owner, owner_of, owners
+from server.cli_servers import POLL_S, WAIT_S, Owner, live_instances, owner_of, owners, sandbox_instance
 from server.hits import HitManager
 from server.hits.admin import OpenHit, expire_hits, open_hits, stop_run
 from server.store.hits import HitStore
@@ -73,8 +73,24 @@ async def wait_until_expired(hit_store: HitStore, run_id: str, timeout: float = 
     return False
 
 
+async def stop_offline(manager: HitManager, run_id: str) -> str:
+    """Stop a run while no server serves the built-in sandbox (its HITs live there): the database only."""
+    if await manager.store.get_run(run_id) is None:
+        raise ValueError(f"there is no run {run_id} in this database; `parley status` lists the runs")
+    await manager.store.set_run_status(run_id, "stopped")
+    if await manager.hit_store.plan(run_id) is not None:
+        await manager.hit_store.update_plan(run_id, publishing=False)
+    return (f"Run {run_id} stopped. No Parley server of this database is alive to serve the built-in sandbox "
+            f"where its HITs are: nobody can accept them now, and the next server started on this database "
+            f"(`parley serve`) expires them.")
+
+
 def _stop(ctx: typer.Context, run_id: str) -> None:
     async def work(target: Target, manager: HitManager) -> None:
+        if target.provider == "builtin" and not target.endpoint_url:
+            if sandbox_instance(await live_instances(manager.store)) is None:
+                console.print(await stop_offline(manager, run_id))
+                return
         with Progress(console=console, transient=True) as shown:
             bar = shown.add_task(f"Stopping {run_id}: waiting for its server to expire its HITs", total=None)
             stopped = await stop_and_expire(manager, run_id, progress=lambda _: shown.advance(bar))

@@ -275,3 +275,21 @@ def test_a_run_stopped_from_another_terminal_ends_the_progress_and_the_server_pa
         cli.end()
         if pid is not None:
             end_pid(pid)
+
+
+def test_a_run_stopped_while_no_server_runs_has_its_hits_expired_by_the_next_server(
+    db_url: str, tmp_path: Path
+) -> None:
+    with server_process(db_url, tmp_path) as server:
+        env = cli_env(db_url, tmp_path, server.port)
+        assert parley(["run", TASK, "--run-id", "offline", "--detach"], env).returncode == 0
+        bounded("the server to publish run offline's HITs",
+                lambda: open_hits(mturk(f"{server.base}/sandbox/mturk"), "offline"))
+    stopped = parley(["stop", "offline"], env)  # no server: nobody serves the sandbox its HITs are on
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "Run offline stopped. No Parley server of this database is alive" in stopped.stdout, stopped.stdout
+    status = parley(["--endpoint-url", "http://127.0.0.1:9/sandbox/mturk", "status"], env).stdout
+    assert re.search(r"offline\s*│[^│]*│\s*stopped\s*│\s*none", status), status  # stopped, and nobody owns it
+    with server_process(db_url, tmp_path) as again:
+        client = mturk(f"{again.base}/sandbox/mturk")
+        bounded("the next server to expire run offline's HITs", lambda: open_hits(client, "offline") == [])
