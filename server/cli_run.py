@@ -237,8 +237,12 @@ def _watch(settings: Settings, run_id: str, target: int) -> str | None:
 def _choose(on_exit: str, run_id: str) -> str:
     if on_exit != "ask":
         return on_exit
-    stop = typer.confirm(f"Stop run {run_id} (expire its HITs, let its waiting workers submit)? "
-                         "No leaves it running", default=False)
+    try:
+        stop = typer.confirm(f"Stop run {run_id} (expire its HITs, let its waiting workers submit)? "
+                             "No leaves it running", default=False)
+    except typer.Abort:  # no answer (input closed, or a second Ctrl-C): as the default, leave it
+        console.print()
+        stop = False
     return "stop" if stop else "leave"
 
 

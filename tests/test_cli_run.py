@@ -57,8 +57,13 @@ class CliProcess:
     def __init__(self, args: list[str], env: dict[str, str], out: Path) -> None:
         self.out = out
         with out.open("wb") as sink:
-            self.proc = subprocess.Popen([str(PARLEY), *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([str(PARLEY), *args], cwd=ROOT, env=env, stdin=subprocess.PIPE,
                                          stdout=sink, stderr=subprocess.STDOUT)
+
+    def answer(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
 
     @property
     def output(self) -> str:
@@ -73,9 +78,15 @@ class CliProcess:
         bounded(f"parley to print {text!r} (so far: {self.output[-2000:]!r})", seen, timeout)
         return self.output
 
-    def interrupt(self, timeout: float = WAIT_S) -> int:
-        """Ctrl-C, as the terminal sends it to the command; its exit code."""
+    def interrupt(self, timeout: float = WAIT_S, answer: str | None = None) -> int:
+        """Ctrl-C, as the terminal sends it to the command, and the answer to its question if given (else its
+        input closes); its exit code."""
         self.proc.send_signal(signal.SIGINT)
+        if answer is not None:
+            self.wait_for("Stop run")
+            self.answer(answer)
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
         return self.proc.wait(timeout=timeout)
 
     def end(self) -> None:
@@ -174,6 +185,25 @@ def test_parley_run_with_on_exit_stop_interrupted_leaves_no_open_hit(db_url: str
         assert re.search(r"Run ctrlc stopped\. Expired \d+ HIT\(s\)", cli.output), cli.output
         assert open_hits(client, "ctrlc") == []
         assert listening(server.port)  # a server the command did not start keeps serving
+
+
+def test_ctrl_c_asks_whether_to_stop_the_run_and_no_answer_leaves_it_running(db_url: str, tmp_path: Path) -> None:
+    with server_process(db_url, tmp_path) as server:
+        env = cli_env(db_url, tmp_path, 9)
+        client = mturk(f"{server.base}/sandbox/mturk")
+        for run_id, answer in (("asked-yes", "y"), ("asked-none", None)):
+            cli = CliProcess(["run", TASK, "--run-id", run_id], env, tmp_path / f"{run_id}.out")
+            try:
+                cli.wait_for(f"Run {run_id} is served by")
+                bounded(f"the server to publish run {run_id}'s HITs", lambda r=run_id: open_hits(client, r))
+                assert cli.interrupt(answer=answer) == 0, cli.output
+            finally:
+                cli.end()
+        assert "Run asked-yes stopped. Expired" in (tmp_path / "asked-yes.out").read_text()
+        assert open_hits(client, "asked-yes") == []
+        left = (tmp_path / "asked-none.out").read_text()
+        assert "Run asked-none keeps running on" in left and "parley stop asked-none" in left, left
+        assert open_hits(client, "asked-none")
 
 
 def test_parley_run_with_no_server_starts_one_and_leave_keeps_it_serving(db_url: str, tmp_path: Path) -> None:
