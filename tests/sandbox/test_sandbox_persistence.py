@@ -56,7 +56,8 @@ def test_state_file_is_replaced_whole_without_leftover_temporaries(server: Sandb
     for _ in range(3):
         create_hit(mturk, server.external_question())
 
-    assert sorted(path.name for path in server.state_path.parent.iterdir()) == ["sandbox.json"]
+    # the state file and its one-writer lock (persistence.StateLock), nothing else
+    assert sorted(path.name for path in server.state_path.parent.iterdir()) == ["sandbox.json", "sandbox.json.lock"]
 
 
 def test_a_sigkilled_server_comes_back_with_its_hits_and_balance(tmp_path: pathlib.Path) -> None:
