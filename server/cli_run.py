@@ -130,13 +130,8 @@ def run(
     provider = "live" if live else ("builtin" if target.provider == "live" else target.provider)
     settings = target.settings
     host, port = host or settings.host, port or settings.port
-    try:
-        loaded = load_task(task)
-        check_live(live=live, budget_usd=budget, public_url=settings.public_url)
-        publishing_choice(loaded, question, assignments)  # refused here, before anything is written
-    except FAILURES as exc:
-        console.print(f"[red]Error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    loaded = _checked(task, live=live, budget=budget, public_url=settings.public_url, question=question,
+                      assignments=assignments)
     run_id = run_id or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if live and confirm_spend != budget:
         typer.confirm(
@@ -151,7 +146,29 @@ def run(
     )))
     _announce_plan(run_id, registered.plan, budget)
     child = None if registered.servers else _start(settings, host=host, port=port, provider=provider)
+    owner = _served(settings, run_id, child)
+    if detach:
+        _leave(run_id, owner, child)
+        return
     steer = Target(settings=settings, provider=provider, endpoint_url=target.endpoint_url)
+    _follow(steer, run_id, loaded.caps.target_conversations, on_exit=on_exit, owner=owner, child=child)
+
+
+def _checked(task: str, *, live: bool, budget: float, public_url: str, question: str, assignments: int) -> Task:
+    """The task, once the live-mode rules and its question kind allow it; refused before anything is written."""
+    try:
+        loaded = load_task(task)
+        check_live(live=live, budget_usd=budget, public_url=public_url)
+        publishing_choice(loaded, question, assignments)
+    except FAILURES as exc:
+        console.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    return loaded
+
+
+def _served(settings: Settings, run_id: str, child: Child | None) -> InstanceRow:
+    """Wait until a live server holds the run and answers, and say where; a server started here that does not
+    take it (or a Ctrl-C meanwhile) is ended."""
     try:
         owner = _guard(_with_store(settings, lambda store: wait_for_owner(
             store, run_id, child=child.proc if child else None, log=child.log if child else None)))
@@ -160,16 +177,22 @@ def run(
             child.terminate()
             console.print(f"Stopped the server this command started (pid {child.pid}); its log: {child.log}")
         raise
-    _announce_served(run_id, owner, settings)
-    if detach:
+    public = (owner.public_url or owner.url).rstrip("/")
+    console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}")
+    if owner.sandbox:
+        console.print(f"Work its HITs as any worker at {owner.url.rstrip('/')}/sandbox/worker")
+    return owner
+
+
+def _follow(target: Target, run_id: str, goal: int, *, on_exit: str, owner: InstanceRow, child: Child | None) -> None:
+    """Show the run's progress until Ctrl-C (then stop it or leave it) or until it is stopped from elsewhere."""
+    settings = target.settings
+    ended = _watch(settings, run_id, goal)
+    if ended is None and _choose(on_exit, run_id) == "leave":
         _leave(run_id, owner, child)
         return
-    ended = _watch(settings, run_id, loaded.caps.target_conversations)
-    if ended is None and _choose(on_exit, run_id) == "stop":
-        console.print(_stop(steer, run_id))
-    elif ended is None:
-        _leave(run_id, owner, child)
-        return
+    if ended is None:
+        console.print(_stop(target, run_id))
     else:
         console.print(f"Run {run_id} is {ended} (stopped from elsewhere).")
         if child is not None:  # its server expires the run's open HITs first
@@ -199,13 +222,6 @@ def _announce_plan(run_id: str, plan: HitPlan, budget: float) -> None:
             else "ExternalQuestion HITs of its task page")
     console.print(f"Run [bold]{run_id}[/bold] publishes {kind} on {plan.account} (budget {cap}); "
                   f"waiting for a Parley server to take it.")
-
-
-def _announce_served(run_id: str, owner: InstanceRow, settings: Settings) -> None:
-    public = (owner.public_url or owner.url).rstrip("/")
-    console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}")
-    if owner.sandbox:
-        console.print(f"Work its HITs as any worker at {owner.url.rstrip('/')}/sandbox/worker")
 
 
 def _leave(run_id: str, owner: InstanceRow, child: Child | None) -> None:
