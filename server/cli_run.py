@@ -174,8 +174,7 @@ def _served(settings: Settings, run_id: str, child: Child | None) -> InstanceRow
             store, run_id, child=child.proc if child else None, log=child.log if child else None)))
     except (typer.Exit, KeyboardInterrupt):
         if child is not None:
-            child.terminate()
-            console.print(f"Stopped the server this command started (pid {child.pid}); its log: {child.log}")
+            _end(child)
         raise
     public = (owner.public_url or owner.url).rstrip("/")
     console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}")
@@ -283,5 +282,12 @@ def _end_if_idle(settings: Settings, child: Child, owner: InstanceRow) -> None:
         console.print(f"The server this command started (pid {child.pid}) keeps serving {', '.join(serving)}; "
                       f"its log: {child.log}")
         return
-    child.terminate()
-    console.print(f"Stopped the server this command started (pid {child.pid}).")
+    _end(child)
+
+
+def _end(child: Child) -> None:
+    if child.terminate():
+        console.print(f"Stopped the server this command started (pid {child.pid}).")
+    else:
+        console.print(f"[yellow]The server this command started (pid {child.pid}) did not shut down within 30s "
+                      f"and was killed[/yellow]; its log: {child.log}")

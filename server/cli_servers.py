@@ -161,16 +161,19 @@ class Child:
     def pid(self) -> int:
         return self.proc.pid
 
-    def terminate(self, timeout: float = 30.0) -> None:
-        """SIGTERM (a clean shutdown: it retires its instance and releases its leases), SIGKILL past `timeout`."""
+    def terminate(self, timeout: float = 30.0) -> bool:
+        """SIGTERM (a clean shutdown: it retires its instance and releases its leases), SIGKILL past `timeout`;
+        False when it had to be killed (its leases then lapse on their own)."""
         if self.proc.poll() is not None:
-            return
+            return True
         self.proc.terminate()
         try:
             self.proc.wait(timeout=timeout)
+            return True
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
+            return False
 
 
 def start_server(settings: Settings, *, host: str, port: int, provider: str) -> Child:

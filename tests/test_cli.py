@@ -241,6 +241,7 @@ def parley_run(command: str, run_id: str, db_url: str, data_dir: Path) -> Iterat
         assert f"keeps serving in the background: pid {pid}" in cli.output and listening(port), cli.output
     finally:
         cli.end()
+        pid = pid or started_pid(cli.output)
         if pid is not None:
             end_pid(pid)
     assert not listening(port)

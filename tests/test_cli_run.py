@@ -107,16 +107,26 @@ def started_pid(output: str) -> int | None:
 
 
 def end_pid(pid: int) -> None:
-    """End a server a `parley run` started (it runs in a session of its own), bounded."""
+    """End a server a `parley run` started (it runs in a session of its own): SIGTERM, as `parley run` itself
+    does; SIGKILL if that did not end it within the bound, so no test leaves a server behind, and then fail."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    bounded(f"server pid {pid} to exit", lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"server pid {pid} did not exit within 30s of SIGTERM (killed); see its log")
 
 
-def _zombie(pid: int) -> bool:
-    with contextlib.suppress(OSError):
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (it exited; its parent, gone, left the reaping to init)."""
+    try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    return True
+    except OSError:
+        return True
 
 
 def listening(port: int) -> bool:
@@ -225,6 +235,7 @@ def test_parley_run_with_no_server_starts_one_and_leave_keeps_it_serving(db_url:
         assert open_hits(client, "alone") == []
     finally:
         cli.end()
+        pid = pid or started_pid(cli.output)
         if pid is not None:
             end_pid(pid)
 
@@ -303,6 +314,7 @@ def test_a_run_stopped_from_another_terminal_ends_the_progress_and_the_server_pa
         assert f"Stopped the server this command started (pid {pid})" in cli.output and not listening(port)
     finally:
         cli.end()
+        pid = pid or started_pid(cli.output)
         if pid is not None:
             end_pid(pid)
 
