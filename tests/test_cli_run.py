@@ -93,6 +93,8 @@ class CliProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()
 
 
 def parley(args: list[str], env: dict[str, str], timeout: float = WAIT_S) -> subprocess.CompletedProcess[str]:
