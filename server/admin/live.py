@@ -66,7 +66,7 @@ def _same_origin(websocket: WebSocket) -> bool:
 async def live(websocket: WebSocket, run_id: str) -> None:
     state = websocket.app.state
     try:
-        check_admin(state.settings, websocket.headers, websocket.cookies)
+        await check_admin(websocket)
     except AdminRefused as exc:
         await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
         return
