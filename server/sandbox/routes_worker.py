@@ -20,6 +20,10 @@ from server.sandbox.worker_actions import check_worker_id, find_hit
 MAX_JSON_BYTES = 16 * 1024
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 _PAGE_POLICY = "default-src 'self'; frame-src http: https:; img-src 'self' data:; object-src 'none'"
+# An HTMLQuestion is anyone's HTML (CreateHIT takes any credential). MTurk serves it from a domain of its own;
+# here it gets an opaque origin: its scripts and form run, but it cannot read Parley's cookies or same-origin
+# APIs (the admin API among them), nor navigate the page that frames it.
+HTML_QUESTION_POLICY = "sandbox allow-scripts allow-forms; frame-ancestors 'self'; object-src 'none'; base-uri 'self'"
 M = TypeVar("M", bound=BaseModel)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
@@ -72,7 +76,7 @@ def _page(
         f"<title>{title}</title><link rel='stylesheet' href='{static}/worker.css'></head>"
         f"<body class='result' data-status='{status}' data-assignment-id='{assignment_id}'"
         f" data-message='{text}'><main><h1>{title}</h1><p>{text}</p></main>"
-        f"<script type='module' src='{static}/submitted.js'></script></body></html>"
+        f"<script src='{static}/submitted.js'></script></body></html>"
     )
     return HTMLResponse(body, status_code=code)
 
@@ -147,7 +151,8 @@ def worker_routes(sandbox: Sandbox) -> APIRouter:
             return _page("Not found", f"HIT {hit_id} has no HTMLQuestion.", status="refused", code=404, static=up)
         script = f"<script src='{up}/html_question.js'></script>"
         injected, count = _BODY_END.subn(lambda end: script + end.group(0), page, count=1)
-        return HTMLResponse(injected if count else page + script)
+        policy = {"Content-Security-Policy": HTML_QUESTION_POLICY}
+        return HTMLResponse(injected if count else page + script, headers=policy)
 
     @router.api_route("/sandbox/mturk/externalSubmit", methods=["GET", "POST"])
     async def external_submit(request: Request) -> Response:

@@ -21,6 +21,11 @@ def _frame_height(state: SandboxState, hit_id: str) -> int:
     return parse_question(state.hits[hit_id].question).frame_height
 
 
+def _is_html(state: SandboxState, hit_id: str) -> bool:
+    """An HTMLQuestion: the worker site frames it sandboxed (an ExternalQuestion is a site of its own)."""
+    return parse_question(state.hits[hit_id].question).html is not None
+
+
 def hit_json(state: SandboxState, view: WorkerHit, now: float, sandbox_base: str) -> dict[str, Any]:
     hit = view.hit
     hit_type = state.hit_types[hit.hit_type_id]
@@ -34,6 +39,7 @@ def hit_json(state: SandboxState, view: WorkerHit, now: float, sandbox_base: str
         "expiration": hit.expiration,
         "assignment_duration_seconds": hit_type.assignment_duration,
         "frame_height": _frame_height(state, hit.hit_id),
+        "html_question": _is_html(state, hit.hit_id),
         "preview_url": preview_url(state, hit, sandbox_base) if view.can_preview else None,
         "can_accept": view.refusal is None,
         "refusal": None if view.refusal is None else view.refusal.body()["error"],
@@ -61,6 +67,7 @@ def assignment_json(state: SandboxState, assignment: Assignment, sandbox_base: s
         "rejection_time": assignment.rejection_time,
         "requester_feedback": assignment.requester_feedback,
         "frame_height": _frame_height(state, hit.hit_id),
+        "html_question": _is_html(state, hit.hit_id),
         "work_url": work_url(state, assignment, sandbox_base) if working else None,
     }
 
