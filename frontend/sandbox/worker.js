@@ -177,13 +177,21 @@ async function refresh() {
   }
 }
 
-function useWorker(id) {
-  workerId = id.trim().toUpperCase();
-  $("#worker-id").value = workerId;
-  localStorage.setItem(STORAGE_KEY, workerId);
+// Picking a worker id binds it to this browser (a cookie): only this browser then works as it.
+async function useWorker(id) {
+  const wanted = id.trim().toUpperCase();
+  $("#worker-id").value = wanted;
   closeTask();
+  try {
+    await api("worker/session", { worker_id: wanted });
+  } catch (error) {
+    notify(error.message, true);
+    return;
+  }
+  workerId = wanted;
+  localStorage.setItem(STORAGE_KEY, workerId);
   notify(`Working as ${workerId}.`);
-  refresh();
+  await refresh();
 }
 
 window.addEventListener("message", (event) => {
