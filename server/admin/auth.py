@@ -10,8 +10,10 @@ forged request. Wrong tokens (a login or a bearer) are throttled per client addr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from typing import Annotated
@@ -63,7 +65,12 @@ def _throttle(connection: HTTPConnection) -> LoginThrottle:
 
 
 def _address(connection: HTTPConnection) -> str:
-    return connection.client.host if connection.client else "unknown"
+    """The client address throttled as one: an IPv4 address, or an IPv6 /64 (one host's usual allocation)."""
+    host = connection.client.host if connection.client else "unknown"
+    if ":" in host:
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_network(f"{host}/64", strict=False))
+    return host
 
 
 def check_token(connection: HTTPConnection, candidate: str, *, refusal: str) -> None:
