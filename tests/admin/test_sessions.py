@@ -8,6 +8,8 @@ import time
 import httpx
 import pytest
 from pydantic import ValidationError
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from server.settings import Settings
 from tests.admin.conftest import TOKEN
@@ -110,3 +112,18 @@ def test_the_sandbox_provider_accepts_a_long_admin_token_or_none() -> None:
     assert Settings(provider="sandbox", admin_token="x" * 16).admin_token == "x" * 16
     assert Settings(provider="sandbox").admin_token == ""
     assert Settings(provider="builtin", admin_token="x").admin_token == "x"
+
+
+async def test_logging_out_closes_the_sessions_live_dashboard_socket(admin_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=admin_server.base, timeout=10) as client:
+        assert (await _log_in(client)).status_code == 200
+        cookie = {"Cookie": f"parley_admin={client.cookies['parley_admin']}"}
+        url = admin_server.ws_url.replace("/ws", "/admin/live/qa")
+        async with connect(url, open_timeout=10, additional_headers=cookie) as ws:
+            assert '"type": "snapshot"' in str(await asyncio.wait_for(ws.recv(), 10))
+            await client.delete("/admin/api/session")
+            deadline = time.monotonic() + 15
+            with pytest.raises(ConnectionClosed) as closed:
+                while time.monotonic() < deadline:  # snapshots may come until the socket notices the logout
+                    await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
