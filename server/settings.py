@@ -13,6 +13,8 @@ DEMO_RUNS = {
     "chat-demo": "worlds.chat_demo",
 }
 
+MAKE_TOKEN = 'Make one with: python -c "import secrets; print(secrets.token_urlsafe(24))"'
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PARLEY_", env_file=None, extra="ignore")
@@ -66,7 +68,12 @@ class Settings(BaseSettings):
         if self.provider == "live" and not self.public_url.startswith("https://"):
             raise ValueError("PARLEY_PUBLIC_URL must be https:// when PARLEY_PROVIDER=live (MTurk frames HTTPS only)")
         if self.provider == "live" and len(self.admin_token) < 16:
-            raise ValueError("PARLEY_ADMIN_TOKEN must be set (16+ characters) when PARLEY_PROVIDER=live")
+            raise ValueError(f"PARLEY_ADMIN_TOKEN must be set (16+ characters) when PARLEY_PROVIDER=live. {MAKE_TOKEN}")
+        if self.provider != "builtin" and self.admin_token and len(self.admin_token) < 16:
+            # The dashboard is reachable and the server is not a local one: a short token is guessable.
+            raise ValueError(
+                f"PARLEY_ADMIN_TOKEN must be 16+ characters when PARLEY_PROVIDER={self.provider}. {MAKE_TOKEN}"
+            )
         return self
 
     @property

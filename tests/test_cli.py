@@ -19,6 +19,7 @@ from server.settings import Settings
 from server.store import Store
 from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item
 from tests.hits.harness import ROOT, HitServer, mturk, open_hits, settings_for
+from tests.sandbox.helpers import accept_as, external_submit_url, turk_submit_to
 from tests.support.client import Crowd
 from tests.support.server import free_port
 from tests.support.server import serve as serve_live
@@ -56,9 +57,10 @@ def until(check: Any, what: str = "the built-in sandbox's HITs to reach the stat
 def _work_one_hit(server: HitServer, client: Any, worker_id: str) -> str:
     """A worker accepts an open HIT and submits it straight away (the sandbox's JSON actions and form post)."""
     hit = until(lambda: open_hits(client, "chat"))[0]
-    accepted = httpx.post(f"{server.base}/sandbox/worker/accept", json={"worker_id": worker_id, "hit_id": hit["HITId"]})
+    with httpx.Client(base_url=server.base, timeout=10) as browser:
+        accepted = accept_as(browser, worker_id, hit["HITId"])
     assignment_id = str(accepted.json()["assignment_id"])
-    httpx.post(f"{server.base}/sandbox/mturk/externalSubmit", data={"assignmentId": assignment_id, "ok": "1"})
+    httpx.post(external_submit_url(accepted.json()["url"]), data={"assignmentId": assignment_id, "ok": "1"})
     return assignment_id
 
 
@@ -256,13 +258,14 @@ def test_parley_run_publishes_each_task_and_a_worker_can_open_and_join_it(
         client = mturk(f"{base}/sandbox/mturk")
         hit = bounded(f"an open HIT of run {run_id} on the built-in sandbox", lambda: open_hits(client, run_id))[0]
         assert hit["MaxAssignments"] == 1 and f"<ExternalURL>{base}/task/{run_id}</ExternalURL>" in hit["Question"]
-        accepted = httpx.post(f"{base}/sandbox/worker/accept", json={"worker_id": "ACLIRUN1", "hit_id": hit["HITId"]})
+        with httpx.Client(base_url=base, timeout=10) as browser:
+            accepted = accept_as(browser, "ACLIRUN1", hit["HITId"])
         assert accepted.status_code == 200, accepted.text
         page = httpx.get(accepted.json()["url"])
         assert page.status_code == 200 and "<html" in page.text.lower()
         joined = httpx.post(f"{base}/task/{run_id}/join", json={
             "assignment_id": accepted.json()["assignment_id"], "hit_id": hit["HITId"], "worker_id": "ACLIRUN1",
-            "turk_submit_to": f"{base}/sandbox",
+            "turk_submit_to": turk_submit_to(accepted.json()["url"]),
         })
         assert joined.status_code == 200, joined.text
         assert joined.json()["token"] and joined.json()["agent_id"]

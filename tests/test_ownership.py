@@ -139,15 +139,18 @@ async def test_one_process_tends_each_run_and_the_other_takes_over_after_a_sigki
         # Within the lease time plus one pass, with room for a busy machine to be late by a few seconds.
         assert takeover_s < LEASE_S + PASS_S + 5.0
 
-        # Recovery is a restart's: the conversation is closed and both workers can submit, on the new owner.
+        # Recovery is a restart's: the conversation is closed and both workers can submit, on the new owner
+        # (once it serves the run: taking the lease comes first, then the run's recovery).
+        async def served() -> bool:
+            return (await _get(f"{second.base}/task/chat/info")).status_code == 200
+
+        await eventually(served, timeout=60, what="the second process to serve the run it took")
         for worker in (a, b):
             worker.base = second.base
             await worker.connect()
             closed = await worker.wait_state("closed", timeout=30)
             assert closed["can_submit"] is True
         assert await store.message_exists(said["message_id"])
-        served = await _get(f"{second.base}/task/chat/info")
-        assert served.status_code == 200
         # The second process now serves the sandbox (the first's lock died with it) and keeps the HITs.
         after = await eventually(
             lambda: _some(_run_hits(second, "chat")), timeout=60, what="the sandbox on the second process"

@@ -36,7 +36,11 @@ function minutes(seconds) {
   return seconds >= 3600 ? `${Math.round(seconds / 360) / 10} h` : `${Math.round(seconds / 60)} min`;
 }
 
-function openTask(next, url, frameHeight) {
+// An HTMLQuestion is anyone's HTML: framed with an opaque origin (its page's CSP says the same), it runs its
+// scripts and posts its form, but cannot reach this site. An ExternalQuestion is a site of its own.
+const HTML_QUESTION_SANDBOX = "allow-scripts allow-forms";
+
+function openTask(next, url, frameHeight, htmlQuestion) {
   task = next;
   $("#task-panel").hidden = false;
   $("#task-title").textContent = next.title;
@@ -45,6 +49,8 @@ function openTask(next, url, frameHeight) {
   $("#return-task").hidden = next.mode !== "work";
   const frame = $("#task-frame");
   frame.height = String(frameHeight > 0 ? frameHeight : 600);
+  if (htmlQuestion) frame.setAttribute("sandbox", HTML_QUESTION_SANDBOX);
+  else frame.removeAttribute("sandbox"); // takes effect with the navigation below
   frame.src = url;
   $("#task-panel").scrollIntoView({ behavior: "smooth" });
 }
@@ -60,7 +66,7 @@ async function accept(hit) {
     const accepted = await api("worker/accept", { worker_id: workerId, hit_id: hit.hit_id });
     openTask(
       { mode: "work", hitId: hit.hit_id, assignmentId: accepted.assignment_id, title: hit.title },
-      accepted.url, hit.frame_height,
+      accepted.url, hit.frame_height, hit.html_question,
     );
     notify(`Accepted assignment ${accepted.assignment_id}.`);
   } catch (error) {
@@ -99,7 +105,7 @@ function renderHits(hits) {
     preview.disabled = !hit.preview_url;
     preview.addEventListener("click", () => openTask(
       { mode: "preview", hitId: hit.hit_id, title: hit.title, canAccept: hit.can_accept, hit },
-      hit.preview_url, hit.frame_height,
+      hit.preview_url, hit.frame_height, hit.html_question,
     ));
     const acceptButton = card.querySelector(".accept");
     acceptButton.disabled = !hit.can_accept;
@@ -132,7 +138,7 @@ function renderAssignments(assignments) {
       resume.textContent = "Continue";
       resume.addEventListener("click", () => openTask(
         { mode: "work", hitId: assignment.hit_id, assignmentId: assignment.assignment_id, title: assignment.title },
-        assignment.work_url, assignment.frame_height,
+        assignment.work_url, assignment.frame_height, assignment.html_question,
       ));
       actions.append(resume);
     }
@@ -171,17 +177,28 @@ async function refresh() {
   }
 }
 
-function useWorker(id) {
-  workerId = id.trim().toUpperCase();
-  $("#worker-id").value = workerId;
-  localStorage.setItem(STORAGE_KEY, workerId);
+// Picking a worker id binds it to this browser (a cookie): only this browser then works as it.
+async function useWorker(id) {
+  const wanted = id.trim().toUpperCase();
+  $("#worker-id").value = wanted;
   closeTask();
+  try {
+    await api("worker/session", { worker_id: wanted });
+  } catch (error) {
+    notify(error.message, true);
+    return;
+  }
+  workerId = wanted;
+  localStorage.setItem(STORAGE_KEY, workerId);
   notify(`Working as ${workerId}.`);
-  refresh();
+  await refresh();
 }
 
 window.addEventListener("message", (event) => {
-  if (event.origin !== window.location.origin || !event.data || event.data.source !== "parley-sandbox") return;
+  // The "Submitted" page in the task frame; in a sandboxed frame its origin is opaque ("null").
+  const fromTask = event.source === $("#task-frame").contentWindow;
+  const origin = event.origin === window.location.origin || event.origin === "null";
+  if (!fromTask || !origin || !event.data || event.data.source !== "parley-sandbox") return;
   if (event.data.type === "submitted") {
     notify(`Submitted assignment ${event.data.assignmentId}.`);
     closeTask();

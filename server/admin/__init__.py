@@ -31,7 +31,10 @@ def install_admin(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(AdminRefused)
     async def refused(_request: Request, exc: AdminRefused) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        reply = error_response(exc.status, exc.code, exc.message)
+        if exc.retry_after is not None:
+            reply.headers["Retry-After"] = str(exc.retry_after)
+        return reply
 
     @app.exception_handler(ReviewRefused)
     async def review_refused(_request: Request, exc: ReviewRefused) -> JSONResponse:

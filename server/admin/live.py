@@ -66,7 +66,7 @@ def _same_origin(websocket: WebSocket) -> bool:
 async def live(websocket: WebSocket, run_id: str) -> None:
     state = websocket.app.state
     try:
-        check_admin(state.settings, websocket.headers, websocket.cookies)
+        await check_admin(websocket)
     except AdminRefused as exc:
         await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
         return
@@ -96,6 +96,11 @@ async def _push_snapshots(
     state = websocket.app.state
     while not reader.done():
         changed.clear()
+        try:
+            await check_admin(websocket)  # a session logged out since (or a new admin token) ends the stream
+        except AdminRefused as exc:
+            await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
+            return
         snapshot = await views.run_snapshot(store=state.store, runs=state.runs, run_id=run_id)
         if snapshot is None:
             await websocket.close(code=4404, reason="unknown_run")

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 
 from server.admin import views
 from server.admin.actions import ReviewDesk, ReviewRefused, parse_amount
-from server.admin.auth import COOKIE, SESSION_MAX_AGE_S, AdminRefused, require_admin, session_value, token_matches
-from server.deps import NotFound, RunsDep, SettingsDep, StoreDep
+from server.admin.auth import COOKIE, SESSION_MAX_AGE_S, check_token, close_session, open_session, require_admin
+from server.deps import NotFound, RunsDep, StoreDep
 from server.export import EXTENSIONS, MEDIA_TYPES, Format, export_run
 
 ADMIN_PAGE = Path(__file__).resolve().parents[2] / "frontend" / "admin" / "index.html"
@@ -60,21 +60,19 @@ async def admin_page() -> FileResponse:
 
 
 @session.post("/session")
-async def log_in(body: Login, settings: SettingsDep, request: Request) -> JSONResponse:
-    if not settings.admin_token:
-        raise AdminRefused(403, "admin_disabled", "The admin dashboard is off: set PARLEY_ADMIN_TOKEN on the server.")
-    if not token_matches(settings, body.token):
-        raise AdminRefused(401, "unauthorized", "That is not the admin token.")
+async def log_in(body: Login, request: Request) -> JSONResponse:
+    check_token(request, body.token, refusal="That is not the admin token.")
     reply = JSONResponse({"ok": True})
     reply.set_cookie(
-        COOKIE, session_value(settings.admin_token), max_age=SESSION_MAX_AGE_S, httponly=True, samesite="strict",
+        COOKIE, await open_session(request), max_age=SESSION_MAX_AGE_S, httponly=True, samesite="strict",
         secure=request.url.scheme == "https", path="/",
     )
     return reply
 
 
 @session.delete("/session")
-async def log_out() -> JSONResponse:
+async def log_out(request: Request) -> JSONResponse:
+    await close_session(request)  # the cookie is dead on the server, whatever the browser keeps
     reply = JSONResponse({"ok": True})
     reply.delete_cookie(COOKIE, path="/")
     return reply

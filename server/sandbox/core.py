@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Depends
 from starlette.exceptions import HTTPException
 
-from server.sandbox import ops_hits, ops_review, ops_workers, worker_actions
+from server.sandbox import ops_hits, ops_review, ops_workers, worker_actions, worker_sessions
 from server.sandbox.errors import MTurkError, RequestError, SandboxElsewhere, ServiceFault, WorkerRefusal
 from server.sandbox.lifecycle import advance, balance
 from server.sandbox.model import Assignment, SandboxState
@@ -127,11 +127,25 @@ class Sandbox:
         with self._session(mutates=True) as ctx:
             return worker_actions.return_assignment(ctx.state, assignment_id, ctx.now)
 
-    def submit(self, assignment_id: str, answers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Assignment:
-        """Submit as the worker's form would: every answer becomes a FreeText answer in the Answer XML."""
+    def submit(
+        self, assignment_id: str, answers: Mapping[str, str] | Iterable[tuple[str, str]], *,
+        submit_key: str | None = None,
+    ) -> Assignment:
+        """Submit as the worker's form would: every answer becomes a FreeText answer in the Answer XML.
+
+        Over HTTP the form's post carries the assignment's ``submit_key``; a Python caller needs none."""
         pairs = list(answers.items()) if isinstance(answers, Mapping) else list(answers)
         with self._session(mutates=True) as ctx:
-            return worker_actions.submit(ctx.state, assignment_id, pairs, ctx.now)
+            return worker_actions.submit(ctx.state, assignment_id, pairs, ctx.now, submit_key)
+
+    def claim_worker(self, worker_id: str, session: str) -> None:
+        """A worker-site browser session picks a worker id (see ``worker_sessions``)."""
+        with self._session(mutates=True) as ctx:
+            worker_sessions.claim_worker(ctx.state, worker_id, session)
+
+    def check_holder(self, worker_id: str, session: str) -> None:
+        with self._session(mutates=False) as ctx:
+            worker_sessions.check_holder(ctx.state, worker_id, session)
 
     def visible_hits(self, worker_id: str) -> list[worker_actions.WorkerHit]:
         with self._session(mutates=False) as ctx:

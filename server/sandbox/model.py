@@ -6,6 +6,7 @@ cents. An assignment's life is one enum with one guarded transition function.
 
 from __future__ import annotations
 
+import secrets
 from enum import StrEnum
 from typing import Any
 
@@ -96,6 +97,8 @@ class Assignment(BaseModel):
     answer: str | None = None
     requester_feedback: str | None = None
     ended_time: float | None = None  # when it was returned or abandoned
+    # In the turkSubmitTo given to this assignment's page only: a submit carrying it comes from that page.
+    submit_key: str = Field(default_factory=lambda: secrets.token_urlsafe(18))
 
     def move_to(self, wanted: AssignmentStatus) -> None:
         if wanted not in _TRANSITIONS[self.status]:
@@ -175,6 +178,8 @@ class SandboxState(BaseModel):
     bonuses: list[Bonus] = Field(default_factory=list)
     tokens: dict[str, UsedToken] = Field(default_factory=dict)  # key: "<scope>/<token>"
     notifications: list[Notification] = Field(default_factory=list)
+    # worker id -> hash of the worker-site session (browser) that picked it (see ``worker_sessions``)
+    worker_sessions: dict[str, str] = Field(default_factory=dict)
 
     def worker(self, worker_id: str) -> Worker:
         """The worker's record, created with MTurk's defaults on first sight."""

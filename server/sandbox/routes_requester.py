@@ -13,10 +13,36 @@ from server.sandbox.validation import TARGET_PREFIX, operation_names
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 32  # MTurk's deepest parameter (a qualification requirement's locale values) is 4 levels down
 
 
 def _answer(body: object, status: int = 200) -> Response:
     return JSONResponse(body, status_code=status, media_type=CONTENT_TYPE)
+
+
+def _depth(value: object) -> int:
+    """How deeply `value` nests lists and objects, without recursing (a hostile body may nest thousands)."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if children:
+            deepest = max(deepest, depth)
+            level.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _parameters(body: bytes) -> object:
+    too_deep = f"The request body is nested more than {MAX_DEPTH} levels deep."
+    try:
+        params = json.loads(body or b"{}")
+    except RecursionError as error:
+        raise RequestError(too_deep) from error
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestError(f"The request body is not valid JSON: {error}") from error
+    if _depth(params) > MAX_DEPTH:
+        raise RequestError(too_deep)
+    return params
 
 
 def requester_routes(sandbox: Sandbox) -> APIRouter:
@@ -32,11 +58,7 @@ def requester_routes(sandbox: Sandbox) -> APIRouter:
         try:
             if len(body) > MAX_BODY_BYTES:
                 raise RequestError(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-            try:
-                params = json.loads(body or b"{}")
-            except (ValueError, UnicodeDecodeError) as error:
-                raise RequestError(f"The request body is not valid JSON: {error}") from error
-            return _answer(sandbox.call(operation, params))
+            return _answer(sandbox.call(operation, _parameters(body)))
         except MTurkError as error:
             return _answer(error.body(), error.http_status)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -110,8 +111,18 @@ def return_assignment(state: SandboxState, assignment_id: str, now: float) -> As
     return assignment
 
 
-def submit(state: SandboxState, assignment_id: str, answers: Iterable[tuple[str, str]], now: float) -> Assignment:
+def submit(
+    state: SandboxState, assignment_id: str, answers: Iterable[tuple[str, str]], now: float, submit_key: str | None
+) -> Assignment:
+    """Record the answers; `submit_key` must be the assignment's (None: a trusted in-process caller)."""
     assignment = find_assignment(state, assignment_id)
+    if submit_key is not None and not hmac.compare_digest(assignment.submit_key.encode(), submit_key.encode()):
+        raise WorkerRefusal(
+            "not_your_assignment",
+            f"Assignment {assignment_id} can only be submitted by the page it was given to: post the form to "
+            "that page's turkSubmitTo address followed by /mturk/externalSubmit.",
+            403,
+        )
     _in_progress(assignment)
     delay = state.hit_types[state.hits[assignment.hit_id].hit_type_id].auto_approval_delay
     assignment.move_to(AssignmentStatus.SUBMITTED)
@@ -134,12 +145,13 @@ def preview_url(state: SandboxState, hit: HIT, sandbox_base: str) -> str:
 
 
 def work_url(state: SandboxState, assignment: Assignment, sandbox_base: str) -> str:
-    """MTurk's four parameters: turkSubmitTo is where the page posts ``/mturk/externalSubmit``."""
+    """MTurk's four parameters: turkSubmitTo is where the page posts ``/mturk/externalSubmit``; it carries
+    the assignment's submit key, so only the page given the assignment can submit it."""
     params = {
         "assignmentId": assignment.assignment_id,
         "hitId": assignment.hit_id,
         "workerId": assignment.worker_id,
-        "turkSubmitTo": sandbox_base,
+        "turkSubmitTo": f"{sandbox_base}/submit/{assignment.submit_key}",
     }
     return task_url(state, state.hits[assignment.hit_id], params, sandbox_base)
 

@@ -17,8 +17,11 @@ from server.sandbox.worker_actions import (
 )
 
 
-def _frame_height(state: SandboxState, hit_id: str) -> int:
-    return parse_question(state.hits[hit_id].question).frame_height
+def _frame(state: SandboxState, hit_id: str) -> dict[str, Any]:
+    """How the worker site frames the HIT's page: its height, and sandboxed when it is an HTMLQuestion
+    (anyone's HTML, given an opaque origin; an ExternalQuestion is a site of its own)."""
+    question = parse_question(state.hits[hit_id].question)
+    return {"frame_height": question.frame_height, "html_question": question.html is not None}
 
 
 def hit_json(state: SandboxState, view: WorkerHit, now: float, sandbox_base: str) -> dict[str, Any]:
@@ -33,7 +36,7 @@ def hit_json(state: SandboxState, view: WorkerHit, now: float, sandbox_base: str
         "assignments_available": hit_counts(state, hit, now).available,
         "expiration": hit.expiration,
         "assignment_duration_seconds": hit_type.assignment_duration,
-        "frame_height": _frame_height(state, hit.hit_id),
+        **_frame(state, hit.hit_id),
         "preview_url": preview_url(state, hit, sandbox_base) if view.can_preview else None,
         "can_accept": view.refusal is None,
         "refusal": None if view.refusal is None else view.refusal.body()["error"],
@@ -60,7 +63,7 @@ def assignment_json(state: SandboxState, assignment: Assignment, sandbox_base: s
         "approval_time": assignment.approval_time,
         "rejection_time": assignment.rejection_time,
         "requester_feedback": assignment.requester_feedback,
-        "frame_height": _frame_height(state, hit.hit_id),
+        **_frame(state, hit.hit_id),
         "work_url": work_url(state, assignment, sandbox_base) if working else None,
     }
 

@@ -9,6 +9,7 @@ import httpx
 from server.store import Store
 from server.store.hits import FormAnswer, HitStore
 from tests.hits.harness import eventually, open_hits
+from tests.sandbox.helpers import accept_as_async, external_submit_url
 
 WORKERS = ("AFORMWORKER1", "AFORMWORKER2", "AFORMWORKER3")
 # Item -> the label each of WORKERS gives it. Agreement per item: t1 1, t2 1/3, t3 0 (mean 4/9); labels over
@@ -39,11 +40,11 @@ async def answer_every_item(base: str, client: Any, store: Store, run_id: str) -
 
 async def work_item(http: httpx.AsyncClient, worker_id: str, hit_id: str, item: str, label: str) -> None:
     """One worker accepts the item's HIT on the sandbox's worker site, opens its page and posts the form."""
-    accepted = await http.post("/sandbox/worker/accept", json={"worker_id": worker_id, "hit_id": hit_id})
+    accepted = await accept_as_async(http, worker_id, hit_id)
     assert accepted.status_code == 200, accepted.text
     page = await http.get(accepted.json()["url"])
     assert page.status_code == 200 and TEXTS[item] in page.text and "html_question.js" in page.text
-    submitted = await http.post("/sandbox/mturk/externalSubmit", data={
+    submitted = await http.post(external_submit_url(accepted.json()["url"]), data={
         "assignmentId": accepted.json()["assignment_id"], "item_id": item, "emotion": label,
     })
     assert submitted.status_code == 200 and 'data-status="submitted"' in submitted.text.replace("'", '"')

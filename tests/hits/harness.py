@@ -16,6 +16,7 @@ from botocore.config import Config
 
 from server.hits import HitManager
 from server.settings import Settings
+from tests.sandbox.helpers import accept_as_async, turk_submit_to
 from tests.support.client import Frame, JoinRefused, Worker
 from tests.support.server import LiveServer
 from tests.support.server import serve as serve_live
@@ -88,24 +89,42 @@ def open_hits(client: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 class TurkWorker(Worker):
-    """A worker who accepts a HIT on the sandbox's worker site, then joins with MTurk's parameters."""
+    """A worker who accepts a HIT on the sandbox's worker site, then joins with MTurk's parameters.
+
+    Its cookie jar is its browser: the worker id it picks on the worker site is bound to it."""
 
     def __init__(self, base: str, run_id: str, worker_id: str) -> None:
         super().__init__(base, run_id, worker_id)
         self.hit_id = ""
+        self.turk_submit_to = ""
+        self.cookies = httpx.Cookies()
+
+    def _site(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base, timeout=10, cookies=self.cookies)
 
     async def accept(self, hit_id: str) -> None:
-        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
-            reply = await http.post("/sandbox/worker/accept", json={"worker_id": self.worker_id, "hit_id": hit_id})
+        async with self._site() as http:
+            reply = await accept_as_async(http, self.worker_id, hit_id)
+            self.cookies = http.cookies
         if reply.status_code != 200:
             raise JoinRefused(reply.status_code, reply.json())
         self.assignment_id, self.hit_id = reply.json()["assignment_id"], hit_id
+        self.turk_submit_to = turk_submit_to(reply.json()["url"])
+
+    async def visible_hits(self) -> set[str]:
+        """The HIT ids the worker site lists for this worker."""
+        async with self._site() as http:
+            picked = await http.post("/sandbox/worker/session", json={"worker_id": self.worker_id})
+            assert picked.status_code == 200, picked.text
+            reply = await http.get("/sandbox/worker/hits", params={"worker_id": self.worker_id})
+            self.cookies = http.cookies
+        return {hit["hit_id"] for hit in reply.json()["hits"]}
 
     async def join(self) -> Frame:
         async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
             reply = await http.post(f"/task/{self.run_id}/join", json={
                 "assignment_id": self.assignment_id, "hit_id": self.hit_id, "worker_id": self.worker_id,
-                "turk_submit_to": f"{self.base}/sandbox",
+                "turk_submit_to": self.turk_submit_to,
             })
         body = reply.json()
         if reply.status_code != 200:
@@ -117,12 +136,12 @@ class TurkWorker(Worker):
         """What the page does when done: a submit frame, then MTurk's form post to turkSubmitTo."""
         await self.send({"type": "submit"})
         await self.wait_state("submitted")
-        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
+        async with httpx.AsyncClient(timeout=10) as http:  # the page's form post: no worker-site cookie
             form = {"assignmentId": self.assignment_id, **answers}
-            reply = await http.post("/sandbox/mturk/externalSubmit", data=form)
+            reply = await http.post(f"{self.turk_submit_to}/mturk/externalSubmit", data=form)
         assert reply.status_code == 200, reply.text
 
     async def return_hit(self) -> None:
-        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
+        async with self._site() as http:
             reply = await http.post("/sandbox/worker/return", json={"assignment_id": self.assignment_id})
         assert reply.status_code == 200, reply.text

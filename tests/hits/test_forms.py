@@ -23,6 +23,7 @@ from tests.hits import tasks
 from tests.hits.flow import requester
 from tests.hits.form_flow import ANSWERS, WORKERS, answer_every_item, work_item
 from tests.hits.harness import HitServer, eventually, mturk, open_hits, serve, settings_for
+from tests.sandbox.helpers import accept_as_async
 
 
 @pytest.fixture
@@ -188,11 +189,11 @@ async def test_a_worker_who_answered_per_worker_total_items_no_longer_sees_the_r
             kept = await manager.hit_store.form_answers("capped2")
             assert sorted((a.worker_id, a.item_id) for a in kept) == [(first, "t1"), (first, "t2"), (second, "t1")]
 
-            refused = await http.post("/sandbox/worker/accept", json={"worker_id": first, "hit_id": hit_of["t3"]})
+            refused = await accept_as_async(http, first, hit_of["t3"])
             assert refused.status_code == 403 and "per-worker cap reached: capped2" in refused.text
             await work_item(http, second, hit_of["t3"], "t3", "scared")  # one item below the cap: still served
             await manager.forms.tend(plan, task, await _listing(manager, "capped2"), publishing=True)
-            refused = await http.post("/sandbox/worker/accept", json={"worker_id": second, "hit_id": hit_of["t2"]})
+            refused = await accept_as_async(http, second, hit_of["t2"])
             assert refused.status_code == 403  # the second reached the cap with t3
 
 

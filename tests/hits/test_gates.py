@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from server.store import Store
@@ -27,11 +26,6 @@ async def _refused(worker: TurkWorker, hit_id: str) -> str:
     return str(refused.value.code)
 
 
-def _visible(base: str, worker_id: str) -> set[str]:
-    reply = httpx.get(f"{base}/sandbox/worker/hits", params={"worker_id": worker_id}, timeout=10)
-    return {hit["hit_id"] for hit in reply.json()["hits"]}
-
-
 async def test_worker_who_failed_onboarding_cannot_accept_another_hit(gated_server: HitServer) -> None:
     client = mturk(gated_server.endpoint)
     hits = await eventually(lambda: _open(client, "gated", 2), what="two open HITs")
@@ -43,11 +37,11 @@ async def test_worker_who_failed_onboarding_cannot_accept_another_hit(gated_serv
     await worker.wait_state("onboarding_failed")
 
     async def hidden() -> bool:
-        return not _visible(gated_server.base, "AFAILS") & {h["HITId"] for h in hits[1:]}
+        return not await worker.visible_hits() & {h["HITId"] for h in hits[1:]}
 
     await eventually(hidden, what="the run's HITs hidden from the failed worker")
     assert await _refused(worker, hits[1]["HITId"]) == "not_qualified"
-    assert _visible(gated_server.base, "AOTHER") >= {h["HITId"] for h in hits[1:]}
+    assert await TurkWorker(gated_server.base, "gated", "AOTHER").visible_hits() >= {h["HITId"] for h in hits[1:]}
     await worker.drop()
 
 
@@ -62,7 +56,7 @@ async def test_soft_blocked_worker_cannot_accept_until_unblocked(
         assert await store.worker_block("ABLOCKED") == "copied answers"
         worker = TurkWorker(chat_server.base, "chat", "ABLOCKED")
         assert await _refused(worker, hits[0]["HITId"]) == "not_qualified"
-        assert not _visible(chat_server.base, "ABLOCKED")
+        assert not await worker.visible_hits()
         await review.unblock("ABLOCKED")
         await worker.accept(hits[0]["HITId"])
     finally:
@@ -80,7 +74,7 @@ async def test_worker_at_concurrency_cap_sees_no_hit_until_they_return_theirs(
     other = hits[1]["HITId"]
 
     async def hidden() -> bool:
-        return other not in _visible(chat_server.base, "ABUSY")
+        return other not in await worker.visible_hits()
 
     await eventually(hidden, what="the other HIT hidden from a worker already on one")
     assert await _refused(worker, other) == "not_qualified"
@@ -88,7 +82,7 @@ async def test_worker_at_concurrency_cap_sees_no_hit_until_they_return_theirs(
     await worker.wait_state("returned")  # assignment sync saw the HIT open again
 
     async def shown() -> bool:
-        return other in _visible(chat_server.base, "ABUSY")
+        return other in await worker.visible_hits()
 
     await eventually(shown, what="the HITs shown again once the worker holds none")
     await worker.drop()

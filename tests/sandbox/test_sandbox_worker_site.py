@@ -11,11 +11,18 @@ import pytest
 
 from server.sandbox.question import ANSWER_NAMESPACE
 from tests.sandbox.conftest import SandboxServer
-from tests.sandbox.helpers import HTML_QUESTION, create_hit
+from tests.sandbox.helpers import HTML_QUESTION, accept_as, create_hit, external_submit_url
 
 
 def accept(http: httpx.Client, worker_id: str, hit_id: str) -> httpx.Response:
-    return http.post("/sandbox/worker/accept", json={"worker_id": worker_id, "hit_id": hit_id})
+    return accept_as(http, worker_id, hit_id)
+
+
+def hits_of(http: httpx.Client, worker_id: str) -> list[dict[str, Any]]:
+    """The HITs the worker site lists for `worker_id`, picked by this client."""
+    assert http.post("/sandbox/worker/session", json={"worker_id": worker_id}).status_code == 200
+    hits: list[dict[str, Any]] = http.get("/sandbox/worker/hits", params={"worker_id": worker_id}).json()["hits"]
+    return hits
 
 
 def refusal_code(response: httpx.Response) -> str:
@@ -47,21 +54,23 @@ def test_accept_gives_the_external_url_with_mturks_four_parameters(
     assert reply.status_code == 200
     url = urlsplit(reply.json()["url"])
     assert f"{url.scheme}://{url.netloc}{url.path}" == server.task_url
+    key = server.sandbox.state.assignments[reply.json()["assignment_id"]].submit_key  # only this page gets it
     assert parse_qs(url.query) == {
         "assignmentId": [reply.json()["assignment_id"]],
         "hitId": [hit["HITId"]],
         "workerId": ["AWORKER1"],
-        "turkSubmitTo": [f"{server.base_url}/sandbox"],
+        "turkSubmitTo": [f"{server.base_url}/sandbox/submit/{key}"],
     }
     assert mturk.get_hit(HITId=hit["HITId"])["HIT"]["HITStatus"] == "Unassignable"
 
 
 def test_external_submit_form_becomes_answer_xml(server: SandboxServer, mturk: Any, http: httpx.Client) -> None:
     hit = create_hit(mturk, server.external_question())
-    assignment_id = accept(http, "AWORKER1", hit["HITId"]).json()["assignment_id"]
+    accepted = accept(http, "AWORKER1", hit["HITId"]).json()
+    assignment_id = accepted["assignment_id"]
 
     page = http.post(
-        "/sandbox/mturk/externalSubmit",
+        external_submit_url(accepted["url"]),
         data={"assignmentId": assignment_id, "answer": "<b>blue</b> & green", "comment": ""},
     )
 
@@ -77,13 +86,14 @@ def test_external_submit_form_becomes_answer_xml(server: SandboxServer, mturk: A
 def test_external_submit_also_accepts_get_and_multipart(server: SandboxServer, mturk: Any, http: httpx.Client) -> None:
     by_get = create_hit(mturk, server.external_question())
     by_multipart = create_hit(mturk, server.external_question())
-    first = accept(http, "AWORKER1", by_get["HITId"]).json()["assignment_id"]
-    second = accept(http, "AWORKER1", by_multipart["HITId"]).json()["assignment_id"]
+    first = accept(http, "AWORKER1", by_get["HITId"]).json()
+    second = accept(http, "AWORKER1", by_multipart["HITId"]).json()
 
-    http.get("/sandbox/mturk/externalSubmit", params={"assignmentId": first, "q": "1"}).raise_for_status()
+    by_query = {"assignmentId": first["assignment_id"], "q": "1"}
+    http.get(external_submit_url(first["url"]), params=by_query).raise_for_status()
     http.post(
-        "/sandbox/mturk/externalSubmit",
-        data={"assignmentId": second, "q": "2"},
+        external_submit_url(second["url"]),
+        data={"assignmentId": second["assignment_id"], "q": "2"},
         files={"upload": ("notes.txt", b"hello", "text/plain")},
     ).raise_for_status()
 
@@ -93,12 +103,13 @@ def test_external_submit_also_accepts_get_and_multipart(server: SandboxServer, m
 
 def test_submitting_twice_or_a_preview_is_refused(server: SandboxServer, mturk: Any, http: httpx.Client) -> None:
     hit = create_hit(mturk, server.external_question())
-    assignment_id = accept(http, "AWORKER1", hit["HITId"]).json()["assignment_id"]
-    http.post("/sandbox/mturk/externalSubmit", data={"assignmentId": assignment_id, "a": "1"})
+    accepted = accept(http, "AWORKER1", hit["HITId"]).json()
+    assignment_id, submit_url = accepted["assignment_id"], external_submit_url(accepted["url"])
+    http.post(submit_url, data={"assignmentId": assignment_id, "a": "1"})
 
-    again = http.post("/sandbox/mturk/externalSubmit", data={"assignmentId": assignment_id, "a": "2"})
-    preview = http.post("/sandbox/mturk/externalSubmit", data={"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE"})
-    unknown = http.post("/sandbox/mturk/externalSubmit", data={"assignmentId": "3NOPE"})
+    again = http.post(submit_url, data={"assignmentId": assignment_id, "a": "2"})
+    preview = http.post(submit_url, data={"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE"})
+    unknown = http.post(submit_url, data={"assignmentId": "3NOPE"})
 
     assert again.status_code == 409
     assert preview.status_code == 400
@@ -148,8 +159,8 @@ def test_does_not_exist_requirement_hides_the_hit_and_refuses_accept(
     hit = create_hit(mturk, server.external_question(), QualificationRequirements=[requirement])
     mturk.associate_qualification_with_worker(QualificationTypeId=soft_block, WorkerId="AKEPTOUT", IntegerValue=1)
 
-    hidden = http.get("/sandbox/worker/hits", params={"worker_id": "AKEPTOUT"}).json()["hits"]
-    shown = http.get("/sandbox/worker/hits", params={"worker_id": "AWELCOME"}).json()["hits"]
+    hidden = hits_of(http, "AKEPTOUT")
+    shown = hits_of(http, "AWELCOME")
     refused = accept(http, "AKEPTOUT", hit["HITId"])
 
     assert hidden == []
@@ -173,7 +184,7 @@ def test_accept_guard_shows_the_hit_but_refuses_accept(server: SandboxServer, mt
     mturk.associate_qualification_with_worker(QualificationTypeId=score, WorkerId="ALOW", IntegerValue=50)
     mturk.associate_qualification_with_worker(QualificationTypeId=score, WorkerId="AHIGH", IntegerValue=95)
 
-    (seen,) = http.get("/sandbox/worker/hits", params={"worker_id": "ALOW"}).json()["hits"]
+    (seen,) = hits_of(http, "ALOW")
 
     assert seen["can_accept"] is False
     assert seen["preview_url"] is not None
@@ -196,7 +207,7 @@ def test_locale_requirement_follows_the_worker_locale(server: SandboxServer, mtu
 
     assert accept(http, "AUSA", hit["HITId"]).status_code == 200
     assert refusal_code(accept(http, "AFRANCE", hit["HITId"])) == "not_qualified"
-    assert http.get("/sandbox/worker/hits", params={"worker_id": "AFRANCE"}).json()["hits"] == []
+    assert hits_of(http, "AFRANCE") == []
     got = mturk.get_qualification_score(QualificationTypeId="00000000000000000071", WorkerId="AFRANCE")
     assert got["Qualification"]["LocaleValue"] == {"Country": "FR"}
 
@@ -306,6 +317,7 @@ def test_notified_workers_see_the_message(server: SandboxServer, mturk: Any, htt
 
     reply = mturk.notify_workers(Subject="Thanks", MessageText="More HITs tomorrow", WorkerIds=["AWORKER1", "ANEW"])
 
+    assert http.post("/sandbox/worker/session", json={"worker_id": "AWORKER1"}).status_code == 200
     messages = http.get("/sandbox/worker/messages", params={"worker_id": "AWORKER1"}).json()["messages"]
     assert [(m["subject"], m["message_text"]) for m in messages] == [("Thanks", "More HITs tomorrow")]
     assert [f["WorkerId"] for f in reply["NotifyWorkersFailureStatuses"]] == ["ANEW"]
