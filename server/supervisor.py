@@ -8,6 +8,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+CANCEL_ROUNDS = 10
+CANCEL_WAIT_S = 1.0
 
 
 class Supervisor:
@@ -37,9 +39,16 @@ class Supervisor:
         return len(self._tasks)
 
     async def aclose(self) -> None:
+        """Cancel every task and wait for all of them to end. A task that swallows its cancellation (a
+        library that catches it, or a wait that finished at the same moment) is cancelled again, so
+        shutdown never hangs on one; one still running after `CANCEL_ROUNDS` is logged and left."""
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        pending = set(self._tasks)
+        for _ in range(CANCEL_ROUNDS):
+            if not pending:
+                return
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
+        for task in pending:
+            log.error("background task %s did not end after %d cancellations", task.get_name(), CANCEL_ROUNDS)

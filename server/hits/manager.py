@@ -108,8 +108,11 @@ class HitManager:
                 self.ready.set()
             except Exception:
                 log.exception("HIT manager pass failed; next pass in %.0fs", self.interval_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can drop a cancellation that arrives as
+            # the wait ends, and this loop would then outlive its supervisor's shutdown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                async with asyncio.timeout(self.interval_s):
+                    await self._wake.wait()
             self._wake.clear()
 
     # ---- one pass -----------------------------------------------------------------------------

@@ -114,7 +114,8 @@ class MTurk:
         method: Callable[..., dict[str, Any]] = getattr(self._client, xform_name(operation))
         for attempt in range(self.retry.attempts):
             try:
-                return await asyncio.wait_for(asyncio.to_thread(method, **params), self.retry.call_timeout_s)
+                async with asyncio.timeout(self.retry.call_timeout_s):  # never drops a shutdown's cancel
+                    return await asyncio.to_thread(method, **params)
             except (ClientError, BotoCoreError, TimeoutError) as exc:
                 error = _translate(operation, exc)
             if not error.transient or attempt == self.retry.attempts - 1:
