@@ -139,6 +139,7 @@ class Channel:
                     "code": "bad_resume",
                     "message": f"last_seq {last_seq} is ahead of this stream ({self.head_seq}); reload the page.",
                 }))
+                await _close_quietly(socket, 4400, "bad_resume")
                 raise Disconnected(4400, "resume ahead of stream")
             await socket.send_text(dumps({**welcome, "head_seq": self.head_seq}))
             seq = last_seq

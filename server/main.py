@@ -15,6 +15,7 @@ from server.admin import install_admin
 from server.errors import install_error_handlers
 from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
+from server.nul_guard import NulGuard
 from server.protocol import ErrorReply
 from server.registry import Runs
 from server.routes import fragments, health, task, ws
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sandbox = mount_sandbox(app, settings)
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(NulGuard)
     app.add_middleware(ws.WorkerSocketRoute)  # added last: the outermost, so /ws frames skip the rest
     return app
 

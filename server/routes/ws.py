@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.channel import Disconnected, dumps
+from server.channel import Channel, Disconnected, dumps
 from server.protocol import (
     PROTOCOL_VERSION,
     ErrorFrame,
@@ -202,7 +202,7 @@ async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings
         try:
             frame = parse_client_frame(raw, max_bytes=settings.max_frame_bytes)
         except FrameError as exc:
-            frame, error = None, ErrorFrame(code=exc.code, message=exc.message)
+            frame, error = None, ErrorFrame(code=exc.code, message=exc.message, client_id=exc.client_id)
         if not limit.allow():
             await channel.send_ephemeral(ErrorFrame(
                 code="rate_limited", client_id=frame.client_id if isinstance(frame, Say) else None,
@@ -212,20 +212,38 @@ async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings
         if frame is None:
             await channel.send_ephemeral(error.model_dump())
             continue
-        if isinstance(frame, Ping):
-            await channel.send_ephemeral(Pong().model_dump())
-        elif isinstance(frame, Say):
-            if len(frame.text) > settings.max_message_chars:
-                await channel.send_ephemeral(ErrorFrame(
-                    code="message_too_long", client_id=frame.client_id,
-                    message=f"Messages are limited to {settings.max_message_chars} characters; "
-                    "shorten it and send again.",
-                ).model_dump())
-                continue
-            await run.receive(agent_id, frame)
-        elif isinstance(frame, Submit):
-            await run.submit(agent_id)
-        else:
+        try:
+            await _dispatch(frame, channel, run, agent_id, settings)
+        except Disconnected:
+            raise
+        except Exception:
+            # A fault of ours (the store refused a write, a bug): the page hears that this frame failed, with
+            # its client id so that it does not resend it on every reconnect, and the socket stays up.
+            log.exception("handling a %s frame from agent %s failed", frame.type, agent_id,
+                          extra={"run_id": run.id, "agent_id": agent_id})
             await channel.send_ephemeral(ErrorFrame(
-                code="unexpected_hello", message="Already connected; hello is only the first frame.",
+                code="internal", client_id=frame.client_id if isinstance(frame, Say) else None,
+                message="Something went wrong on our side and this was not saved. Try again in a moment.",
             ).model_dump())
+
+
+async def _dispatch(
+    frame: Hello | Say | Ping | Submit, channel: Channel, run: Run, agent_id: str, settings: Settings
+) -> None:
+    if isinstance(frame, Ping):
+        await channel.send_ephemeral(Pong().model_dump())
+    elif isinstance(frame, Say):
+        if len(frame.text) > settings.max_message_chars:
+            await channel.send_ephemeral(ErrorFrame(
+                code="message_too_long", client_id=frame.client_id,
+                message=f"Messages are limited to {settings.max_message_chars} characters; "
+                "shorten it and send again.",
+            ).model_dump())
+            return
+        await run.receive(agent_id, frame)
+    elif isinstance(frame, Submit):
+        await run.submit(agent_id)
+    else:
+        await channel.send_ephemeral(ErrorFrame(
+            code="unexpected_hello", message="Already connected; hello is only the first frame.",
+        ).model_dump())
