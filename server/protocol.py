@@ -144,34 +144,43 @@ def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> Hello | Say | Pin
             raise _invalid_json(raw) from None
         if first.get("type") == "union_tag_invalid" or first.get("type") == "union_tag_not_found":
             raise FrameError("unknown_type", "Unknown or missing frame type.") from None
-        client_id = _client_id(raw)
+        client_id = _client_id(_read(raw))
         if first["type"] in _UNSTORABLE_ERRORS:
             raise FrameError(first["type"], _UNSTORABLE_ERRORS[first["type"]], client_id) from None
         raise FrameError("bad_frame", f"Invalid frame at {where}: {first.get('msg')}", client_id) from None
 
 
 def _invalid_json(raw: str) -> FrameError:
-    """The frame parser refuses an escaped unpaired surrogate (`"\\ud800"`) as invalid JSON. The standard
-    library reads it, so a frame it reads is valid JSON with text Parley does not store: say so."""
+    """The frame parser refuses an escaped unpaired surrogate (`"\\ud800"`) and nesting past its own depth
+    limit as invalid JSON. The standard library reads both: for a frame it reads, say what is wrong with it
+    and name the message, so that the page stops resending it."""
+    value = _read(raw)
+    if value is None:
+        return FrameError("bad_json", "The frame is not valid JSON.")
+    client_id = _client_id(value)
     try:
-        _storable_json(json.loads(raw))
+        _storable_json(value)
     except PydanticCustomError as exc:
-        if exc.type == "bad_text":
-            return FrameError("bad_text", _UNSTORABLE_ERRORS["bad_text"], _client_id(raw))
+        if exc.type in _UNSTORABLE_ERRORS:
+            return FrameError(exc.type, _UNSTORABLE_ERRORS[exc.type], client_id)
+    return FrameError("bad_json", "The frame is not valid JSON.", client_id)
+
+
+def _read(raw: str) -> Any:
+    try:
+        return json.loads(raw)
     except (ValueError, RecursionError):
-        pass
-    return FrameError("bad_json", "The frame is not valid JSON.")
+        return None
 
 
 _client_id_adapter: TypeAdapter[ClientId] = TypeAdapter(ClientId)
 
 
-def _client_id(raw: str) -> str | None:
-    """The client id of a refused message frame, when it has a valid one: the page then stops resending it."""
+def _client_id(frame: Any) -> str | None:
+    """The client id of a refused message frame, when it has a valid one."""
     try:
-        found = json.loads(raw).get("client_id")
-        return _client_id_adapter.validate_python(found)
-    except (ValueError, AttributeError, RecursionError):
+        return _client_id_adapter.validate_python(frame.get("client_id"))
+    except (ValueError, AttributeError):
         return None
 
 
