@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -160,6 +160,8 @@ FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCh
 
 
 @FUZZ
+@example(batch=['{"type":"message","client_id":"c-nul","text":"a\\u0000b"}'])
+@example(batch=['{"type":"message","client_id":"c-big","data":{"n":100000000000000000000}}'])
 @given(batch=st.lists(frames, min_size=1, max_size=8))
 def test_every_fuzzed_frame_gets_one_answer_and_the_socket_stays_open(
     fuzz_server: ServerProcess, agent: dict[str, Any], batch: list[str | bytes]
@@ -191,6 +193,7 @@ def test_a_newer_socket_closes_the_older_with_4409_and_serves_on(
 
 
 @settings(FUZZ, max_examples=80)
+@example(first=json.dumps({"type": "hello", "token": "abc.\u00e9", "last_seq": 0}))
 @given(first=tokens.map(lambda t: json.dumps({"type": "hello", "token": t, "last_seq": 0})) | frames)
 def test_a_refused_first_frame_gets_an_error_frame_and_its_documented_close(
     fuzz_server: ServerProcess, first: str | bytes
