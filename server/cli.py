@@ -23,6 +23,7 @@ from server.hits import BudgetExceeded, HitManager, LiveModeRefused, ReviewError
 from server.hits.admin import expire_hits, orphans, publishing_choice, stop_run
 from server.hits.plan import dollars
 from server.providers.mturk import MTurk, MTurkError, account_key, endpoint_for
+from server.serving import uvicorn_options
 from server.settings import Settings
 from server.store import Store
 from server.store.hits import HTML, HitPlan, HitStore
@@ -93,7 +94,7 @@ def _guard(coro: Coroutine[Any, Any, T]) -> T:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve Parley (its settings come from PARLEY_* variables)."""
-    uvicorn.run("server.main:app", host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False)
+    uvicorn.run("server.main:app", host=host, port=port, **uvicorn_options(Settings()))
 
 
 @app.command()
@@ -153,7 +154,7 @@ def run(
 
     from server.main import create_app  # here: importing server.main builds its app from the environment
 
-    uvicorn.run(create_app(settings), host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False)
+    uvicorn.run(create_app(settings), host=host, port=port, **uvicorn_options(settings))
 
 
 # ---- watching --------------------------------------------------------------------------------------
