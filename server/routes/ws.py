@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -114,25 +113,6 @@ class AsgiSocket:
         return bytes(message.get("bytes") or b"")
 
 
-class RateLimit:
-    """A token bucket per connection: `burst` frames at once, refilled at `per_s`."""
-
-    def __init__(self, per_s: float, burst: int) -> None:
-        self.per_s = per_s
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.at = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_s)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 async def _error(socket: AsgiSocket, code: str, message: str, client_id: str | None = None) -> None:
     await socket.send_text(dumps(ErrorFrame(code=code, message=message, client_id=client_id).model_dump()))
 
@@ -195,7 +175,7 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings) -> None:
-    limit = RateLimit(settings.rate_per_s, settings.rate_burst)
+    limit = run.rate_limits.bucket(agent_id, per_s=settings.rate_per_s, burst=settings.rate_burst)
     channel = run.humans[agent_id].channel
     while True:
         raw = await socket.receive(settings.heartbeat_s * 3)
