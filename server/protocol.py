@@ -66,7 +66,9 @@ def _storable_json(value: Any) -> Any:
     return value
 
 
-StoredText = Annotated[str, AfterValidator(_storable)]
+# The schema says it too (API clients and schema-driven tests read it); the validator is what enforces it.
+_STORED_TEXT_SCHEMA = {"pattern": "^[^\\x00\\ud800-\\udfff]*$", "description": "no NUL, no unpaired surrogate"}
+StoredText = Annotated[str, AfterValidator(_storable), Field(json_schema_extra=_STORED_TEXT_SCHEMA)]
 StoredData = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 
 
