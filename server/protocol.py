@@ -67,7 +67,8 @@ def _storable_json(value: Any) -> Any:
 
 
 # The schema says it too (API clients and schema-driven tests read it); the validator is what enforces it.
-_STORED_TEXT_SCHEMA = {"pattern": "^[^\\x00\\ud800-\\udfff]*$", "description": "no NUL, no unpaired surrogate"}
+# The pattern names NUL only: JSON Schema validators (ECMA or Rust regexes) cannot express an unpaired surrogate.
+_STORED_TEXT_SCHEMA = {"pattern": "^[^\\x00]*$", "description": "text without NUL and without unpaired surrogates"}
 StoredText = Annotated[str, AfterValidator(_storable), Field(json_schema_extra=_STORED_TEXT_SCHEMA)]
 StoredData = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 
