@@ -1,4 +1,4 @@
-"""Fuzzing the websocket and the join body with Hypothesis.
+"""Fuzzing the websocket and the join body with Hypothesis, against a server on each database.
 
 The rule under test: no frame a client can send ends in a dropped socket. Every frame after the hello gets
 exactly one answer (an error frame, a pong, or its message's echo or ack) and the socket stays open; every
