@@ -30,6 +30,7 @@ VOLUME ["/app/data"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 
+# server.serving: uvicorn with Parley's options (server/serving.py: frame size cap, handshake and keep-alive
+# limits, no per-message deflate), the same as every other way Parley starts.
 # --proxy-headers: the client's scheme and address come from Caddy's X-Forwarded-* (wss, https cookies).
-# --ws-per-message-deflate false: chat frames are small; compressing them costs CPU and ~40 KB per socket.
-CMD ["uvicorn", "server.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--forwarded-allow-ips", "*", "--ws-per-message-deflate", "false"]
+CMD ["python", "-m", "server.serving", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

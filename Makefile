@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/uvicorn server.main:app --host $${PARLEY_HOST:-127.0.0.1} --port $${PARLEY_PORT:-8000} --ws-per-message-deflate false
+	$(BIN)/python -m server.serving --host $${PARLEY_HOST:-127.0.0.1} --port $${PARLEY_PORT:-8000}
 
 test: $(STAMP)
 	$(BIN)/python -m tests.browser_setup

@@ -1,5 +1,6 @@
-"""The servers under test, each a `uvicorn` process of its own: Parley (`server.main:app`, configured by
-PARLEY_* variables) and the bare relay (`bench.echo:app`). Sampled from outside with psutil."""
+"""The servers under test, each a uvicorn process of its own (`python -m server.serving`): Parley
+(`server.main:app`, configured by PARLEY_* variables) and the bare relay (`bench.echo:app`).
+Sampled from outside with psutil."""
 
 from __future__ import annotations
 
@@ -57,10 +58,11 @@ class ServerProcess:
         env = {**os.environ, **self.spec.env, "PARLEY_PUBLIC_URL": self.base}
         self._log = self.log_path.open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "uvicorn", self.spec.app, "--host", "127.0.0.1", "--port", str(self.port),
-            "--ws", self.spec.ws, "--loop", self.spec.loop, "--log-level", "warning", "--no-access-log",
-            "--backlog", "4096", *(["--factory"] if self.factory else []),
-            *([] if self.spec.per_message_deflate else ["--ws-per-message-deflate", "false"]),
+            # Parley's uvicorn options (server/serving.py) for both servers compared, as Parley is deployed
+            sys.executable, "-m", "server.serving", "--app", self.spec.app, "--host", "127.0.0.1",
+            "--port", str(self.port), "--ws", self.spec.ws, "--loop", self.spec.loop, "--log-level", "warning",
+            "--no-access-log", "--backlog", "4096", *(["--factory"] if self.factory else []),
+            *(["--ws-per-message-deflate"] if self.spec.per_message_deflate else []),
             cwd=REPO, env=env, stdout=self._log, stderr=asyncio.subprocess.STDOUT,
         )
         self.ps = psutil.Process(self.proc.pid)

@@ -7,6 +7,20 @@ import { answerOf, createWidget } from "./widgets.js";
 const IDLE_PLACEHOLDER = "Please wait for your turn…";
 const encoder = new TextEncoder();
 
+// Parley stores no NUL and no unpaired surrogate; the server refuses a message holding one (`bad_text`).
+// Both are invisible in an input, so the page drops them from what it sends: a pasted control character
+// cannot leave the worker unable to send.
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function storable(value) {
+  if (typeof value === "string") return value.replace(UNSTORABLE, "");
+  if (Array.isArray(value)) return value.map(storable);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [storable(key), storable(item)]));
+  }
+  return value;
+}
+
 export class Composer {
   /** send(frame) queues a message frame; loadFragment(role) fetches a task's own fragment for a role. */
   constructor({ view, maxChars, maxFrameBytes, send, loadFragment = null }) {
@@ -77,7 +91,7 @@ export class Composer {
 
   sendAnswer() {
     if (!this.#enabled() || !this.widget.isValid()) return;
-    const answer = answerOf(this.widget);
+    const answer = storable(answerOf(this.widget));
     const frame = { type: "message", client_id: newClientId(), text: answer.text, data: answer.data };
     if (encoder.encode(JSON.stringify(frame)).length > this.maxFrameBytes) {
       this.view.showError("This answer is too long to send. Please shorten it.");

@@ -139,6 +139,7 @@ class Channel:
                     "code": "bad_resume",
                     "message": f"last_seq {last_seq} is ahead of this stream ({self.head_seq}); reload the page.",
                 }))
+                await _close_quietly(socket, 4400, "bad_resume")
                 raise Disconnected(4400, "resume ahead of stream")
             await socket.send_text(dumps({**welcome, "head_seq": self.head_seq}))
             seq = last_seq
@@ -147,10 +148,14 @@ class Channel:
                 if not batch:
                     break
                 for seq, payload in batch:
-                    await asyncio.wait_for(socket.send_text(dumps({**payload, "seq": seq})), SEND_TIMEOUT_S)
+                    async with asyncio.timeout(SEND_TIMEOUT_S):
+                        await socket.send_text(dumps({**payload, "seq": seq}))
             turn = self._open_turn_frame()
             if turn is not None:
-                await asyncio.wait_for(socket.send_text(dumps(turn)), SEND_TIMEOUT_S)
+                # asyncio.timeout, not wait_for: no task per send, and a failed send leaves no reference
+                # cycle (task -> exception -> traceback -> task) for the collector to find later.
+                async with asyncio.timeout(SEND_TIMEOUT_S):
+                    await socket.send_text(dumps(turn))
             self._socket = socket
 
     async def detach(self, socket: Socket) -> bool:
@@ -192,6 +197,7 @@ class Channel:
 
 async def _close_quietly(socket: Socket, code: int, reason: str) -> None:
     try:
-        await asyncio.wait_for(socket.close(code, reason), 5.0)
+        async with asyncio.timeout(5.0):
+            await socket.close(code, reason)
     except (Disconnected, TimeoutError):
         pass

@@ -32,6 +32,7 @@ from server.cli_stop import stop_and_expire, wait_until_expired
 from server.hits import HitManager, check_live, publish_run
 from server.hits.admin import publishing_choice
 from server.providers.mturk import account_key, endpoint_for
+from server.serving import uvicorn_options
 from server.settings import Settings
 from server.store import Store
 from server.store.hits import HTML, HitPlan, HitStore
@@ -56,7 +57,7 @@ def serve(
     from server.main import create_app  # here: importing server.main builds its app from the environment
 
     app_ = create_app(settings)
-    uvicorn.run(app_, host=settings.host, port=settings.port, ws="websockets-sansio", ws_per_message_deflate=False)
+    uvicorn.run(app_, host=settings.host, port=settings.port, **uvicorn_options(settings))
 
 
 @dataclass(frozen=True)

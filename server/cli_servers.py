@@ -23,9 +23,6 @@ from server.settings import Settings
 from server.store import Store
 from server.store.leases import InstanceRow, LeaseStore
 
-# The uvicorn options every Parley server runs with (`make run`, `parley serve`, the Dockerfile): uvicorn's
-# sans-I/O websockets, and no per-message deflate (it costs more CPU than the small frames save).
-UVICORN_OPTIONS = ["--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
 WAIT_S = 60.0  # how long the CLI waits for a server to take a run, or to expire a stopped run's HITs
 POLL_S = 0.25  # the instance table offers nothing to wait on but its rows: read them this often
 
@@ -177,13 +174,13 @@ class Child:
 
 
 def start_server(settings: Settings, *, host: str, port: int, provider: str) -> Child:
-    """`python -m uvicorn server.main:app` in a new session, with this environment, serving no demo runs."""
+    """`python -m server.serving` (uvicorn with Parley's options, server/serving.py) in a new session, with this
+    environment, serving no demo runs."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log = (settings.data_dir / f"server-{port}.log").resolve()
     env = {**os.environ, "PARLEY_HOST": host, "PARLEY_PORT": str(port), "PARLEY_PROVIDER": provider,
            "PARLEY_DEMO_RUNS": "{}"}
-    command = [sys.executable, "-m", "uvicorn", "server.main:app", "--host", host, "--port", str(port),
-               *UVICORN_OPTIONS]
+    command = [sys.executable, "-m", "server.serving", "--host", host, "--port", str(port)]
     with log.open("ab") as sink:
         proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                                 start_new_session=True)

@@ -19,6 +19,7 @@ from server.admin import install_admin
 from server.errors import install_error_handlers
 from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
+from server.nul_guard import NulGuard
 from server.ownership import Ownership, new_instance_id
 from server.protocol import ErrorReply
 from server.registry import Runs
@@ -60,9 +61,13 @@ def tune_gc(thresholds: str) -> None:
 
 
 def uvicorn_address(argv: list[str]) -> dict[str, object]:
-    """`--host` / `--port` given to uvicorn's command line (`uvicorn server.main:app --port 8125`), so the
-    listening address is known before uvicorn binds it: the app is built, and started, before that."""
-    if not argv or ("uvicorn" not in Path(argv[0]).parts and not argv[0].endswith("uvicorn")):
+    """`--host` / `--port` given on the command line of uvicorn (`uvicorn server.main:app --port 8125`) or of
+    Parley's `python -m server.serving --port 8125`, so the listening address is known before uvicorn binds
+    it: the app is built, and started, before that."""
+    started_by = Path(argv[0]) if argv else Path()
+    if "uvicorn" not in started_by.parts and started_by.name != "uvicorn" and started_by.parts[-2:] != (
+        "server", "serving.py"
+    ):
         return {}
     found: dict[str, object] = {}
     for flag, key in (("--host", "host"), ("--port", "port")):
@@ -121,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sandbox = mount_sandbox(app, settings)
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(NulGuard)
     app.add_middleware(ws.WorkerSocketRoute)  # added last: the outermost, so /ws frames skip the rest
     return app
 

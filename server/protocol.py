@@ -9,13 +9,68 @@ The no-loss rules (docs/protocol.md):
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 
 PROTOCOL_VERSION = 2  # 2: the echo is a message's ack; turns are live frames, not stored events
 
 ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+# ---- what Parley stores ------------------------------------------------------------------------
+#
+# Text without NUL (U+0000) and without unpaired surrogates: PostgreSQL cannot store the first, no UTF-8
+# encoder the second, so both are refused where they come in (frames and HTTP bodies), the same on every
+# database. Numbers in `data` are what a page holds exactly and every JSON encoder on the way writes:
+# integers within +-(2**53 - 1) (JavaScript's safe integers) and finite floats. Structured answers nest
+# at most MAX_DATA_DEPTH levels.
+
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_DATA_DEPTH = 32
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    if _UNSTORABLE.search(text) is not None:
+        raise PydanticCustomError("bad_text", "text contains a NUL character or an unpaired surrogate")
+    return text
+
+
+def _storable_json(value: Any) -> Any:
+    """Check a JSON value (keys, strings, numbers, depth) against what Parley stores; return it unchanged."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _storable(item)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) > MAX_SAFE_INTEGER:
+                raise PydanticCustomError("bad_number", "integers are limited to +-(2**53 - 1)")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise PydanticCustomError("bad_number", "numbers must be finite")
+        elif depth > MAX_DATA_DEPTH:
+            raise PydanticCustomError("too_deep", "structured answers nest at most {limit} levels",
+                                      {"limit": MAX_DATA_DEPTH})
+        elif isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return value
+
+
+# The schema says it too (API clients and schema-driven tests read it); the validator is what enforces it.
+# The pattern names NUL only: JSON Schema validators (ECMA or Rust regexes) cannot express an unpaired surrogate.
+_STORED_TEXT_SCHEMA = {"pattern": "^[^\\x00]*$", "description": "text without NUL and without unpaired surrogates"}
+StoredText = Annotated[str, AfterValidator(_storable), Field(json_schema_extra=_STORED_TEXT_SCHEMA)]
+StoredData = Annotated[dict[str, Any], AfterValidator(_storable_json)]
 
 
 class _Frame(BaseModel):
@@ -39,8 +94,8 @@ class Say(_Frame):
 
     type: Literal["message"]
     client_id: ClientId
-    text: str = Field(default="", max_length=100_000)
-    data: dict[str, Any] = Field(default_factory=dict)
+    text: StoredText = Field(default="", max_length=100_000)
+    data: StoredData = Field(default_factory=dict)
 
 
 class Ping(_Frame):
@@ -57,11 +112,22 @@ ClientFrame = Annotated[Hello | Say | Ping | Submit, Field(discriminator="type")
 _client_adapter: TypeAdapter[Hello | Say | Ping | Submit] = TypeAdapter(ClientFrame)
 
 
+# Refusals of what Parley does not store, by pydantic error type: the code and the message the page shows.
+_UNSTORABLE_ERRORS = {
+    "bad_text": "Your message contains a character that cannot be stored (a NUL or an unpaired surrogate), so "
+                "it was not sent. Remove that character and send it again.",
+    "bad_number": f"A number in your answer is too large to keep exactly (the limit is {MAX_SAFE_INTEGER:,}) "
+                  "or is not a number, so it was not sent. Correct it and send it again.",
+    "too_deep": f"Your answer is nested more than {MAX_DATA_DEPTH} levels deep, so it was not sent.",
+}
+
+
 class FrameError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, client_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.client_id = client_id  # the refused message's, when the frame had a valid one
 
 
 def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> Hello | Say | Ping | Submit:
@@ -78,10 +144,47 @@ def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> Hello | Say | Pin
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "frame"
         if first.get("type") == "json_invalid":
-            raise FrameError("bad_json", "The frame is not valid JSON.") from None
+            raise _invalid_json(raw) from None
         if first.get("type") == "union_tag_invalid" or first.get("type") == "union_tag_not_found":
             raise FrameError("unknown_type", "Unknown or missing frame type.") from None
-        raise FrameError("bad_frame", f"Invalid frame at {where}: {first.get('msg')}") from None
+        client_id = _client_id(_read(raw))
+        if first["type"] in _UNSTORABLE_ERRORS:
+            raise FrameError(first["type"], _UNSTORABLE_ERRORS[first["type"]], client_id) from None
+        raise FrameError("bad_frame", f"Invalid frame at {where}: {first.get('msg')}", client_id) from None
+
+
+def _invalid_json(raw: str) -> FrameError:
+    """The frame parser refuses an escaped unpaired surrogate (`"\\ud800"`) and nesting past its own depth
+    limit as invalid JSON. The standard library reads both: for a frame it reads, say what is wrong with it
+    and name the message, so that the page stops resending it."""
+    value = _read(raw)
+    if value is None:
+        return FrameError("bad_json", "The frame is not valid JSON.")
+    client_id = _client_id(value)
+    try:
+        _storable_json(value)
+    except PydanticCustomError as exc:
+        if exc.type in _UNSTORABLE_ERRORS:
+            return FrameError(exc.type, _UNSTORABLE_ERRORS[exc.type], client_id)
+    return FrameError("bad_json", "The frame is not valid JSON.", client_id)
+
+
+def _read(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+_client_id_adapter: TypeAdapter[ClientId] = TypeAdapter(ClientId)
+
+
+def _client_id(frame: Any) -> str | None:
+    """The client id of a refused message frame, when it has a valid one."""
+    try:
+        return _client_id_adapter.validate_python(frame.get("client_id"))
+    except (ValueError, AttributeError):
+        return None
 
 
 # ---- server -> client -------------------------------------------------------------------------
@@ -184,7 +287,7 @@ class JoinRequest(BaseModel):
     assignment_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     hit_id: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9_.:-]*$")
     worker_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    turk_submit_to: str = Field(default="", max_length=512)
+    turk_submit_to: StoredText = Field(default="", max_length=512)
 
 
 class JoinReply(BaseModel):

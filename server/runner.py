@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from server.channel import Channel, Socket
 from server.conversations import ConversationHost
 from server.fence import Fence, LeaseLost, always
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
+from server.ratelimit import AgentLimits
 from server.states import LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
 from server.store import AgentRow, Conversation, Store, TaskRun
 from server.supervisor import Supervisor
@@ -76,7 +78,9 @@ class Run:
         self.workers: dict[str, str] = {}
         self._graces: dict[str, asyncio.Task[Any]] = {}
         self._lifecycles: dict[str, asyncio.Task[Any]] = {}
-        self._join_locks: dict[str, asyncio.Lock] = {}
+        # A worker's lock lives while a join holds or awaits it: no entry is kept per worker ever seen.
+        self._join_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.rate_limits = AgentLimits()
         self.host = ConversationHost(self)
         self.waiting = WaitingRoom(self)
         self.observers: list[Observer] = []
@@ -129,7 +133,9 @@ class Run:
     # ---- joining ------------------------------------------------------------------------------
 
     async def join(self, req: JoinRequest) -> tuple[AgentRow, str]:
-        lock = self._join_locks.setdefault(req.worker_id, asyncio.Lock())
+        lock = self._join_locks.get(req.worker_id)
+        if lock is None:
+            lock = self._join_locks[req.worker_id] = asyncio.Lock()
         async with lock:
             row = await self.store.agent_for_assignment(self.id, req.assignment_id)
             if row is not None and row.worker_id != req.worker_id:
@@ -223,16 +229,21 @@ class Run:
         if state in (S.JOINED, S.ONBOARDING, S.WAITING) and agent_id not in self._lifecycles:
             task = self.supervisor.spawn(self._lifecycle(agent_id), name=f"agent:{agent_id}")
             self._lifecycles[agent_id] = task
-            task.add_done_callback(lambda _t: self._lifecycles.pop(agent_id, None))
+            task.add_done_callback(lambda _t: self._lifecycle_done(agent_id))
         if state == S.WAITING:
             self.waiting.want_match()
 
     async def disconnect(self, agent_id: str, socket: Socket) -> None:
         human = self.humans.get(agent_id)
-        if human is None or not await human.channel.detach(socket):
+        if human is None:
+            return
+        if not await human.channel.detach(socket):  # replaced by a newer socket, or never attached
+            self._release_if_gone(agent_id)
             return
         if self.states.get(agent_id) in LIVE_STATES:
             self._start_grace(agent_id)
+        else:
+            self._release_if_gone(agent_id)
 
     def _start_grace(self, agent_id: str) -> None:
         old = self._graces.pop(agent_id, None)
@@ -245,6 +256,7 @@ class Run:
         self._graces.pop(agent_id, None)
         if not self.humans[agent_id].channel.attached:
             await self.depart(agent_id, S.DISCONNECTED)
+        self._release_if_gone(agent_id)
 
     async def receive(self, agent_id: str, frame: Say) -> None:
         human = self.humans[agent_id]
@@ -294,6 +306,7 @@ class Run:
             human.cancel_turn()
             self.waiting.leave(agent_id)
         await self.notify("state", {"agent_id": agent_id, "worker_id": self.workers[agent_id], "state": target})
+        self._release_if_gone(agent_id)
         return True
 
     async def depart(self, agent_id: str, state: AgentState, text: str | None = None) -> None:
@@ -310,6 +323,26 @@ class Run:
                     await lifecycle
         if current in LIVE_STATES:
             await self.move(agent_id, state, text=text)
+
+    # ---- releasing agents that left ----------------------------------------------------------
+
+    def _lifecycle_done(self, agent_id: str) -> None:
+        self._lifecycles.pop(agent_id, None)
+        self._release_if_gone(agent_id)
+
+    def _release_if_gone(self, agent_id: str) -> None:
+        """Forget an agent this process holds no work for: out of the live states, no socket, no timer or
+        lifecycle of its own, no conversation still running. Its row and stream stay in the store, and
+        everything that needs it again (a page reconnecting to submit, a review) loads it through `_load`,
+        so a run's memory holds its live agents, not every agent it ever had."""
+        human = self.humans.get(agent_id)
+        if (
+            human is None or self.states.get(agent_id) in LIVE_STATES or human.channel.attached
+            or agent_id in self._graces or agent_id in self._lifecycles or human.conversation_id in self.host.live
+        ):
+            return
+        del self.humans[agent_id], self.states[agent_id], self.workers[agent_id]
+        self.rate_limits.release(agent_id)
 
     # ---- onboarding, then the waiting room ----------------------------------------------------
 

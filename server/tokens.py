@@ -45,8 +45,10 @@ class TokenSigner:
         return f"{body}.{self._mac(body)}"
 
     def verify(self, token: str, *, now: float | None = None) -> AgentClaim:
+        # A token is base64url text and a dot: anything else (a character outside ASCII, which the MAC
+        # comparison cannot even take) is simply not a token Parley issued.
         body, _, mac = token.partition(".")
-        if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
+        if not token.isascii() or not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
             raise TokenError("This link's token is not valid. Reload the HIT page to get a new one.")
         try:
             claim = json.loads(_unb64(body))

@@ -1,6 +1,7 @@
 """Channel: gap-free durable stream, replay on attach, no advance on a failed write. No FastAPI here."""
 
 import asyncio
+import gc
 import json
 from typing import Any
 
@@ -172,3 +173,32 @@ async def test_a_send_stuck_past_the_limit_drops_the_socket_and_the_event_stays_
     assert fresh.seqs() == [1]
     current = asyncio.current_task()
     assert current is not None and current.cancelling() == 0  # the stall's cancellation was taken back
+
+
+class DroppedAfterWelcome(FakeSocket):
+    """A page that goes away right after its welcome: the replay's first send fails."""
+
+    async def send_text(self, data: str) -> None:
+        if self.sent:
+            raise Disconnected(1006)
+        self.sent.append(json.loads(data))
+
+
+async def test_a_send_failing_during_the_replay_leaves_no_reference_cycle(channel: Channel) -> None:
+    """Reconnect storms fail sends by the thousand: each failure must be freed at once, not left in a cycle
+    (task -> exception -> traceback -> task) for the collector, which a busy server runs rarely."""
+    await channel.emit([{"type": "state", "n": n} for n in range(1, 4)])
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(20):
+            with pytest.raises(Disconnected):
+                await channel.attach(DroppedAfterWelcome(), 0, {"type": "welcome"})
+        gc.collect()
+        cyclic = [o for o in gc.garbage if isinstance(o, BaseException)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cyclic == []

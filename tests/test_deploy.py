@@ -43,7 +43,8 @@ def test_the_image_is_slim_runs_as_non_root_checks_health_and_trusts_the_proxy()
     assert re.search(r"^HEALTHCHECK .*", DOCKERFILE, re.M) and "/healthz" in DOCKERFILE
     cmd = re.search(r"^CMD (\[.*\])", DOCKERFILE, re.M)
     assert cmd is not None
-    assert cmd.group(1).startswith('["uvicorn", "server.main:app"') and '"--proxy-headers"' in cmd.group(1)
+    # Parley's own uvicorn options (server/serving.py), as everywhere else Parley starts
+    assert cmd.group(1).startswith('["python", "-m", "server.serving"') and '"--proxy-headers"' in cmd.group(1)
     for needed in ("frontend", "migrations", "alembic.ini"):
         assert re.search(rf"^COPY .*{needed}", DOCKERFILE, re.M), needed
 

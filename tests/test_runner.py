@@ -113,10 +113,12 @@ async def test_the_waiting_room_cap_refuses_with_a_reason(store: Store) -> None:
 async def test_a_worker_who_never_connects_is_released_after_the_grace_period(run: Run) -> None:
     agent, _ = await run.join(JoinRequest(assignment_id="A-ghost", worker_id="ghost"))
     for _ in range(100):
-        if run.states[agent.id] == AgentState.DISCONNECTED:
+        if agent.id not in run.humans:
             break
         await asyncio.sleep(0.05)  # polling the state with a bound: the grace timer has no event to await
-    assert run.states[agent.id] == AgentState.DISCONNECTED
+    row = await run.store.get_agent(agent.id)
+    assert row is not None and row.state == AgentState.DISCONNECTED
+    assert agent.id not in run.humans and agent.id not in run.states  # gone: the run holds only live agents
 
 
 async def test_a_message_out_of_turn_is_not_stored(run: Run, store: Store) -> None:
@@ -137,7 +139,8 @@ async def test_a_restart_closes_live_conversations_and_lets_workers_submit(store
 
     again = await _run(store, chat())
     try:
-        assert again.states[a] == AgentState.CLOSED
+        row = await store.get_agent(a)
+        assert row is not None and row.state == AgentState.CLOSED
         page = Page()
         await again.connect(a, page, 0)
         closed = await page.wait("state", state="closed")

@@ -30,3 +30,9 @@ def test_an_expired_token_is_refused_with_what_to_do() -> None:
     token = signer.issue(run_id="r", worker_id="w", assignment_id="a", agent_id="g")
     with pytest.raises(TokenError, match="Reload"):
         signer.verify(token, now=10**12)
+
+
+@pytest.mark.parametrize("token", ["abc.\u00e9", "\u00e9.abc", "a.\ud800", "a\u0000.b"])
+def test_a_token_with_characters_no_token_has_is_refused_as_invalid(token: str) -> None:
+    with pytest.raises(TokenError, match="not valid"):
+        TokenSigner("k", 60).verify(token)

@@ -14,6 +14,7 @@ from server.admin.actions import ReviewDesk, ReviewRefused, parse_amount
 from server.admin.auth import COOKIE, SESSION_MAX_AGE_S, check_token, close_session, open_session, require_admin
 from server.deps import NotFound, RunsDep, StoreDep
 from server.export import EXTENSIONS, MEDIA_TYPES, Format, export_run
+from server.protocol import StoredText
 
 ADMIN_PAGE = Path(__file__).resolve().parents[2] / "frontend" / "admin" / "index.html"
 
@@ -24,21 +25,21 @@ api = APIRouter(prefix="/admin/api", dependencies=[Depends(require_admin)])
 
 
 class Login(BaseModel):
-    token: str = Field(min_length=1, max_length=1024)
+    token: StoredText = Field(min_length=1, max_length=1024)
 
 
 class Approval(BaseModel):
-    feedback: str = Field(default="", max_length=1024)
+    feedback: StoredText = Field(default="", max_length=1024)
 
 
 class Reason(BaseModel):
-    reason: str = Field(default="", max_length=1024)
+    reason: StoredText = Field(default="", max_length=1024)
 
 
 class Bonus(BaseModel):
-    amount: str = Field(min_length=1, max_length=16, description="dollars, e.g. 0.50")
-    reason: str = Field(default="", max_length=1024)
-    key: str = Field(default="", max_length=128, description="idempotency key: the same key pays once")
+    amount: StoredText = Field(min_length=1, max_length=16, description="dollars, e.g. 0.50")
+    reason: StoredText = Field(default="", max_length=1024)
+    key: StoredText = Field(default="", max_length=128, description="idempotency key: the same key pays once")
 
 
 async def _desk(request: Request, store: StoreDep, runs: RunsDep) -> ReviewDesk:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -87,7 +88,8 @@ class HitManager:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._observed: set[str] = set()
-        self._worker_locks: dict[str, asyncio.Lock] = {}
+        # Held weakly: a worker's lock lives while a check holds or awaits it, not for every worker ever seen.
+        self._worker_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._over_budget: set[str] = set()
 
     # ---- lifecycle ----------------------------------------------------------------------------

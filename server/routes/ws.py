@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.channel import Disconnected, dumps
+from server.channel import Channel, Disconnected, dumps
 from server.protocol import (
     PROTOCOL_VERSION,
     ErrorFrame,
@@ -114,25 +113,6 @@ class AsgiSocket:
         return bytes(message.get("bytes") or b"")
 
 
-class RateLimit:
-    """A token bucket per connection: `burst` frames at once, refilled at `per_s`."""
-
-    def __init__(self, per_s: float, burst: int) -> None:
-        self.per_s = per_s
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.at = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_s)
-        self.at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 async def _error(socket: AsgiSocket, code: str, message: str, client_id: str | None = None) -> None:
     await socket.send_text(dumps(ErrorFrame(code=code, message=message, client_id=client_id).model_dump()))
 
@@ -195,14 +175,14 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings) -> None:
-    limit = RateLimit(settings.rate_per_s, settings.rate_burst)
+    limit = run.rate_limits.bucket(agent_id, per_s=settings.rate_per_s, burst=settings.rate_burst)
     channel = run.humans[agent_id].channel
     while True:
         raw = await socket.receive(settings.heartbeat_s * 3)
         try:
             frame = parse_client_frame(raw, max_bytes=settings.max_frame_bytes)
         except FrameError as exc:
-            frame, error = None, ErrorFrame(code=exc.code, message=exc.message)
+            frame, error = None, ErrorFrame(code=exc.code, message=exc.message, client_id=exc.client_id)
         if not limit.allow():
             await channel.send_ephemeral(ErrorFrame(
                 code="rate_limited", client_id=frame.client_id if isinstance(frame, Say) else None,
@@ -212,20 +192,38 @@ async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings
         if frame is None:
             await channel.send_ephemeral(error.model_dump())
             continue
-        if isinstance(frame, Ping):
-            await channel.send_ephemeral(Pong().model_dump())
-        elif isinstance(frame, Say):
-            if len(frame.text) > settings.max_message_chars:
-                await channel.send_ephemeral(ErrorFrame(
-                    code="message_too_long", client_id=frame.client_id,
-                    message=f"Messages are limited to {settings.max_message_chars} characters; "
-                    "shorten it and send again.",
-                ).model_dump())
-                continue
-            await run.receive(agent_id, frame)
-        elif isinstance(frame, Submit):
-            await run.submit(agent_id)
-        else:
+        try:
+            await _dispatch(frame, channel, run, agent_id, settings)
+        except Disconnected:
+            raise
+        except Exception:
+            # A fault of ours (the store refused a write, a bug): the page hears that this frame failed, with
+            # its client id so that it does not resend it on every reconnect, and the socket stays up.
+            log.exception("handling a %s frame from agent %s failed", frame.type, agent_id,
+                          extra={"run_id": run.id, "agent_id": agent_id})
             await channel.send_ephemeral(ErrorFrame(
-                code="unexpected_hello", message="Already connected; hello is only the first frame.",
+                code="internal", client_id=frame.client_id if isinstance(frame, Say) else None,
+                message="Something went wrong on our side and this was not saved. Try again in a moment.",
             ).model_dump())
+
+
+async def _dispatch(
+    frame: Hello | Say | Ping | Submit, channel: Channel, run: Run, agent_id: str, settings: Settings
+) -> None:
+    if isinstance(frame, Ping):
+        await channel.send_ephemeral(Pong().model_dump())
+    elif isinstance(frame, Say):
+        if len(frame.text) > settings.max_message_chars:
+            await channel.send_ephemeral(ErrorFrame(
+                code="message_too_long", client_id=frame.client_id,
+                message=f"Messages are limited to {settings.max_message_chars} characters; "
+                "shorten it and send again.",
+            ).model_dump())
+            return
+        await run.receive(agent_id, frame)
+    elif isinstance(frame, Submit):
+        await run.submit(agent_id)
+    else:
+        await channel.send_ephemeral(ErrorFrame(
+            code="unexpected_hello", message="Already connected; hello is only the first frame.",
+        ).model_dump())

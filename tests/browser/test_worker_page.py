@@ -194,3 +194,42 @@ async def test_a_turn_sent_again_after_a_reconnect_keeps_what_the_worker_typed(
     await speaker.send()
     await expect(listener.messages(mine=False).last.locator(".text")).to_have_text("half a thought")
     assert speaker.page_errors == []
+
+
+async def test_a_pasted_nul_is_dropped_from_what_the_page_sends_and_the_message_is_stored(
+    live: LiveServer, browser: Browser
+) -> None:
+    worker = await open_worker(browser, live, "qa", "W-nul", "A-nul")
+    await worker.wait_turn()
+    await worker.page.fill("#chat-input", "a\u0000b?")
+    await worker.send()
+    await expect(worker.messages(mine=True).last.locator(".text")).to_have_text("ab?")
+    assert [f["text"] for f in worker.said()] == ["ab?"]
+    assert not [f for f in worker.received if f["type"] == "error"]
+    assert worker.page_errors == []
+
+
+async def test_a_message_the_server_refused_is_shown_and_not_resent_after_a_reconnect(
+    live: LiveServer, browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = await open_worker(browser, live, "qa", "W-refused", "A-refused")
+    await worker.wait_turn()
+    run = live.app.state.runs.get("qa")
+
+    async def refuse(agent_id: str, frame: object) -> None:
+        raise RuntimeError("the store refused the write")
+
+    monkeypatch.setattr(run, "receive", refuse)
+    await worker.page.fill("#chat-input", "lost to a fault?")
+    await worker.page.click("#send-button")
+    await expect(worker.page.locator("#error-text")).to_contain_text("not saved")
+    refused = [f for f in worker.received if f["type"] == "error" and f.get("code") == "internal"]
+    assert len(refused) == 1 and refused[0]["client_id"]
+    monkeypatch.undo()
+
+    await worker.drop_socket()
+    await worker.expect_body("data-connection", "reconnecting")
+    await worker.expect_body("data-connection", "connected")
+    await worker.say("a question?")  # the turn was given back, and works
+    assert sum(1 for f in worker.sent if f.get("client_id") == refused[0]["client_id"]) == 1  # never resent
+    assert worker.page_errors == []

@@ -153,3 +153,22 @@ async def test_the_task_page_info_and_health_are_served(live: LiveServer) -> Non
     assert info["title"].startswith("Write a question")
     assert info["states"]["partner_left"]["can_submit"] is True
     assert health["status"] == "ok" and health["runs"] == 5
+
+
+async def test_a_message_whose_handling_fails_gets_an_internal_error_and_the_socket_stays_open(
+    live: LiveServer, crowd: Crowd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = await crowd.start("qa", "W-fault")
+    await w.wait_turn(1)
+
+    async def failing_receive(agent_id: str, frame: object) -> None:
+        raise RuntimeError("the store refused the write")
+
+    monkeypatch.setattr(live.app.state.runs.get("qa"), "receive", failing_receive)
+    before = len(w.frames)
+    client_id = await w.say("lost to a fault?")
+    error = await w.wait_frame(lambda f: f["type"] == "error", after=before)
+    assert error["code"] == "internal" and error["client_id"] == client_id and "not saved" in error["message"]
+    await w.send({"type": "ping"})
+    await w.wait_frame(lambda f: f["type"] == "pong", after=before)
+    assert w.closed_code is None

@@ -121,7 +121,9 @@ def _failure(exc: BaseException) -> str:
 def _server_view(live: LiveServer, agent_id: str) -> dict[str, object]:
     """What the run holds for an agent, read across threads for a failure message only."""
     run = live.app.state.runs.get("storm")
-    human = run.humans[agent_id]
+    human = run.humans.get(agent_id)
+    if human is None:
+        return {"released": "the run no longer holds this agent: it left (its state is in the store)"}
     conv = run.host.live.get(human.conversation_id)
     others = [h.agent_id for h in conv.humans if h.agent_id != agent_id] if conv else []
     return {

@@ -1,5 +1,5 @@
-"""Parley as a real separate process (`uvicorn server.main:app`, or another command such as `parley run`),
-for tests that SIGKILL it or drive its entry point."""
+"""Parley as a real separate process (`python -m server.serving`: uvicorn with Parley's options; or another
+command such as `parley run`), for tests that SIGKILL it or drive its entry point."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ class ServerProcess:
     ) -> None:
         self.port = port
         self.command = command or [
-            sys.executable, "-m", "uvicorn", "server.main:app", "--host", "127.0.0.1", "--port", str(port),
-            "--ws", "websockets-sansio",
+            sys.executable, "-m", "server.serving", "--host", "127.0.0.1", "--port", str(port),
         ]
         self.log = data_dir / f"server-{port}.log"
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PARLEY_"))}

@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from server.main import create_app
+from server.serving import uvicorn_options
 from server.settings import Settings
 
 
@@ -39,10 +40,12 @@ class LiveServer:
 
 
 @contextmanager
-def run_in_thread(app: Any, port: int, *, name: str = "uvicorn") -> Iterator[None]:
-    """Run `app` under a real uvicorn on `port` in a thread with its own event loop, for the block's life."""
+def run_in_thread(app: Any, port: int, *, name: str = "uvicorn", settings: Settings | None = None) -> Iterator[None]:
+    """Run `app` under a real uvicorn (with Parley's options, `settings`' limits) on `port` in a thread with its
+    own event loop, for the block's life."""
+    settings = settings or Settings()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **uvicorn_options(settings)
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"{name}:{port}", daemon=True)
@@ -64,5 +67,5 @@ def serve(settings: Settings, port: int | None = None) -> Iterator[LiveServer]:
     port = port or free_port()
     settings = settings.model_copy(update={"port": port, "public_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings)
-    with run_in_thread(app, port):
+    with run_in_thread(app, port, settings=settings):
         yield LiveServer(app=app, port=port, settings=settings)

@@ -89,3 +89,21 @@ def chat_few() -> Task:
     task = chat_long_grace()
     task.caps = dataclasses.replace(task.caps, max_conversations=3)
     return task
+
+
+class EndlessTurns(World):
+    """The worker always has a turn open: every message it sends is stored (the fuzz tests' store path)."""
+
+    async def run(self) -> None:
+        while True:
+            await self.agents[0].act(timeout=600.0, prompt="Say anything.")
+
+
+def endless_turns() -> Task:
+    return Task(
+        name="endless", title="Endless turns", description="Say anything, as often as you like.",
+        world=EndlessTurns, roles=["Worker"],
+        timeouts=Timeouts(turn=600.0, waiting=60.0, onboarding=60.0, reconnect_grace=60.0),
+        caps=Caps(max_conversations=1000, max_waiting=2000, target_conversations=100_000, per_worker_total=100_000,
+                  per_worker_concurrent=100_000),
+    )
