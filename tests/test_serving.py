@@ -76,11 +76,12 @@ def test_every_way_parley_starts_uses_the_shared_uvicorn_options() -> None:
         "Makefile": "-m server.serving", "Dockerfile": '"-m", "server.serving"',
         "tests/support/process.py": '"-m", "server.serving"', "bench/servers.py": '"-m", "server.serving"',
         "tests/support/server.py": "**uvicorn_options(settings)",
+        "server/cli_servers.py": '"-m", "server.serving"',  # the server `parley run` starts when none runs
     }
     for path, expected in starts.items():
         text = (ROOT / path).read_text()
         assert expected in text, path
         assert not re.search(r"(bin/uvicorn |\"uvicorn\", \"server|-m\", \"uvicorn\")", text), path
-    cli = (ROOT / "server/cli.py").read_text()
+    cli = (ROOT / "server/cli_run.py").read_text()  # `parley serve`
     runs = re.findall(r"uvicorn\.run\(.*\)", cli)
     assert runs and all("**uvicorn_options(" in call for call in runs), runs
