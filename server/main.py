@@ -20,6 +20,7 @@ from server.errors import install_error_handlers
 from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
 from server.ownership import Ownership, new_instance_id
+from server.prolific_wiring import mount_prolific_sandbox
 from server.protocol import ErrorReply
 from server.registry import Runs
 from server.routes import fragments, health, task, ws
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.close()
             if sandbox is not None:
                 sandbox.release()
+            if app.state.prolific_sandbox is not None:
+                app.state.prolific_sandbox.release()
 
     app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(task.router)
     app.include_router(fragments.router)
     app.state.sandbox = mount_sandbox(app, settings)
+    app.state.prolific_sandbox = mount_prolific_sandbox(app, settings)
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ws.WorkerSocketRoute)  # added last: the outermost, so /ws frames skip the rest

@@ -17,3 +17,7 @@ def take_place(site: httpx.Client, study_id: str, pid: str) -> dict[str, str]:
 
 def hand_in(site: httpx.Client, pid: str, code: str) -> httpx.Response:
     return site.get("/sandbox/prolific/submissions/complete", params={"cc": code, "pid": pid})
+
+
+def try_place(site: httpx.Client, study_id: str, pid: str) -> httpx.Response:
+    return site.post(f"/sandbox/prolific/participant/studies/{study_id}/start", data={"pid": pid})
