@@ -20,7 +20,7 @@ from server.errors import install_error_handlers
 from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
 from server.ownership import Ownership, new_instance_id
-from server.prolific_wiring import mount_prolific_sandbox
+from server.prolific_wiring import mount_prolific_sandbox, study_manager
 from server.protocol import ErrorReply
 from server.registry import Runs
 from server.routes import fragments, health, prolific, task, ws
@@ -104,7 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ownership.start()  # serves every active run no live instance owns (after a restart: all)
             _announce(settings, runs)
             tune_gc(settings.gc_thresholds)
-            async with hit_manager(settings, store, runs, ownership) as app.state.hits:
+            async with (
+                hit_manager(settings, store, runs, ownership) as app.state.hits,
+                study_manager(settings, store, runs, ownership) as app.state.studies,
+            ):
                 yield
         finally:
             await ownership.aclose()

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     prolific_api_token: str = ""
     prolific_fee_percent: float = 42.8
     prolific_vat_percent: float = 20.0
+    # Runs to recruit on the built-in Prolific at start-up, and their budget cap in the account's currency
+    # (0 = no cap). Runs on Prolific's own API are planned by `parley prolific run`.
+    prolific_publish: list[str] = Field(default_factory=list)
+    prolific_budget: float = 0.0
 
     @model_validator(mode="after")
     def _checks(self) -> Settings:

@@ -136,7 +136,7 @@ class ProlificProvider:
     # ---- recruiting -------------------------------------------------------------------------------
 
     async def publish(self, spec: RecruitmentSpec, places: int, *, budget_cents: int = 0) -> Recruitment:
-        async with self.ledger.lock:
+        async with self.ledger.hold():
             entry = await self._open_study(spec.run_id)
             spent = await self.spent_cents(spec.run_id)
             if entry is None:
@@ -198,7 +198,7 @@ class ProlificProvider:
 
     async def expire(self, run_id: str) -> None:
         """Stop the run's open study: no one new starts; those working may still hand in."""
-        async with self.ledger.lock:
+        async with self.ledger.hold():
             entry = await self._open_study(run_id)
             if entry is not None:
                 await self.api.call("POST", f"/studies/{entry.study_id}/transition/", json={"action": "STOP"},
@@ -260,7 +260,7 @@ class ProlificProvider:
         """Pay a bonus once per `key`, across retries and restarts. (Prolific shows the participant no reason.)"""
         if amount_cents <= 0:
             raise ProlificRefusal("a bonus needs a positive amount")
-        async with self.ledger.lock:
+        async with self.ledger.hold():
             entry = self.ledger.account.bonuses.get(key)
             if entry is None:
                 entry = await self._new_bonus(submission_id, amount_cents, key, budget_cents)
@@ -316,12 +316,14 @@ class ProlificProvider:
 
     async def block(self, worker_id: str, reason: str) -> None:
         """Add the participant to Parley's block-list group: every Parley study filters that group out."""
-        group = await self._block_group()
+        async with self.ledger.hold():
+            group = await self._block_group()
         await self.api.call("POST", f"/participant-groups/{group}/participants/",
                             json={"participant_ids": [worker_id]}, idempotent=True)
 
     async def unblock(self, worker_id: str) -> None:
-        group = await self._block_group()
+        async with self.ledger.hold():
+            group = await self._block_group()
         await self.api.call("DELETE", f"/participant-groups/{group}/participants/",
                             json={"participant_ids": [worker_id]}, idempotent=True)
 

@@ -1,0 +1,139 @@
+"""The study manager: one background loop keeping every Prolific run's study right (the HIT manager's
+counterpart for Prolific, speaking through the provider seam).
+
+Each pass, for each planned run this process owns: its submissions are read and returned or timed-out
+ones move their agents (so the page and the run hear of it); then, while the run is active and short of its
+target, its study offers the places taken plus the open places the run wants (the HIT manager's top-up
+rule), within the budget; otherwise its study is stopped. A stopped run that no instance serves has its
+study stopped too. The first pass is the start-up reconciliation: a study made just before a crash is
+adopted by its name, and a stopped run's study does not stay open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from server.fence import Fence, LeaseLost, always
+from server.hits import plan as rules
+from server.hits.manager import RunMoves, need_of
+from server.providers.base import BudgetExceeded, RecruitmentSpec, Submission, SubmissionStatus
+from server.providers.prolific import ProlificProvider
+from server.providers.prolific_ledger import StudyPlan
+from server.registry import Runs
+from server.states import LIVE_STATES, AgentState
+from server.store import Store
+from server.supervisor import Supervisor
+from worlds.base import Task
+
+log = logging.getLogger(__name__)
+GONE = {SubmissionStatus.RETURNED: AgentState.RETURNED, SubmissionStatus.TIMED_OUT: AgentState.EXPIRED}
+
+
+def spec_for(plan: StudyPlan, task: Task, public_url: str) -> RecruitmentSpec:
+    return RecruitmentSpec(
+        run_id=plan.run_id, title=task.title, description=task.description,
+        task_url=f"{public_url.rstrip('/')}/task/{plan.run_id}", reward_cents=plan.reward_cents,
+        estimated_minutes=plan.estimated_minutes, max_minutes=plan.max_minutes,
+    )
+
+
+class StudyManager:
+    def __init__(
+        self, *, provider: ProlificProvider, store: Store, runs: Runs, public_url: str, interval_s: float = 10.0,
+        fence: Fence = always,
+    ) -> None:
+        self.provider = provider
+        self.store = store
+        self.runs = runs
+        self.public_url = public_url
+        self.interval_s = interval_s
+        self.fence = fence
+        self.moves = RunMoves(runs, store)
+        self.supervisor = Supervisor("studies")
+        self.ready = asyncio.Event()  # set after the first full pass (the start-up reconciliation)
+        self._wake = asyncio.Event()
+        self._over_budget: set[str] = set()
+
+    def start(self) -> None:
+        self.supervisor.spawn(self._loop(), name="tend-studies")
+
+    async def aclose(self) -> None:
+        await self.supervisor.aclose()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tend()
+                self.ready.set()
+            except Exception:
+                log.exception("study manager pass failed; next pass in %.0fs", self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
+
+    async def tend(self) -> None:
+        for plan in list(self.provider.ledger.account.plans.values()):
+            try:
+                if self.fence(plan.run_id):
+                    await self._tend_run(plan)
+                else:
+                    await self._close_unowned(plan)
+            except LeaseLost as exc:
+                log.warning("study manager: %s; left to its new owner", exc)
+            except Exception:
+                log.exception("study manager: run %s failed this pass", plan.run_id)
+
+    async def _close_unowned(self, plan: StudyPlan) -> None:
+        """A run no instance serves because it was stopped (leases cover active runs and runs with HITs to
+        follow) must not keep a study open. Stopping takes no lease: it only ever takes fewer people."""
+        row = await self.store.get_run(plan.run_id)
+        if row is not None and row.status != "active":
+            await self.provider.expire(plan.run_id)
+
+    async def _tend_run(self, plan: StudyPlan) -> None:
+        run = self.runs.get(plan.run_id)
+        row = await self.store.get_run(plan.run_id)
+        submissions = await self.provider.submissions(plan.run_id)
+        await self._sync(plan.run_id, submissions)
+        served = plan.publishing and run is not None and row is not None and row.status == "active"
+        if run is None or not served or run.host.target_met():
+            await self.provider.expire(plan.run_id)
+            return
+        want = rules.open_target(need_of(run), plan.overbook)
+        taken = sum(1 for s in submissions if s.status not in GONE)
+        if want <= 0:
+            return
+        if not self.fence(plan.run_id):
+            raise LeaseLost(plan.run_id)
+        try:
+            await self.provider.publish(spec_for(plan, run.task, self.public_url), taken + want,
+                                        budget_cents=plan.budget_cents)
+            self._over_budget.discard(plan.run_id)
+        except BudgetExceeded as exc:
+            if plan.run_id not in self._over_budget:
+                log.warning("study manager: not offering more places: %s", exc)
+            self._over_budget.add(plan.run_id)
+
+    async def _sync(self, run_id: str, submissions: list[Submission]) -> None:
+        """A participant who returned the place or ran out of Prolific's time has left the run."""
+        for submission in submissions:
+            target = GONE.get(submission.status)
+            if target is None:
+                continue
+            agent = await self.store.agent_for_assignment(run_id, submission.id)
+            if agent is not None and AgentState(agent.state) in LIVE_STATES:
+                await self.moves.move(run_id, agent, target)
+
+    async def stop(self, run_id: str) -> None:
+        """Stop recruiting for the run; the next pass stops its study."""
+        async with self.provider.ledger.hold():
+            plan = self.provider.ledger.account.plans.get(run_id)
+            if plan is not None:
+                plan.publishing = False
+                self.provider.ledger.save()
+        self.wake()
