@@ -19,7 +19,7 @@ from server.fence import Fence, LeaseLost, always
 from server.hits import plan as rules
 from server.hits.manager import RunMoves, need_of
 from server.providers.base import BudgetExceeded, RecruitmentSpec, Submission, SubmissionStatus
-from server.providers.prolific import ProlificProvider
+from server.providers.prolific import NotRecruiting, ProlificProvider
 from server.providers.prolific_ledger import StudyPlan
 from server.registry import Runs
 from server.states import LIVE_STATES, AgentState
@@ -114,6 +114,8 @@ class StudyManager:
             await self.provider.publish(spec_for(plan, run.task, self.public_url), taken + want,
                                         budget_cents=plan.budget_cents)
             self._over_budget.discard(plan.run_id)
+        except NotRecruiting:
+            await self.provider.expire(plan.run_id)
         except BudgetExceeded as exc:
             if plan.run_id not in self._over_budget:
                 log.warning("study manager: not offering more places: %s", exc)

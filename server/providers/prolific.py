@@ -55,6 +55,10 @@ class ProlificRefusal(ValueError):
     """An action Parley refuses before asking Prolific (e.g. a rejection message Prolific would refuse)."""
 
 
+class NotRecruiting(ProlificRefusal):
+    """The run's plan says to stop recruiting (decided since the caller looked)."""
+
+
 class BonusUncertain(RuntimeError):
     """A bonus whose payment was asked for but never confirmed (the answer was lost): paying again could pay
     twice, so Parley does not; check the study's bonuses on Prolific."""
@@ -137,6 +141,9 @@ class ProlificProvider:
 
     async def publish(self, spec: RecruitmentSpec, places: int, *, budget_cents: int = 0) -> Recruitment:
         async with self.ledger.hold():
+            plan = self.ledger.account.plans.get(spec.run_id)
+            if plan is not None and not plan.publishing:  # read afresh: `expire` may come from another process
+                raise NotRecruiting(f"run {spec.run_id} was told to stop recruiting; plan it again to resume")
             entry = await self._open_study(spec.run_id)
             spent = await self.spent_cents(spec.run_id)
             if entry is None:
@@ -301,6 +308,11 @@ class ProlificProvider:
         self.ledger.save()
         return entry
 
+    async def balance(self) -> dict[str, Any]:
+        """The first workspace's balance, as Prolific reports it (minor units, with its currency)."""
+        [workspace, *_] = await self.api.pages("/workspaces/")
+        return dict(await self.api.call("GET", f"/workspaces/{workspace['id']}/balance/"))
+
     # ---- the block list ---------------------------------------------------------------------------
 
     async def _block_group(self) -> str:
@@ -336,4 +348,6 @@ def _bonus(entry: BonusEntry) -> Bonus:
     )
 
 
-__all__ = ["BonusUncertain", "Codes", "ProlificError", "ProlificProvider", "ProlificRefusal", "codes_for"]
+__all__ = [
+    "BonusUncertain", "Codes", "NotRecruiting", "ProlificError", "ProlificProvider", "ProlificRefusal", "codes_for",
+]
