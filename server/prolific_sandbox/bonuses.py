@@ -109,7 +109,7 @@ def members(found: Group) -> list[dict[str, Any]]:
     return [{"participant_id": ident} for ident in found.participant_ids]
 
 
-def refuse_empty(body: Any) -> dict[str, Any]:
+def json_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     return body

@@ -70,7 +70,7 @@ class Study(BaseModel):
         data.update(
             places_taken=places_taken, date_created=iso(self.date_created),
             published_at=iso(self.published_at) if self.published_at else None,
-            total_cost=0, workspace=WORKSPACE_ID, researcher={"id": USER_ID},
+            workspace=WORKSPACE_ID, researcher={"id": USER_ID},
         )
         return data
 

@@ -15,8 +15,6 @@ from server.prolific_sandbox.errors import ProlificError, bad_request, unauthori
 from server.prolific_sandbox.model import USER_ID, WORKSPACE_ID, ProlificState, Study
 from server.prolific_sandbox.money import balance
 
-Op = Callable[[ProlificState, float], Any]
-
 
 def _page(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"results": results, "_links": {"next": {"href": None}, "previous": {"href": None}},
@@ -36,7 +34,7 @@ def api_routes(sandbox: ProlificSandbox) -> APIRouter:
             raw = await request.body()
             if raw:
                 try:
-                    body = bonuses.refuse_empty(json.loads(raw))
+                    body = bonuses.json_object(json.loads(raw))
                 except json.JSONDecodeError:
                     raise bad_request("The request body is not valid JSON.") from None
             result = sandbox.run(lambda state, now: op(state, now, body))
@@ -105,7 +103,10 @@ def api_routes(sandbox: ProlificSandbox) -> APIRouter:
 
     @router.post("/bulk-bonus-payments/{bonus_id}/pay/")
     async def pay_bonus(request: Request, bonus_id: str) -> Response:
-        return await answer(request, lambda s, n, b: bonuses.pay(s, bonus_id, n) and {}, 202)
+        def op(s: ProlificState, n: float, b: dict[str, Any]) -> dict[str, Any]:
+            bonuses.pay(s, bonus_id, n)
+            return {}  # Prolific accepts the payment (202) and makes it asynchronously
+        return await answer(request, op, 202)
 
     @router.post("/participant-groups/")
     async def create_group(request: Request) -> Response:

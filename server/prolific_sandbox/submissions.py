@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.prolific_sandbox.errors import ParticipantRefusal, bad_request, invalid, not_found
-from server.prolific_sandbox.model import HOLDS_PLACE, ProlificState, StudyStatus, Submission, SubmissionStatus
+from server.prolific_sandbox.model import ProlificState, StudyStatus, Submission, SubmissionStatus
 from server.prolific_sandbox.studies import study
 
 S = SubmissionStatus
@@ -126,6 +126,3 @@ def _check_rejection(body: dict[str, Any]) -> None:
     if body.get("rejection_category") not in REJECTION_CATEGORIES:
         raise invalid("rejection_category", f"Choose one of {sorted(REJECTION_CATEGORIES)}.")
 
-
-def holds_place(sub: Submission) -> bool:
-    return sub.status in HOLDS_PLACE
