@@ -1,12 +1,12 @@
 """The study manager: one background loop keeping every Prolific run's study right (the HIT manager's
 counterpart for Prolific, speaking through the provider seam).
 
-Each pass, for each planned run this process owns: its submissions are read and returned or timed-out
-ones move their agents (so the page and the run hear of it); then, while the run is active and short of its
-target, its study offers the places taken plus the open places the run wants (the HIT manager's top-up
-rule), within the budget; otherwise its study is stopped. A stopped run that no instance serves has its
-study stopped too. The first pass is the start-up reconciliation: a study made just before a crash is
-adopted by its name, and a stopped run's study does not stay open.
+Each pass, for each planned run this process owns: its submissions are read, and returned, timed-out,
+approved or rejected ones move their agents (so the page and the run hear of it); then, while the run is
+active and short of its target, its study offers the places taken plus the open places the run wants
+(the HIT manager's top-up rule), within the budget; otherwise its study is stopped. A stopped run that no
+instance serves has its study stopped too. The first pass is the start-up reconciliation: a study made
+just before a crash is adopted by its name, and a stopped run's study does not stay open.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from worlds.base import Task
 
 log = logging.getLogger(__name__)
 GONE = {SubmissionStatus.RETURNED: AgentState.RETURNED, SubmissionStatus.TIMED_OUT: AgentState.EXPIRED}
+REVIEWED = {SubmissionStatus.APPROVED: AgentState.APPROVED, SubmissionStatus.REJECTED: AgentState.REJECTED}
 
 
 def spec_for(plan: StudyPlan, task: Task, public_url: str) -> RecruitmentSpec:
@@ -122,14 +123,20 @@ class StudyManager:
             self._over_budget.add(plan.run_id)
 
     async def _sync(self, run_id: str, submissions: list[Submission]) -> None:
-        """A participant who returned the place or ran out of Prolific's time has left the run."""
+        """A participant who returned the place or ran out of Prolific's time has left the run; work approved
+        or rejected on Prolific (by Parley's CLI or on Prolific's site) is approved or rejected here too."""
         for submission in submissions:
-            target = GONE.get(submission.status)
-            if target is None:
+            gone, reviewed = GONE.get(submission.status), REVIEWED.get(submission.status)
+            if gone is None and reviewed is None:
                 continue
             agent = await self.store.agent_for_assignment(run_id, submission.id)
-            if agent is not None and AgentState(agent.state) in LIVE_STATES:
-                await self.moves.move(run_id, agent, target)
+            if agent is None:
+                continue
+            state = AgentState(agent.state)
+            if gone is not None and state in LIVE_STATES:
+                await self.moves.move(run_id, agent, gone)
+            elif reviewed is not None and state == AgentState.SUBMITTED:
+                await self.moves.move(run_id, agent, reviewed)
 
     async def stop(self, run_id: str) -> None:
         """Stop recruiting for the run; the next pass stops its study."""

@@ -13,10 +13,11 @@ import httpx
 
 from server.prolific_wiring import prolific_provider
 from server.providers.base import Recruitment
+from server.providers.prolific import codes_for
 from server.settings import Settings
 from server.store import Store
 from tests.conftest import TEST_RUNS, make_settings
-from tests.prolific.helpers import take_place
+from tests.prolific.helpers import hand_in, take_place
 from tests.support.client import Worker
 from tests.support.server import serve
 
@@ -86,3 +87,35 @@ async def test_a_restart_stops_the_study_of_a_run_stopped_while_the_server_was_d
             return found[0] if found and found[0].status == "COMPLETED" else None
 
         await eventually("the stopped run's study to be stopped", stopped)
+
+
+async def test_work_approved_on_prolific_is_approved_in_parley(db_url: str, tmp_path: Path) -> None:
+    settings = make_settings(db_url, tmp_path, TEST_RUNS).model_copy(
+        update={"prolific_publish": ["qa"], "mturk_sync_s": 0.3}
+    )
+    with serve(settings) as live:
+        async def published() -> Recruitment | None:
+            found = await studies(live.settings)
+            return found[0] if found and found[0].open else None
+
+        study = await eventually("the qa run's study to be published", published)
+        with httpx.Client(base_url=live.base, timeout=10) as site:
+            params = await asyncio.to_thread(take_place, site, study.id, "PID-q")
+            worker = Worker(live.base, "qa", params["PROLIFIC_PID"], params["SESSION_ID"])
+            await worker.start()
+            await worker.wait_turn(1)
+            await worker.say("What do tide pools trap?")
+            await worker.wait_turn(2)
+            await worker.say("Water left by the sea.")
+            await worker.wait_state("done")
+            await worker.send({"type": "submit"})
+            await worker.wait_state("submitted")
+            landed = await asyncio.to_thread(hand_in, site, "PID-q", codes_for("qa").done)
+            assert landed.status_code == 200
+        provider = prolific_provider(live.settings)
+        try:
+            await provider.approve(params["SESSION_ID"])  # as if approved on Prolific's own site
+        finally:
+            await provider.aclose()
+        await worker.wait_state("approved", timeout=30)
+        await worker.close()
