@@ -34,7 +34,7 @@ from server.providers.base import (
     Words,
 )
 from server.providers.prolific_api import ProlificApi, ProlificError
-from server.providers.prolific_ledger import BonusEntry, Ledger, StudyEntry
+from server.providers.prolific_ledger import BonusEntry, Ledger, StudyEntry, StudyPlan
 
 PARAMS = "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
 TAG = "parley:"
@@ -103,6 +103,10 @@ class ProlificProvider:
 
     async def aclose(self) -> None:
         await self.api.aclose()
+
+    def plan(self, run_id: str) -> StudyPlan | None:
+        """The run's Prolific plan, when the run recruits on Prolific."""
+        return self.ledger.account.plans.get(run_id)
 
     # ---- money ------------------------------------------------------------------------------------
 
