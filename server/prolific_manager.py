@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from server.fence import Fence, LeaseLost, always
 from server.hits import plan as rules
 from server.hits.manager import RunMoves, need_of
+from server.hits.quals import onboarding_failed_name
 from server.providers.base import BudgetExceeded, RecruitmentSpec, Submission, SubmissionStatus
 from server.providers.prolific import NotRecruiting, ProlificProvider
 from server.providers.prolific_ledger import StudyPlan
 from server.registry import Runs
+from server.runner import Run
 from server.states import LIVE_STATES, AgentState
 from server.store import Store
 from server.supervisor import Supervisor
@@ -37,6 +40,7 @@ def spec_for(plan: StudyPlan, task: Task, public_url: str) -> RecruitmentSpec:
         run_id=plan.run_id, title=task.title, description=task.description,
         task_url=f"{public_url.rstrip('/')}/task/{plan.run_id}", reward_cents=plan.reward_cents,
         estimated_minutes=plan.estimated_minutes, max_minutes=plan.max_minutes,
+        excluded=(onboarding_failed_name(task.name),) if task.onboarding else (),
     )
 
 
@@ -56,6 +60,7 @@ class StudyManager:
         self.ready = asyncio.Event()  # set after the first full pass (the start-up reconciliation)
         self._wake = asyncio.Event()
         self._over_budget: set[str] = set()
+        self._observed: set[str] = set()
 
     def start(self) -> None:
         self.supervisor.spawn(self._loop(), name="tend-studies")
@@ -78,6 +83,7 @@ class StudyManager:
             self._wake.clear()
 
     async def tend(self) -> None:
+        self._observe_runs()
         for plan in list(self.provider.ledger.account.plans.values()):
             try:
                 if self.fence(plan.run_id):
@@ -88,6 +94,22 @@ class StudyManager:
                 log.warning("study manager: %s; left to its new owner", exc)
             except Exception:
                 log.exception("study manager: run %s failed this pass", plan.run_id)
+
+    def _observe_runs(self) -> None:
+        for run in self.runs:
+            if run.id not in self._observed:
+                run.observers.append(self._observe)
+                self._observed.add(run.id)
+
+    async def _observe(self, run: Run, kind: str, payload: dict[str, Any]) -> None:
+        """A participant who used up the task's onboarding attempts never sees its studies again."""
+        if kind == "onboarding" and not payload["passed"] and self.provider.plan(run.id) is not None:
+            self.supervisor.spawn(self._onboarding_failed(run, payload["worker_id"]), name="onboarding-group")
+
+    async def _onboarding_failed(self, run: Run, worker_id: str) -> None:
+        result = await self.store.onboarding_result(worker_id, run.task.name)
+        if result is not None and not result.passed and result.attempts >= run.task.caps.onboarding_attempts:
+            await self.provider.exclude(onboarding_failed_name(run.task.name), worker_id)
 
     async def _close_unowned(self, plan: StudyPlan) -> None:
         """A run no instance serves because it was stopped (leases cover active runs and runs with HITs to

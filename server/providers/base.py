@@ -81,6 +81,8 @@ class RecruitmentSpec:
     estimated_minutes: int
     max_minutes: int
     devices: tuple[str, ...] = ("desktop",)
+    # Parley's own exclusion lists (e.g. who failed the task's onboarding): their members never see it.
+    excluded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,10 @@ class Provider(Protocol):
         ...
 
     async def block(self, worker_id: str, reason: str) -> None: ...
+
+    async def exclude(self, name: str, worker_id: str) -> None:
+        """Add the worker to Parley's exclusion list `name` (see `RecruitmentSpec.excluded`)."""
+        ...
 
     async def unblock(self, worker_id: str) -> None: ...
 

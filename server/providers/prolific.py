@@ -200,7 +200,9 @@ class ProlificProvider:
             "total_available_places": places, "estimated_completion_time": spec.estimated_minutes,
             "maximum_allowed_time": spec.max_minutes, "reward": spec.reward_cents,
             "device_compatibility": list(spec.devices),
-            "filters": [{"filter_id": "participant_group_blocklist", "selected_values": [await self._block_group()]}],
+            "filters": [{"filter_id": "participant_group_blocklist", "selected_values": [
+                await self._block_group(), *[await self._group(name) for name in spec.excluded]
+            ]}],
         }
         study = await self.api.call("POST", "/studies/", json=body, idempotent=False)
         entry.study_id = str(study["id"])
@@ -329,6 +331,25 @@ class ProlificProvider:
         self.ledger.account.block_group = str(found["id"])
         self.ledger.save()
         return self.ledger.account.block_group
+
+    async def _group(self, name: str) -> str:
+        """The participant group of a Parley exclusion list, made on first use (found again by its name)."""
+        known = self.ledger.account.groups.get(name)
+        if known:
+            return known
+        groups = await self.api.pages("/participant-groups/")
+        found = next((g for g in groups if g.get("name") == name), None)
+        if found is None:
+            found = await self.api.call("POST", "/participant-groups/", json={"name": name}, idempotent=False)
+        self.ledger.account.groups[name] = str(found["id"])
+        self.ledger.save()
+        return str(found["id"])
+
+    async def exclude(self, name: str, worker_id: str) -> None:
+        async with self.ledger.hold():
+            group = await self._group(name)
+        await self.api.call("POST", f"/participant-groups/{group}/participants/",
+                            json={"participant_ids": [worker_id]}, idempotent=True)
 
     async def block(self, worker_id: str, reason: str) -> None:
         """Add the participant to Parley's block-list group: every Parley study filters that group out."""

@@ -62,6 +62,7 @@ class Account(BaseModel):
     studies: list[StudyEntry] = Field(default_factory=list)
     bonuses: dict[str, BonusEntry] = Field(default_factory=dict)
     block_group: str = ""
+    groups: dict[str, str] = Field(default_factory=dict)  # Parley's exclusion lists: name -> group id
 
 
 class LedgerFile(BaseModel):

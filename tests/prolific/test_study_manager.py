@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import httpx
 
+from server.prolific_sandbox.submissions import blocked
 from server.prolific_wiring import prolific_provider
 from server.providers.base import Recruitment
 from server.providers.prolific import codes_for
@@ -119,3 +120,32 @@ async def test_work_approved_on_prolific_is_approved_in_parley(db_url: str, tmp_
             await provider.aclose()
         await worker.wait_state("approved", timeout=30)
         await worker.close()
+
+
+async def test_a_participant_who_fails_onboarding_is_kept_out_of_the_tasks_studies(
+    db_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(db_url, tmp_path, TEST_RUNS).model_copy(
+        update={"prolific_publish": ["gated"], "mturk_sync_s": 0.3}
+    )
+    with serve(settings) as live:
+        async def published() -> Recruitment | None:
+            found = await studies(live.settings)
+            return found[0] if found and found[0].open else None
+
+        study = await eventually("the gated run's study to be published", published)
+        with httpx.Client(base_url=live.base, timeout=10) as site:
+            params = await asyncio.to_thread(take_place, site, study.id, "PID-fail")
+        worker = Worker(live.base, "gated", "PID-fail", params["SESSION_ID"])
+        await worker.start()
+        await worker.wait_turn(1)
+        await worker.say("green", {"choice": "green"})
+        await worker.wait_state("onboarding_failed")
+        await worker.close()
+        emulator = live.app.state.prolific_sandbox
+
+        async def excluded() -> bool | None:
+            return emulator.run(lambda state, now: blocked(state, study.id, "PID-fail")) or None
+
+        await eventually("the participant to join the onboarding-failed group", excluded)
+        assert not emulator.run(lambda state, now: blocked(state, study.id, "PID-other"))
