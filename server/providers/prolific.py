@@ -170,9 +170,10 @@ class ProlificProvider:
 
     async def _open_study(self, run_id: str) -> StudyEntry | None:
         """The run's study still taking people, adopting one made just before a crash (by its name)."""
+        known = {e.study_id for e in self.ledger.studies(run_id)}
         for entry in self.ledger.studies(run_id):
             if not entry.study_id:
-                found = [s for s in await self._tagged() if s["internal_name"] == TAG + run_id]
+                found = [s for s in await self._tagged() if s["internal_name"] == TAG + run_id and s["id"] not in known]
                 if not found:
                     self.ledger.account.studies.remove(entry)
                     self.ledger.save()

@@ -206,3 +206,17 @@ async def test_a_blocked_participant_cannot_take_a_place_in_parleys_studies(
     assert refused.status_code == 409 and "not eligible" in refused.text
     await provider.unblock("PID-BAD")
     assert take_place(site, study.id, "PID-BAD")["PROLIFIC_PID"] == "PID-BAD"
+
+
+async def test_a_crash_while_creating_a_runs_second_study_adopts_that_study_not_the_stopped_one(
+    provider: ProlificProvider, prolific: ProlificServer
+) -> None:
+    first = await provider.publish(spec(prolific), 1)
+    await provider.expire("run-1")
+    second = await provider.publish(spec(prolific), 1)
+    async with provider.ledger.hold():
+        provider.ledger.account.studies[-1].study_id = ""  # as if killed before the ledger recorded it
+        provider.ledger.save()
+    again = await provider.publish(spec(prolific), 2)
+    assert (again.id, again.places) == (second.id, 2) and again.id != first.id
+    assert len(prolific.sandbox.run(lambda state, now: list(state.studies))) == 2
