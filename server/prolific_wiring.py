@@ -30,7 +30,8 @@ PROLIFIC_COMPLETE = "https://app.prolific.com/submissions/complete"
 
 
 def builtin_prolific(settings: Settings) -> bool:
-    return settings.provider == "builtin" and not settings.prolific_api_url
+    """Whether Prolific is this server's built-in one: the development provider, and no Prolific configured."""
+    return settings.provider == "builtin" and not settings.prolific_api_url and not settings.prolific_api_token
 
 
 def mount_prolific_sandbox(app: FastAPI, settings: Settings) -> ProlificSandbox | None:
@@ -43,12 +44,12 @@ def mount_prolific_sandbox(app: FastAPI, settings: Settings) -> ProlificSandbox 
 
 
 def prolific_api_url(settings: Settings) -> str:
-    """The API the provider calls: the configured one, else the built-in emulator (builtin), else Prolific's."""
+    """The API the provider calls: the configured one, else Prolific's when a token is set, else built-in."""
     if settings.prolific_api_url:
         return settings.prolific_api_url.rstrip("/")
-    if settings.provider == "builtin":
-        return settings.public_url.rstrip("/") + API_PATH
-    return PROLIFIC_API
+    if settings.prolific_api_token:
+        return PROLIFIC_API
+    return settings.public_url.rstrip("/") + API_PATH
 
 
 def completion_url(settings: Settings) -> str:
@@ -62,7 +63,7 @@ def prolific_provider(settings: Settings) -> ProlificProvider:
     """The Prolific provider for these settings. Prolific has no sandbox of its own: its API is real money."""
     url = prolific_api_url(settings)
     live = url == PROLIFIC_API
-    if live and not settings.prolific_api_token:
+    if not builtin_prolific(settings) and not settings.prolific_api_token:
         raise ValueError(
             "PARLEY_PROLIFIC_API_TOKEN must be set to recruit on Prolific (create a token in Prolific's "
             "settings, API tokens), or run with PARLEY_PROVIDER=builtin to use the built-in Prolific"

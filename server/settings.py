@@ -58,8 +58,9 @@ class Settings(BaseSettings):
     # The dead man's switch: HITs are published with this lifetime and extended by the run's owner while it
     # lives and publishes, so a server that dies leaves no HIT acceptable for longer than this.
     hit_lifetime_s: int = 20 * 60
-    # Prolific (docs/prolific.md). The API: empty means the built-in emulator ({public_url}/sandbox/prolific/
-    # api/v1, served while the provider is `builtin`), else Prolific's own (https://api.prolific.com/api/v1).
+    # Prolific (docs/prolific.md). The API: empty means Prolific's own (https://api.prolific.com/api/v1) once
+    # a token is set, else the built-in emulator ({public_url}/sandbox/prolific/api/v1, served while the
+    # provider is `builtin` and no Prolific is configured).
     # The token is sent as `Authorization: Token ...` (any value on the emulator). The budget counts Prolific's
     # service fee on rewards and bonuses and the VAT on that fee, at these rates.
     prolific_api_url: str = ""
