@@ -77,3 +77,12 @@ export function joinTask(runId, params) {
     }),
   });
 }
+
+/** Prolific: where to send the participant now (the completion URL with the code that fits the end). */
+export function prolificCompletion(runId, token) {
+  return callWithRetries(`/task/${encodeURIComponent(runId)}/prolific/complete`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ token }),
+  });
+}

@@ -4,7 +4,7 @@
 import { Composer } from "./composer.js";
 import { Connection } from "./connection.js";
 import { loadFragment } from "./fragments.js";
-import { fetchTaskInfo, joinTask } from "./http.js";
+import { fetchTaskInfo, joinTask, prolificCompletion } from "./http.js";
 import { readParams } from "./params.js";
 import { externalSubmitUrl, postExternalSubmit } from "./submit.js";
 import { View } from "./view.js";
@@ -25,6 +25,7 @@ const page = {
   ownMessages: 0,
   refused: false,
   stoppedCode: null,
+  token: null,
   submitting: false,
   submitted: false,
 };
@@ -69,7 +70,7 @@ async function boot() {
     return;
   }
   if (!params.workerId) {
-    problem("unavailable", "This page must be opened from Mechanical Turk (the worker id is missing).");
+    problem("unavailable", "This page must be opened from Mechanical Turk or Prolific (the worker id is missing).");
     return;
   }
   await join();
@@ -99,6 +100,7 @@ function refuse({ code, message }) {
 }
 
 function connect(reply) {
+  page.token = reply.token;
   view.setPhase("live");
   applyState(reply.state);
   page.connection = new Connection({
@@ -191,7 +193,10 @@ function onStopped({ code, message }) {
 /** A 4401 close: join again once for a fresh token (the server resumes the same agent). */
 async function renewToken() {
   const result = await joinTask(params.runId, params);
-  if (result.ok) return result.body;
+  if (result.ok) {
+    page.token = result.body.token;
+    return result.body;
+  }
   if (result.refused) refuse(result);
   return null;
 }
@@ -209,8 +214,30 @@ function submitDidNotLeave() {
   view.showError("The HIT could not be submitted to Mechanical Turk. Please press Submit HIT again.");
 }
 
+/** Prolific: ask which completion code fits (before submitting, while the state says how it ended),
+ * submit, then go to Prolific's completion URL. */
+async function submitToProlific() {
+  page.submitting = true;
+  refreshSubmit();
+  const completion = await prolificCompletion(params.runId, page.token ?? "");
+  if (!completion.ok) {
+    page.submitting = false;
+    refreshSubmit();
+    view.showError(`Your submission could not be finished: ${completion.message} Please press Submit again.`);
+    return;
+  }
+  await page.connection?.sendOnce({ type: "submit" }).catch(() => false);
+  page.submitted = true;
+  document.body.dataset.submitted = "true";
+  window.location.assign(completion.body.url);
+}
+
 async function submit() {
   if (page.submitting || page.submitted) return;
+  if (params.provider === "prolific") {
+    await submitToProlific();
+    return;
+  }
   const action = externalSubmitUrl(params.turkSubmitTo);
   if (params.turkSubmitTo && !action) {
     view.showError("This page cannot submit: its turkSubmitTo address is not a web address.");

@@ -241,7 +241,7 @@ def notify(ctx: typer.Context, worker_ids: list[str], subject: Annotated[str, ty
 
 # The other commands live in modules of their own and register on `app` when imported: running and serving
 # (run, serve), stopping (stop, expire, cleanup) and the data (export, agreement).
-from server import cli_data, cli_run, cli_stop  # noqa: E402, F401
+from server import cli_data, cli_prolific, cli_run, cli_stop  # noqa: E402, F401
 
 
 def main() -> None:

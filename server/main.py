@@ -21,9 +21,10 @@ from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
 from server.nul_guard import NulGuard
 from server.ownership import Ownership, new_instance_id
+from server.prolific_wiring import mount_prolific_sandbox, study_manager
 from server.protocol import ErrorReply
 from server.registry import Runs
-from server.routes import fragments, health, task, ws
+from server.routes import fragments, health, prolific, task, ws
 from server.routes.task import FRONTEND
 from server.sandbox import Sandbox
 from server.security import SecurityHeaders
@@ -108,13 +109,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ownership.start()  # serves every active run no live instance owns (after a restart: all)
             _announce(settings, runs)
             tune_gc(settings.gc_thresholds)
-            async with hit_manager(settings, store, runs, ownership) as app.state.hits:
+            async with (
+                hit_manager(settings, store, runs, ownership) as app.state.hits,
+                study_manager(settings, store, runs, ownership) as app.state.studies,
+            ):
                 yield
         finally:
             await ownership.aclose()
             await store.close()
             if sandbox is not None:
                 sandbox.release()
+            if app.state.prolific_sandbox is not None:
+                app.state.prolific_sandbox.release()
 
     app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
@@ -123,7 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(task.router)
     app.include_router(fragments.router)
+    app.include_router(prolific.router)
     app.state.sandbox = mount_sandbox(app, settings)
+    app.state.prolific_sandbox = mount_prolific_sandbox(app, settings)
     app.mount("/static", StaticFiles(directory=FRONTEND), name="static")
     app.add_middleware(SecurityHeaders)
     app.add_middleware(NulGuard)

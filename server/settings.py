@@ -60,6 +60,19 @@ class Settings(BaseSettings):
     # The dead man's switch: HITs are published with this lifetime and extended by the run's owner while it
     # lives and publishes, so a server that dies leaves no HIT acceptable for longer than this.
     hit_lifetime_s: int = 20 * 60
+    # Prolific (docs/prolific.md). The API: empty means Prolific's own (https://api.prolific.com/api/v1) once
+    # a token is set, else the built-in emulator ({public_url}/sandbox/prolific/api/v1, served while the
+    # provider is `builtin` and no Prolific is configured).
+    # The token is sent as `Authorization: Token ...` (any value on the emulator). The budget counts Prolific's
+    # service fee on rewards and bonuses and the VAT on that fee, at these rates.
+    prolific_api_url: str = ""
+    prolific_api_token: str = ""
+    prolific_fee_percent: float = 42.8
+    prolific_vat_percent: float = 20.0
+    # Runs to recruit on the built-in Prolific at start-up, and their budget cap in the account's currency
+    # (0 = no cap). Runs on Prolific's own API are planned by `parley prolific run`.
+    prolific_publish: list[str] = Field(default_factory=list)
+    prolific_budget: float = 0.0
 
     @model_validator(mode="after")
     def _checks(self) -> Settings:

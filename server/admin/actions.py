@@ -1,9 +1,11 @@
 """Review actions from the dashboard (and the CLI): approve, reject, bonus, block, approve a whole run.
 
 Work on a HIT Parley published goes through the HIT manager's `Review` (MTurk first, then Parley's
-records). Work that is not on such a HIT (a run served without MTurk, a test crowd) is reviewed in Parley
-only: the agent's state moves and the decision is recorded, and no money can move, so bonuses are refused.
-Every decision is recorded with its reason in `review_action`.
+records); work on a run recruited on Prolific goes through the Prolific provider (Prolific first, then the
+agent's state; a rejection there takes Prolific's category OTHER). Work that is on neither (a run served
+without a provider, a test crowd) is reviewed in Parley only: the agent's state moves and the decision is
+recorded, and no money can move, so bonuses are refused. Every decision is recorded with its reason in
+`review_action`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from server.hits.manager import RunMoves
 from server.hits.plan import cents, dollars
 from server.hits.review import ReviewError
 from server.hits.sync import AgentMoves, StoreMoves
+from server.providers.base import BudgetExceeded as OverBudget
+from server.providers.base import RejectionCategory
 from server.providers.mturk import MTurkError
+from server.providers.prolific import BonusUncertain, ProlificError, ProlificProvider, ProlificRefusal
 from server.registry import Runs
 from server.states import AgentState
 from server.store import AgentRow, Store
@@ -29,6 +34,7 @@ S = AgentState
 MAX_REASON = 1024
 MAX_BONUS_CENTS = 100_00
 MTURK_WORKER_ID = re.compile(r"A[A-Z0-9]{1,63}")  # other ids (test crowds, local runs) are blocked in Parley only
+PROLIFIC_ID = re.compile(r"[0-9a-f]{24}")  # Prolific's participant ids
 
 
 class Reviewer(Protocol):
@@ -57,7 +63,7 @@ class Outcome:
     agent_id: str
     worker_id: str
     state: str
-    via: str  # "mturk" or "parley"
+    via: str  # "mturk", "prolific" or "parley"
     duplicate: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -67,10 +73,14 @@ class Outcome:
 class ReviewDesk:
     """Review decisions for one store. `mturk` is the HIT manager's Review, or None when none runs."""
 
-    def __init__(self, *, store: Store, runs: Runs | None, mturk: Reviewer | None = None) -> None:
+    def __init__(
+        self, *, store: Store, runs: Runs | None, mturk: Reviewer | None = None,
+        prolific: ProlificProvider | None = None,
+    ) -> None:
         self.store = store
         self.runs = runs
         self.mturk = mturk
+        self.prolific = prolific
         self.records = ReviewStore(store)
         self.hit_store = HitStore(store)
 
@@ -87,6 +97,8 @@ class ReviewDesk:
                 agent.assignment_id, feedback, override_rejection=agent.state == S.REJECTED
             ))
         else:
+            if via == "prolific":
+                await self._mturk(self._prolific().approve(agent.assignment_id, feedback))
             await self._move(agent, S.APPROVED)
         await self._record(agent, "approve", feedback, actor=actor)
         return await self._outcome("approve", agent, via=via)
@@ -102,6 +114,8 @@ class ReviewDesk:
         if via == "mturk":
             await self._mturk(self._reviewer().reject(agent.assignment_id, reason))
         else:
+            if via == "prolific":
+                await self._mturk(self._prolific().reject(agent.assignment_id, reason, RejectionCategory.OTHER))
             await self._move(agent, S.REJECTED)
         await self._record(agent, "reject", reason, actor=actor)
         return await self._outcome("reject", agent, via=via)
@@ -117,7 +131,16 @@ class ReviewDesk:
         intent = key or f"{amount_cents}:{reason}"
         action_id = "bonus-" + hashlib.sha256(f"{agent.id}:{intent}".encode()).hexdigest()[:48]
         if await self.records.action(action_id) is not None:
-            return await self._outcome("bonus", agent, via="mturk", duplicate=True)
+            via = "prolific" if await self._route(agent) == "prolific" else "mturk"
+            return await self._outcome("bonus", agent, via=via, duplicate=True)
+        if await self._route(agent) == "prolific":
+            plan = self._prolific().plan(agent.run_id)
+            await self._mturk(self._prolific().bonus(
+                agent.assignment_id, amount_cents, reason, key=action_id,
+                budget_cents=plan.budget_cents if plan is not None else 0,
+            ))
+            await self._record(agent, "bonus", reason, actor=actor, amount_cents=amount_cents, action_id=action_id)
+            return await self._outcome("bonus", agent, via="prolific")
         if await self._route(agent) != "mturk":
             raise ReviewRefused(
                 409, "not_on_mturk",
@@ -138,6 +161,9 @@ class ReviewDesk:
         if self.mturk is not None and MTURK_WORKER_ID.fullmatch(worker_id):
             await self._mturk(self.mturk.block(worker_id, reason))
             via = "mturk"
+        elif self.prolific is not None and PROLIFIC_ID.fullmatch(worker_id):
+            await self._mturk(self.prolific.block(worker_id, reason))
+            via = "prolific"
         await self.records.record(ReviewAction(
             id=new_id(), worker_id=worker_id, action="block", reason=reason, actor=actor,
         ))
@@ -166,11 +192,17 @@ class ReviewDesk:
     async def _route(self, agent: AgentRow) -> str:
         if self.mturk is not None and await self.hit_store.hit_for_assignment(agent.assignment_id) is not None:
             return "mturk"
+        if self.prolific is not None and self.prolific.plan(agent.run_id) is not None:
+            return "prolific"
         return "parley"
 
     def _reviewer(self) -> Reviewer:
         assert self.mturk is not None
         return self.mturk
+
+    def _prolific(self) -> ProlificProvider:
+        assert self.prolific is not None
+        return self.prolific
 
     async def _mturk(self, call: Any) -> None:
         try:
@@ -181,6 +213,14 @@ class ReviewDesk:
             raise ReviewRefused(409, "budget_exceeded", str(exc)) from exc
         except MTurkError as exc:
             raise ReviewRefused(502, "mturk_error", f"MTurk refused: {exc.code}: {exc.message}") from exc
+        except ProlificRefusal as exc:
+            raise ReviewRefused(422, "review_refused", str(exc)) from exc
+        except (OverBudget, BonusUncertain) as exc:
+            raise ReviewRefused(409, "budget_exceeded" if isinstance(exc, OverBudget) else "bonus_uncertain",
+                                str(exc)) from exc
+        except ProlificError as exc:
+            status, code = (409, "prolific_refused") if 400 <= exc.status < 500 else (502, "prolific_error")
+            raise ReviewRefused(status, code, f"Prolific refused: {exc.status} {exc.title}: {exc.detail}") from exc
 
     async def _move(self, agent: AgentRow, target: AgentState) -> None:
         moves: AgentMoves = RunMoves(self.runs, self.store) if self.runs is not None else StoreMoves(self.store)

@@ -44,7 +44,10 @@ class Bonus(BaseModel):
 
 async def _desk(request: Request, store: StoreDep, runs: RunsDep) -> ReviewDesk:
     manager = getattr(request.app.state, "hits", None)  # the HIT manager, when main.py runs one
-    return ReviewDesk(store=store, runs=runs, mturk=getattr(manager, "review", None))
+    studies = getattr(request.app.state, "studies", None)  # the Prolific study manager, when one runs
+    return ReviewDesk(
+        store=store, runs=runs, mturk=getattr(manager, "review", None), prolific=getattr(studies, "provider", None)
+    )
 
 
 DeskDep = Annotated[ReviewDesk, Depends(_desk)]
