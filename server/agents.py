@@ -53,6 +53,9 @@ class HumanAgent:
         self._store = store
         self._turn: asyncio.Future[Message] | None = None
         self._turn_id = ""
+        # The client id of the answer being stored for the open turn: a turn takes exactly one answer, so
+        # from the moment one is taken (before its write) every other is refused.
+        self._answering: tuple[asyncio.Future[Message], str] | None = None
 
     def enter(self, *, role: str, conversation_id: str) -> None:
         self.role = role
@@ -102,14 +105,19 @@ class HumanAgent:
         """A message frame from the page: dedup, store with its echo, send the echo (which is its ack), then
         hand it to the world."""
         turn, turn_id = self._turn, self._turn_id
-        if turn is None or turn.done():
-            # Outside a turn the only legitimate message is a resend of one already stored: ack it again.
+        taken = self._answering is not None and self._answering[0] is turn and self._answering[1] != frame.client_id
+        if turn is None or turn.done() or taken:
+            # Outside a turn, or once its answer is taken, the only legitimate message is a resend of one
+            # already stored: ack it again.
             existing = await self._store.message_for_client_id(self.agent_id, frame.client_id)
             if existing is not None:
                 await self._ack(frame.client_id, existing.id)
                 return
             raise NotYourTurn()
-        # Inside a turn, a resend is caught by the unique (agent, client id) key on insert: no read first.
+        # The check above and this claim have no await between them: two sockets of one agent (two tabs)
+        # cannot both answer. A resend of the claimed answer goes on to the write, where the unique
+        # (agent, client id) key catches it after the first commits: no read first.
+        self._answering = (turn, frame.client_id)
         # The row's column values are built directly: the hot path skips the model's validation.
         row_id = message_id()
         row = {
@@ -122,8 +130,12 @@ class HumanAgent:
         )
         echo = _chat_event(message, mine=True, client_id=frame.client_id)
 
+        stored = False
+
         async def write(events: Any, on_commit: Callable[[], None]) -> None:
             def committed() -> None:  # under the channel's lock: no socket attached after this sees the turn
+                nonlocal stored
+                stored = True
                 on_commit()
                 self.channel.close_turn(turn_id)
 
@@ -135,6 +147,10 @@ class HumanAgent:
         except DuplicateMessage as dup:  # the same client id raced in on another socket
             await self._ack(frame.client_id, dup.message.id)
             return
+        except BaseException:
+            if not stored and self._answering == (turn, frame.client_id):
+                self._answering = None  # not stored: the turn takes another answer
+            raise
         metrics.observe_relay(time.perf_counter() - started)  # receipt -> stored -> echoed (the ack)
         if not turn.done():
             turn.set_result(message)

@@ -220,8 +220,12 @@ class Run:
         if not self.humans[agent_id].channel.attached:
             await self.depart(agent_id, S.DISCONNECTED)
 
-    async def receive(self, agent_id: str, frame: Say) -> None:
+    async def receive(self, agent_id: str, frame: Say, socket: Socket | None = None) -> None:
+        """A message from the page on `socket`. A socket replaced by a newer one (closed with 4409) no
+        longer acts for its agent: what it sent after the newer one attached is dropped."""
         human = self.humans[agent_id]
+        if socket is not None and not human.channel.is_attached(socket):
+            return
         try:
             await human.receive(frame)
         except NotYourTurn:

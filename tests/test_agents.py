@@ -88,3 +88,28 @@ async def test_the_stored_event_is_the_frame_that_was_sent(agent: HumanAgent, st
     [(seq, stored)] = await store.events_after("g", 0)
     assert echo["seq"] == seq == 1
     assert stored == echo  # serialized once: the stored payload carries its seq, as sent
+
+
+async def test_a_second_answer_to_one_turn_is_refused_and_not_stored(agent: HumanAgent, store: Store) -> None:
+    """Two sockets of one agent (two tabs) answer the same turn at the same moment: one answer is taken."""
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=5))
+    await page.first("turn")
+    answers = await asyncio.gather(*(agent.receive(_say(f"tab-{i}")) for i in range(5)), return_exceptions=True)
+    message = await asyncio.wait_for(turn, 5)
+    assert sum(1 for a in answers if isinstance(a, NotYourTurn)) == 4
+    stored = [m for m in await store.messages("c1") if m.agent_id == "g"]
+    assert len(stored) == 1 and stored[0].id == message.id
+
+
+async def test_a_resend_of_the_answer_being_stored_is_acked_once_not_refused(agent: HumanAgent, store: Store) -> None:
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=5))
+    await page.first("turn")
+    await asyncio.gather(agent.receive(_say("same")), agent.receive(_say("same")))
+    message = await asyncio.wait_for(turn, 5)
+    assert [m.id for m in await store.messages("c1")] == [message.id]
+    ack = await page.first("ack")
+    assert ack["message_id"] == message.id

@@ -222,7 +222,7 @@ async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings
                     "shorten it and send again.",
                 ).model_dump())
                 continue
-            await run.receive(agent_id, frame)
+            await run.receive(agent_id, frame, socket)
         elif isinstance(frame, Submit):
             await run.submit(agent_id)
         else:

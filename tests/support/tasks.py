@@ -80,3 +80,10 @@ def storm_chat() -> Task:
     task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=15.0)
     task.caps = Caps(max_conversations=1000, max_waiting=2000, target_conversations=100_000)
     return task
+
+
+def chat_five() -> Task:
+    """Five turns each: for tests that answer many turns (several sockets per agent, restarts)."""
+    task = chat_demo.make_task(turns_each=5, turn_timeout=20.0, waiting_timeout=20.0)
+    task.timeouts = Timeouts(turn=20.0, waiting=20.0, onboarding=20.0, reconnect_grace=20.0)
+    return task
