@@ -68,8 +68,8 @@ async def test_ten_sockets_of_one_agent_store_one_answer_per_turn_and_it_is_deli
         stored = [m for m in await store.messages(conversation.id) if m.agent_id == a.agent_id]
         delivered = [m for m in b.chat() if m["kind"] == "chat" and not m["mine"]]
         refused = sum(1 for f in frames if f.get("code") == "not_your_turn")
-        print(f"{TABS} sockets x {TURNS} turns: stored {len(stored)}, delivered {len(delivered)}, refused {refused}")
-        assert [m.id for m in stored] == [m["message_id"] for m in delivered]
-        assert len(stored) == TURNS
+        figures = f"{TABS} sockets x {TURNS} turns: stored {len(stored)}, delivered {len(delivered)}, refused {refused}"
+        assert len(stored) == TURNS, figures
+        assert [m.id for m in stored] == [m["message_id"] for m in delivered], figures
     finally:
         await crowd.close()
