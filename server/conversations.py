@@ -55,6 +55,12 @@ class ConversationHost:
     def target_met(self) -> bool:
         return self.completed >= self.run.task.caps.target_conversations
 
+    def humans_still_needed(self) -> int:
+        """Workers the run can still use: the human roles of every conversation not yet started."""
+        caps = self.run.task.caps
+        started = len(self.live) + self.forming
+        return max(0, caps.target_conversations - self.completed - started) * len(self.run.task.roles)
+
     def has_room(self) -> bool:
         caps = self.run.task.caps
         started = len(self.live) + self.forming

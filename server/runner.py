@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from server.agents import HumanAgent, NotYourTurn, new_id
 from server.channel import Channel, Socket
 from server.conversations import ConversationHost
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
-from server.states import LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
+from server.states import ARRIVING_STATES, LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
 from server.store import AgentRow, Conversation, Store, TaskRun
 from server.supervisor import Supervisor
 from server.tokens import TokenSigner
@@ -70,6 +70,8 @@ class Run:
         self._graces: dict[str, asyncio.Task[Any]] = {}
         self._lifecycles: dict[str, asyncio.Task[Any]] = {}
         self._join_locks: dict[str, asyncio.Lock] = {}
+        self.arriving: set[str] = set()  # admitted and not yet in a conversation: joined, onboarding, waiting
+        self._admitting = 0  # joins holding a seat whose agent is still being written
         self.host = ConversationHost(self)
         self.waiting = WaitingRoom(self)
         self.observers: list[Observer] = []
@@ -111,13 +113,14 @@ class Run:
             if row is None:
                 await self._check_eligible(req.worker_id)
                 agent_id = new_id()
-                row = await self.store.create_agent(AgentRow(
-                    id=agent_id, run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
-                    hit_id=req.hit_id, turk_submit_to=req.turk_submit_to, state=S.JOINED,
-                    created_at=(stamp := time.time()), updated_at=stamp,  # given: default factories are slow
-                ))
-                # Unless another request for this assignment made it first, the agent is new: no events yet.
-                human = await self._load(row, new=row.id == agent_id)
+                with self._seat():
+                    row = await self.store.create_agent(AgentRow(
+                        id=agent_id, run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
+                        hit_id=req.hit_id, turk_submit_to=req.turk_submit_to, state=S.JOINED,
+                        created_at=(stamp := time.time()), updated_at=stamp,  # given: default factories are slow
+                    ))
+                    # Unless another request for this assignment made it first, the agent is new: no events yet.
+                    human = await self._load(row, new=row.id == agent_id)
                 if human.channel.head_seq == 0:
                     await human.channel.emit([_state_payload(S.JOINED)])
                 self._start_grace(row.id)
@@ -156,12 +159,32 @@ class Run:
             )
         if self.host.target_met():
             raise Refusal("run_full", "This task has all the conversations it needs. Please return this HIT.", 409)
-        if len(self.waiting) >= caps.max_waiting:
+
+    @contextlib.contextmanager
+    def _seat(self) -> Iterator[None]:
+        """A place among the run's arriving workers, for a join about to write its agent. Counting and taking
+        it happen with no await between them, so concurrent joins cannot all pass the same count; the seat is
+        held until the new agent counts itself (in `arriving`), or given back if the join fails."""
+        caps = self.task.caps
+        taken = len(self.arriving) + self._admitting
+        if taken >= self.host.humans_still_needed():
+            raise Refusal(
+                "run_full",
+                "Enough workers are already on their way for the conversations this task still needs. "
+                "Please return this HIT.",
+                409,
+            )
+        if taken >= caps.max_waiting:
             raise Refusal(
                 "waiting_room_full",
                 "Too many workers are waiting for a partner right now. Please return this HIT and try later.",
                 409,
             )
+        self._admitting += 1
+        try:
+            yield
+        finally:
+            self._admitting -= 1
 
     async def load_agent(self, row: AgentRow) -> HumanAgent:
         """The in-memory agent for a stored row (loading it if this process has not yet)."""
@@ -174,7 +197,7 @@ class Run:
             human = HumanAgent(agent_id=row.id, run_id=self.id, channel=channel, store=self.store)
             human.role, human.conversation_id = row.role, row.conversation_id
             self.humans[row.id] = human
-            self.states[row.id] = AgentState(row.state)
+            self._set_state(row.id, AgentState(row.state))
             self.workers[row.id] = row.worker_id
         return human
 
@@ -263,12 +286,19 @@ class Run:
             await human.channel.emit([_state_payload(target, text)], write=write)
         except IllegalTransition:
             return False
-        self.states[agent_id] = target
+        self._set_state(agent_id, target)
         if target not in LIVE_STATES:
             human.cancel_turn()
             self.waiting.leave(agent_id)
         await self.notify("state", {"agent_id": agent_id, "worker_id": self.workers[agent_id], "state": target})
         return True
+
+    def _set_state(self, agent_id: str, state: AgentState) -> None:
+        self.states[agent_id] = state
+        if state in ARRIVING_STATES:
+            self.arriving.add(agent_id)
+        else:
+            self.arriving.discard(agent_id)
 
     async def depart(self, agent_id: str, state: AgentState, text: str | None = None) -> None:
         """An agent leaves for good (disconnected, timed out, returned): end whatever it was in."""

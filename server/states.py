@@ -73,6 +73,8 @@ TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
 
 # Live: the agent is still being taken through the task and holds a place in the run.
 LIVE_STATES = frozenset({_S.JOINED, _S.ONBOARDING, _S.WAITING, _S.IN_TASK})
+# Arriving: admitted and not yet in a conversation. The run's max_waiting cap counts these.
+ARRIVING_STATES = frozenset({_S.JOINED, _S.ONBOARDING, _S.WAITING})
 # The page offers the submit button in these states.
 SUBMITTABLE_STATES = frozenset({_S.DONE, _S.PARTNER_LEFT, _S.WAITING_EXPIRED, _S.CLOSED})
 

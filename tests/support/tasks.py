@@ -87,3 +87,17 @@ def chat_five() -> Task:
     task = chat_demo.make_task(turns_each=5, turn_timeout=20.0, waiting_timeout=20.0)
     task.timeouts = Timeouts(turn=20.0, waiting=20.0, onboarding=20.0, reconnect_grace=20.0)
     return task
+
+
+def chat_capped() -> Task:
+    """Room for 20 arriving workers and 5 conversations (the caps tests join many workers at once)."""
+    task = chat()
+    task.caps = Caps(max_waiting=20, max_conversations=5)
+    return task
+
+
+def chat_nearly_done() -> Task:
+    """Two conversations to go: four workers are all it can use."""
+    task = chat()
+    task.caps = Caps(max_waiting=100, max_conversations=5, target_conversations=2)
+    return task
