@@ -16,7 +16,7 @@ from typing import Any
 
 from server.agents import HumanAgent, NotYourTurn, new_id
 from server.channel import Channel, Socket
-from server.conversations import ConversationHost
+from server.conversations import ConversationHost, deliver_stored_lines
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
 from server.states import ARRIVING_STATES, LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
 from server.store import AgentRow, Conversation, Store, TaskRun
@@ -88,6 +88,7 @@ class Run:
     async def start(self) -> None:
         """Recover after a restart: close conversations that were live, give live agents a grace period."""
         for conv in await self.store.conversations(self.id, states=["running"], kind=None):
+            await deliver_stored_lines(self, conv)
             await self.store.end_conversation(conv.id, "closed", "server restarted")
         self.host.completed = len(await self.store.conversations(self.id, states=["completed"]))
         for row in await self.store.agents(self.id, states=LIVE_STATES):

@@ -101,3 +101,11 @@ def chat_nearly_done() -> Task:
     task = chat()
     task.caps = Caps(max_waiting=100, max_conversations=5, target_conversations=2)
     return task
+
+
+def chat_endless() -> Task:
+    """For crash tests: pairs chat as fast as they can for as long as the test wants (no end in sight), and
+    have time to come back after the server does."""
+    task = chat_demo.make_task(turns_each=10_000, turn_timeout=60.0, waiting_timeout=60.0)
+    task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=30.0)
+    return task
