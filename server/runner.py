@@ -12,10 +12,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from server.agents import HumanAgent, NotYourTurn, new_id
 from server.channel import Channel, Socket
+from server.claims import agent_id_for, new_resume_key, resumes
 from server.conversations import ConversationHost, deliver_stored_lines
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
 from server.states import ARRIVING_STATES, LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
@@ -27,6 +29,21 @@ from worlds.base import AgentTimeout, Task
 
 log = logging.getLogger(__name__)
 S = AgentState
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A join taken: the agent, a token for its socket, and the resume key that joins its assignment again."""
+
+    agent: AgentRow
+    token: str
+    resume_key: str
+
+
+ASSIGNMENT_IN_USE_TEXT = (
+    "This assignment is already open in another browser or window. Continue there. "
+    "If you cannot, please return this HIT."
+)
 
 
 class Refusal(Exception):
@@ -105,61 +122,74 @@ class Run:
 
     # ---- joining ------------------------------------------------------------------------------
 
-    async def join(self, req: JoinRequest) -> tuple[AgentRow, str]:
-        lock = self._join_locks.setdefault(req.worker_id, asyncio.Lock())
-        async with lock:
+    async def join(self, req: JoinRequest) -> Admission:
+        """A page claims an assignment: the first claim makes its agent; a later one gets a token for it only
+        with the first page's resume key (see claims.py)."""
+        key = req.resume_key or new_resume_key()
+        agent_id = agent_id_for(self.signer, run_id=self.id, assignment_id=req.assignment_id, resume_key=key)
+        async with self._join_locks.setdefault(req.worker_id, asyncio.Lock()):
             row = await self.store.agent_for_assignment(self.id, req.assignment_id)
-            if row is not None and row.worker_id != req.worker_id:
-                raise Refusal("assignment_taken", "This assignment belongs to another worker. Please return this HIT.")
             if row is None:
                 await self._check_eligible(req.worker_id)
-                agent_id = new_id()
                 with self._seat():
-                    row = await self.store.create_agent(AgentRow(
+                    claim = AgentRow(
                         id=agent_id, run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
                         hit_id=req.hit_id, turk_submit_to=req.turk_submit_to, state=S.JOINED,
                         created_at=(stamp := time.time()), updated_at=stamp,  # given: default factories are slow
-                    ))
-                    # Unless another request for this assignment made it first, the agent is new: no events yet.
-                    human = await self._load(row, new=row.id == agent_id)
-                if human.channel.head_seq == 0:
+                    )
+                    row = await self.store.create_agent(claim)
+                    if row is claim:  # not made first by another request for this assignment
+                        human = await self._load(row, new=True)
+                if row is claim:
                     await human.channel.emit([_state_payload(S.JOINED)])
-                self._start_grace(row.id)
+                    self._start_grace(row.id)
+            if row.worker_id != req.worker_id:
+                raise Refusal("assignment_taken", "This assignment belongs to another worker. Please return this HIT.")
+            if not resumes(row.id, agent_id):
+                raise Refusal("assignment_in_use", ASSIGNMENT_IN_USE_TEXT, 409)
         token = self.signer.issue(
             run_id=self.id, worker_id=row.worker_id, assignment_id=row.assignment_id, agent_id=row.id
         )
-        return row, token
+        return Admission(agent=row, token=token, resume_key=key)
 
     async def _check_eligible(self, worker_id: str) -> None:
-        caps = self.task.caps
         if self.row.status != "active":
             raise Refusal("run_closed", "This task is no longer taking workers. Please return this HIT.", 409)
         reason = await self.store.worker_block(worker_id)
         if reason is not None:
             raise Refusal("blocked", f"You cannot work on this task ({reason}). Please return this HIT.")
         result = await self.store.onboarding_result(worker_id, self.task.name)
-        if result is not None and not result.passed and result.attempts >= caps.onboarding_attempts:
+        if result is not None and not result.passed and result.attempts >= self.task.caps.onboarding_attempts:
             raise Refusal(
                 "onboarding_failed",
                 "You did not pass this task's qualification earlier, so you cannot take it again. "
                 "Please return this HIT.",
             )
-        total, live = await self.store.worker_agents_in_run(worker_id, self.id)
-        if live >= caps.per_worker_concurrent:
-            raise Refusal(
+        refusal = await self._worker_cap_refusal(worker_id)
+        if refusal is not None:
+            raise refusal
+        if self.host.target_met():
+            raise Refusal("run_full", "This task has all the conversations it needs. Please return this HIT.", 409)
+
+    async def _worker_cap_refusal(self, worker_id: str) -> Refusal | None:
+        """The per-worker caps, counting what the worker has shown to be real: assignments whose page
+        connected, and units of work (docs/protocol.md, "Claims"). A bare join counts for neither."""
+        caps = self.task.caps
+        units, open_ = await self.store.worker_agents_in_run(worker_id, self.id)
+        if open_ >= caps.per_worker_concurrent:
+            return Refusal(
                 "too_many_concurrent",
-                f"You already have {live} assignment(s) of this task open. Finish or return it first, "
-                "then accept this one again.",
+                f"You already have {open_} assignment(s) of this task open. Finish or return it first, "
+                "then reload this page.",
                 409,
             )
-        if total >= caps.per_worker_total:
-            raise Refusal(
+        if units >= caps.per_worker_total:
+            return Refusal(
                 "worker_limit",
                 f"You have reached this task's limit of {caps.per_worker_total} assignments per worker. "
                 "Thank you! Please return this HIT.",
             )
-        if self.host.target_met():
-            raise Refusal("run_full", "This task has all the conversations it needs. Please return this HIT.", 409)
+        return None
 
     @contextlib.contextmanager
     def _seat(self) -> Iterator[None]:
@@ -319,24 +349,47 @@ class Run:
     # ---- onboarding, then the waiting room ----------------------------------------------------
 
     async def _lifecycle(self, agent_id: str) -> None:
-        if self.states[agent_id] in (S.JOINED, S.ONBOARDING):
+        if self.states[agent_id] == S.JOINED and not await self._take_up(agent_id):
+            return
+        if self.states[agent_id] == S.ONBOARDING:
             if not await self._passes_onboarding(agent_id):
                 return
-            solo = len(self.task.roles) == 1
-            if not await self.move(agent_id, S.WAITING, text="Getting your task ready..." if solo else None):
+            if not await self.move(agent_id, S.WAITING, text=self._waiting_text()):
                 return
         await self.waiting.admit(agent_id)
 
+    async def _take_up(self, agent_id: str) -> bool:
+        """The agent's page has connected: its claim becomes one of the worker's open assignments (into
+        onboarding, or straight to waiting) if the per-worker caps leave room; otherwise the page is told why
+        and closed, and the claim stays a claim until its grace runs out. Under the worker's join lock, with
+        the move, so two claims of one worker connecting at once cannot both be taken up."""
+        worker_id = self.workers[agent_id]
+        async with self._join_locks.setdefault(worker_id, asyncio.Lock()):
+            refusal = await self._worker_cap_refusal(worker_id)
+            if refusal is not None:
+                channel = self.humans[agent_id].channel
+                await channel.send_ephemeral(ErrorFrame(code=refusal.code, message=refusal.message).model_dump())
+                await channel.close(4403, refusal.message[:120])
+                self._start_grace(agent_id)
+                return False
+            if await self._needs_onboarding(worker_id):
+                return await self.move(agent_id, S.ONBOARDING)
+            return await self.move(agent_id, S.WAITING, text=self._waiting_text())
+
+    def _waiting_text(self) -> str | None:
+        return "Getting your task ready..." if len(self.task.roles) == 1 else None
+
+    async def _needs_onboarding(self, worker_id: str) -> bool:
+        if self.task.onboarding is None:
+            return False
+        result = await self.store.onboarding_result(worker_id, self.task.name)
+        return result is None or not result.passed
+
     async def _passes_onboarding(self, agent_id: str) -> bool:
         onboarding = self.task.onboarding
-        if onboarding is None:
-            return True
         worker_id = self.workers[agent_id]
-        result = await self.store.onboarding_result(worker_id, self.task.name)
-        if result is not None and result.passed:
-            return True
-        if self.states[agent_id] == S.JOINED and not await self.move(agent_id, S.ONBOARDING):
-            return False
+        if onboarding is None or not await self._needs_onboarding(worker_id):
+            return True  # passed in another assignment meanwhile, or before a restart
         human = self.humans[agent_id]
         conv = await self.store.create_conversation(Conversation(
             id=new_id(), run_id=self.id, kind="onboarding", state="running", participants={"worker": agent_id},

@@ -109,3 +109,10 @@ def chat_endless() -> Task:
     task = chat_demo.make_task(turns_each=10_000, turn_timeout=60.0, waiting_timeout=60.0)
     task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=30.0)
     return task
+
+
+def chat_short_three() -> Task:
+    """A short waiting room and three assignments per worker: claims come and go quickly."""
+    task = chat_short_wait()
+    task.caps = Caps(per_worker_total=3)
+    return task
