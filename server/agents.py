@@ -36,9 +36,6 @@ class _TurnExpired(Exception):
     """Set on a turn's future when its time runs out."""
 
 
-def _expire(turn: asyncio.Future[Message]) -> None:
-    if not turn.done():
-        turn.set_exception(_TurnExpired())
 
 
 class HumanAgent:
@@ -56,6 +53,7 @@ class HumanAgent:
         # The client id of the answer being stored for the open turn: a turn takes exactly one answer, so
         # from the moment one is taken (before its write) every other is refused.
         self._answering: tuple[asyncio.Future[Message], str] | None = None
+        self._expired: asyncio.Future[Message] | None = None  # ran out of time while its answer was written
 
     def enter(self, *, role: str, conversation_id: str) -> None:
         self.role = role
@@ -86,7 +84,7 @@ class HumanAgent:
         try:
             await self.channel.open_turn(turn_frame(turn_id=turn_id, prompt=prompt, widget=spec, timeout_s=timeout))
             if timeout is not None:  # a timer on the turn itself: an answer and the timeout cannot both win
-                timer = loop.call_later(timeout, _expire, turn)
+                timer = loop.call_later(timeout, self._expire, turn)
             return await turn
         except _TurnExpired:
             raise AgentTimeout(self.role) from None
@@ -100,6 +98,16 @@ class HumanAgent:
                 turn.cancel()
             elif not turn.cancelled():
                 turn.exception()  # expired while this act was being cancelled: the expiry is retrieved, not logged
+
+    def _expire(self, turn: asyncio.Future[Message]) -> None:
+        """The turn's time is up. If its answer is being written, the write decides: stored, the answer
+        wins; failed, the turn expires then (see `receive`)."""
+        if turn.done():
+            return
+        if self._answering is not None and self._answering[0] is turn:
+            self._expired = turn
+            return
+        turn.set_exception(_TurnExpired())
 
     async def receive(self, frame: Say) -> None:
         """A message frame from the page: dedup, store with its echo, send the echo (which is its ack), then
@@ -149,7 +157,9 @@ class HumanAgent:
             return
         except BaseException:
             if not stored and self._answering == (turn, frame.client_id):
-                self._answering = None  # not stored: the turn takes another answer
+                self._answering = None  # not stored: the turn takes another answer, if it has time left
+                if self._expired is turn:
+                    self._expire(turn)
             raise
         metrics.observe_relay(time.perf_counter() - started)  # receipt -> stored -> echoed (the ack)
         if not turn.done():

@@ -113,3 +113,31 @@ async def test_a_resend_of_the_answer_being_stored_is_acked_once_not_refused(age
     assert [m.id for m in await store.messages("c1")] == [message.id]
     ack = await page.first("ack")
     assert ack["message_id"] == message.id
+
+
+async def test_an_answer_being_stored_when_the_turn_runs_out_wins(
+    agent: HumanAgent, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn's timer fires while its answer is being written: the stored answer is the turn's result,
+    never a timeout on top of a stored, acked message."""
+    writing, release = asyncio.Event(), asyncio.Event()
+    add_message = store.add_message
+
+    async def slow_add_message(*args: Any, **kwargs: Any) -> None:
+        writing.set()
+        await release.wait()
+        await add_message(*args, **kwargs)
+
+    monkeypatch.setattr(store, "add_message", slow_add_message)
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=0.2))
+    await page.first("turn")
+    answer = asyncio.create_task(agent.receive(_say("just-in-time")))
+    await asyncio.wait_for(writing.wait(), 5)
+    await asyncio.sleep(0.3)  # past the turn's timeout, with the answer's write still in flight
+    release.set()
+    await asyncio.wait_for(answer, 5)
+    message = await asyncio.wait_for(turn, 5)
+    assert message.text == "hello"
+    assert [m.id for m in await store.messages("c1")] == [message.id]
