@@ -12,12 +12,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from server.agents import HumanAgent, NotYourTurn, new_id
 from server.channel import Channel, Socket
-from server.claims import agent_id_for, new_resume_key, resumes
+from server.claims import (
+    ASSIGNMENT_IN_USE_TEXT,
+    Admission,
+    Refusal,
+    agent_id_for,
+    new_resume_key,
+    resumes,
+    worker_cap_refusal,
+)
 from server.conversations import ConversationHost, deliver_stored_lines
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
 from server.states import ARRIVING_STATES, LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
@@ -29,31 +36,6 @@ from worlds.base import AgentTimeout, Task
 
 log = logging.getLogger(__name__)
 S = AgentState
-
-
-@dataclass(frozen=True)
-class Admission:
-    """A join taken: the agent, a token for its socket, and the resume key that joins its assignment again."""
-
-    agent: AgentRow
-    token: str
-    resume_key: str
-
-
-ASSIGNMENT_IN_USE_TEXT = (
-    "This assignment is already open in another browser or window. Continue there. "
-    "If you cannot, please return this HIT."
-)
-
-
-class Refusal(Exception):
-    """A join the run will not take, with a message the page shows the worker."""
-
-    def __init__(self, code: str, message: str, status: int = 403) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 RESTART_TEXT = (
@@ -172,24 +154,7 @@ class Run:
             raise Refusal("run_full", "This task has all the conversations it needs. Please return this HIT.", 409)
 
     async def _worker_cap_refusal(self, worker_id: str) -> Refusal | None:
-        """The per-worker caps, counting what the worker has shown to be real: assignments whose page
-        connected, and units of work (docs/protocol.md, "Claims"). A bare join counts for neither."""
-        caps = self.task.caps
-        units, open_ = await self.store.worker_agents_in_run(worker_id, self.id)
-        if open_ >= caps.per_worker_concurrent:
-            return Refusal(
-                "too_many_concurrent",
-                f"You already have {open_} assignment(s) of this task open. Finish or return it first, "
-                "then reload this page.",
-                409,
-            )
-        if units >= caps.per_worker_total:
-            return Refusal(
-                "worker_limit",
-                f"You have reached this task's limit of {caps.per_worker_total} assignments per worker. "
-                "Thank you! Please return this HIT.",
-            )
-        return None
+        return await worker_cap_refusal(self.store, self.task.caps, worker_id=worker_id, run_id=self.id)
 
     @contextlib.contextmanager
     def _seat(self) -> Iterator[None]:

@@ -10,8 +10,9 @@ import pytest
 
 from server import waiting_room
 from server.channel import Disconnected
+from server.claims import Refusal
 from server.protocol import JoinRequest, Say
-from server.runner import Refusal, Run
+from server.runner import Run
 from server.states import AgentState
 from server.store import Store
 from server.tokens import TokenSigner

@@ -105,7 +105,8 @@ class TurkWorker(Worker):
         async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
             reply = await http.post(f"/task/{self.run_id}/join", json={
                 "assignment_id": self.assignment_id, "hit_id": self.hit_id, "worker_id": self.worker_id,
-                "turk_submit_to": f"{self.base}/sandbox", **({"resume_key": self.resume_key} if self.resume_key else {}),
+                "turk_submit_to": f"{self.base}/sandbox",
+                **({"resume_key": self.resume_key} if self.resume_key else {}),
             })
         body = reply.json()
         if reply.status_code != 200:
