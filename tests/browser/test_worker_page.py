@@ -210,8 +210,8 @@ async def test_a_reloaded_page_resumes_its_assignment_with_the_stream_it_had(
     await listener.page.reload()
     await listener.expect_body("data-connection", "connected")
     await expect(listener.messages(mine=False).locator(".text")).to_have_text(["before the reload"])
-    joins = [f for f in listener.sent if f["type"] == "hello"]
-    assert len({f["token"] for f in joins}) == 2  # a fresh token, for the same agent, after the reload
+    welcomes = [f for f in listener.received if f["type"] == "welcome"]
+    assert len(welcomes) == 2 and welcomes[0]["agent_id"] == welcomes[1]["agent_id"]  # the same agent resumed
     assert listener.page_errors == []
 
 
