@@ -109,12 +109,19 @@ class HumanAgent:
             return
         turn.set_exception(_TurnExpired())
 
+    def _release(self, turn: asyncio.Future[Message]) -> None:
+        """The claimed answer did not answer `turn`: it is open to another, or expires if its time ran out."""
+        if self._answering is not None and self._answering[0] is turn:
+            self._answering = None
+            if self._expired is turn:
+                self._expire(turn)
+
     async def receive(self, frame: Say) -> None:
         """A message frame from the page: dedup, store with its echo, send the echo (which is its ack), then
         hand it to the world."""
         turn, turn_id = self._turn, self._turn_id
-        taken = self._answering is not None and self._answering[0] is turn and self._answering[1] != frame.client_id
-        if turn is None or turn.done() or taken:
+        claim = self._answering if self._answering is not None and self._answering[0] is turn else None
+        if turn is None or turn.done() or (claim is not None and claim[1] != frame.client_id):
             # Outside a turn, or once its answer is taken, the only legitimate message is a resend of one
             # already stored: ack it again.
             existing = await self._store.message_for_client_id(self.agent_id, frame.client_id)
@@ -125,6 +132,7 @@ class HumanAgent:
         # The check above and this claim have no await between them: two sockets of one agent (two tabs)
         # cannot both answer. A resend of the claimed answer goes on to the write, where the unique
         # (agent, client id) key catches it after the first commits: no read first.
+        owner = claim is None
         self._answering = (turn, frame.client_id)
         # The row's column values are built directly: the hot path skips the model's validation.
         row_id = message_id()
@@ -152,14 +160,15 @@ class HumanAgent:
         started = time.perf_counter()
         try:
             await self.channel.emit([echo], write=write)
-        except DuplicateMessage as dup:  # the same client id raced in on another socket
+        except DuplicateMessage as dup:
+            if owner:  # a message stored before this turn, resent (its ack was lost): not this turn's answer
+                self._release(turn)
+            # else the same client id raced in on another socket: the claim's owner answers the turn
             await self._ack(frame.client_id, dup.message.id)
             return
         except BaseException:
-            if not stored and self._answering == (turn, frame.client_id):
-                self._answering = None  # not stored: the turn takes another answer, if it has time left
-                if self._expired is turn:
-                    self._expire(turn)
+            if owner and not stored:
+                self._release(turn)  # not stored: the turn takes another answer, if it has time left
             raise
         metrics.observe_relay(time.perf_counter() - started)  # receipt -> stored -> echoed (the ack)
         if not turn.done():

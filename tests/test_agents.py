@@ -141,3 +141,19 @@ async def test_an_answer_being_stored_when_the_turn_runs_out_wins(
     message = await asyncio.wait_for(turn, 5)
     assert message.text == "hello"
     assert [m.id for m in await store.messages("c1")] == [message.id]
+
+
+async def test_a_resend_of_an_earlier_turns_message_leaves_the_open_turn_to_its_answer(
+    agent: HumanAgent, store: Store
+) -> None:
+    """A page resends a message stored in an earlier turn (its echo was lost in a drop), then answers the
+    open turn: the resend is acked, and the answer is the turn's."""
+    await _answer_a_turn(agent, timeout=5)  # stores "c-1"
+    page = Page()
+    await agent.channel.attach(page, 1, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=5))
+    await page.first("turn")
+    await agent.receive(_say("c-1"))
+    assert (await page.first("ack"))["client_id"] == "c-1"
+    await agent.receive(Say(type="message", client_id="c-2", text="the answer"))
+    assert (await asyncio.wait_for(turn, 5)).text == "the answer"
