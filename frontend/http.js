@@ -65,6 +65,7 @@ export function fetchTaskInfo(runId) {
   return callWithRetries(`/task/${encodeURIComponent(runId)}/info`, { method: "GET" });
 }
 
+/** Join (or join again) the assignment with this page's resume key: only the page holding it gets a token. */
 export function joinTask(runId, params) {
   return callWithRetries(`/task/${encodeURIComponent(runId)}/join`, {
     method: "POST",
@@ -74,6 +75,7 @@ export function joinTask(runId, params) {
       hit_id: params.hitId,
       worker_id: params.workerId,
       turk_submit_to: params.turkSubmitTo,
+      resume_key: resumeKey(runId, params.assignmentId),
     }),
   });
 }
@@ -85,4 +87,40 @@ export function prolificCompletion(runId, token) {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ token }),
   });
+}
+
+/**
+ * The key to this assignment, made here before the first join and kept in localStorage, so a reload, a
+ * second tab of this browser, or a join retried after its reply was lost resumes the same agent, and nobody
+ * else can. Without storage (blocked in some private modes) the key lasts as long as the page.
+ */
+const pageKeys = new Map();
+
+function resumeKey(runId, assignmentId) {
+  const name = `parley:resume:${runId}:${assignmentId}`;
+  let key = pageKeys.get(name) ?? readStored(name);
+  if (!key) {
+    const bytes = new Uint8Array(24);
+    crypto.getRandomValues(bytes);
+    key = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    writeStored(name, key);
+  }
+  pageKeys.set(name, key);
+  return key;
+}
+
+function readStored(name) {
+  try {
+    return window.localStorage.getItem(name);
+  } catch {
+    return null;
+  }
+}
+
+function writeStored(name, value) {
+  try {
+    window.localStorage.setItem(name, value);
+  } catch {
+    // storage refused: the key lives in this page only
+  }
 }

@@ -36,9 +36,6 @@ class _TurnExpired(Exception):
     """Set on a turn's future when its time runs out."""
 
 
-def _expire(turn: asyncio.Future[Message]) -> None:
-    if not turn.done():
-        turn.set_exception(_TurnExpired())
 
 
 class HumanAgent:
@@ -53,6 +50,10 @@ class HumanAgent:
         self._store = store
         self._turn: asyncio.Future[Message] | None = None
         self._turn_id = ""
+        # The client id of the answer being stored for the open turn: a turn takes exactly one answer, so
+        # from the moment one is taken (before its write) every other is refused.
+        self._answering: tuple[asyncio.Future[Message], str] | None = None
+        self._expired: asyncio.Future[Message] | None = None  # ran out of time while its answer was written
 
     def enter(self, *, role: str, conversation_id: str) -> None:
         self.role = role
@@ -83,7 +84,7 @@ class HumanAgent:
         try:
             await self.channel.open_turn(turn_frame(turn_id=turn_id, prompt=prompt, widget=spec, timeout_s=timeout))
             if timeout is not None:  # a timer on the turn itself: an answer and the timeout cannot both win
-                timer = loop.call_later(timeout, _expire, turn)
+                timer = loop.call_later(timeout, self._expire, turn)
             return await turn
         except _TurnExpired:
             raise AgentTimeout(self.role) from None
@@ -98,18 +99,41 @@ class HumanAgent:
             elif not turn.cancelled():
                 turn.exception()  # expired while this act was being cancelled: the expiry is retrieved, not logged
 
+    def _expire(self, turn: asyncio.Future[Message]) -> None:
+        """The turn's time is up. If its answer is being written, the write decides: stored, the answer
+        wins; failed, the turn expires then (see `receive`)."""
+        if turn.done():
+            return
+        if self._answering is not None and self._answering[0] is turn:
+            self._expired = turn
+            return
+        turn.set_exception(_TurnExpired())
+
+    def _release(self, turn: asyncio.Future[Message]) -> None:
+        """The claimed answer did not answer `turn`: it is open to another, or expires if its time ran out."""
+        if self._answering is not None and self._answering[0] is turn:
+            self._answering = None
+            if self._expired is turn:
+                self._expire(turn)
+
     async def receive(self, frame: Say) -> None:
         """A message frame from the page: dedup, store with its echo, send the echo (which is its ack), then
         hand it to the world."""
         turn, turn_id = self._turn, self._turn_id
-        if turn is None or turn.done():
-            # Outside a turn the only legitimate message is a resend of one already stored: ack it again.
+        claim = self._answering if self._answering is not None and self._answering[0] is turn else None
+        if turn is None or turn.done() or (claim is not None and claim[1] != frame.client_id):
+            # Outside a turn, or once its answer is taken, the only legitimate message is a resend of one
+            # already stored: ack it again.
             existing = await self._store.message_for_client_id(self.agent_id, frame.client_id)
             if existing is not None:
                 await self._ack(frame.client_id, existing.id)
                 return
             raise NotYourTurn()
-        # Inside a turn, a resend is caught by the unique (agent, client id) key on insert: no read first.
+        # The check above and this claim have no await between them: two sockets of one agent (two tabs)
+        # cannot both answer. A resend of the claimed answer goes on to the write, where the unique
+        # (agent, client id) key catches it after the first commits: no read first.
+        owner = claim is None
+        self._answering = (turn, frame.client_id)
         # The row's column values are built directly: the hot path skips the model's validation.
         row_id = message_id()
         row = {
@@ -122,8 +146,12 @@ class HumanAgent:
         )
         echo = _chat_event(message, mine=True, client_id=frame.client_id)
 
+        stored = False
+
         async def write(events: Any, on_commit: Callable[[], None]) -> None:
             def committed() -> None:  # under the channel's lock: no socket attached after this sees the turn
+                nonlocal stored
+                stored = True
                 on_commit()
                 self.channel.close_turn(turn_id)
 
@@ -132,9 +160,16 @@ class HumanAgent:
         started = time.perf_counter()
         try:
             await self.channel.emit([echo], write=write)
-        except DuplicateMessage as dup:  # the same client id raced in on another socket
+        except DuplicateMessage as dup:
+            if owner:  # a message stored before this turn, resent (its ack was lost): not this turn's answer
+                self._release(turn)
+            # else the same client id raced in on another socket: the claim's owner answers the turn
             await self._ack(frame.client_id, dup.message.id)
             return
+        except BaseException:
+            if owner and not stored:
+                self._release(turn)  # not stored: the turn takes another answer, if it has time left
+            raise
         metrics.observe_relay(time.perf_counter() - started)  # receipt -> stored -> echoed (the ack)
         if not turn.done():
             turn.set_result(message)

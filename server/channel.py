@@ -80,6 +80,10 @@ class Channel:
     def attached(self) -> bool:
         return self._socket is not None
 
+    def is_attached(self, socket: Socket) -> bool:
+        """`socket` is the live one: a socket replaced by a newer one no longer acts for the agent."""
+        return self._socket is socket
+
     async def emit(
         self,
         payloads: Sequence[dict[str, Any]],

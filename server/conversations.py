@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from server.agents import BotAgent, HumanAgent, new_id
-from server.protocol import Typing
+from server.protocol import Typing, chat_event
 from server.states import AgentState
-from server.store import Conversation
+from server.store import Conversation, MessageRow
 from worlds.base import Agent, AgentTimeout, World
 
 if TYPE_CHECKING:
@@ -54,6 +54,12 @@ class ConversationHost:
 
     def target_met(self) -> bool:
         return self.completed >= self.run.task.caps.target_conversations
+
+    def humans_still_needed(self) -> int:
+        """Workers the run can still use: the human roles of every conversation not yet started."""
+        caps = self.run.task.caps
+        started = len(self.live) + self.forming
+        return max(0, caps.target_conversations - self.completed - started) * len(self.run.task.roles)
 
     def has_room(self) -> bool:
         caps = self.run.task.caps
@@ -192,6 +198,38 @@ class ConversationHost:
                 except Exception:
                     log.exception("bot %s shutdown failed", bot.role)
         run.waiting.want_match()
+
+
+# The structured answers a page sends (docs/protocol.md, "Widgets"): answers to the world, which it may keep
+# to itself (a survey), unlike the chat lines it passes on.
+_ANSWER_KEYS = frozenset({"rating", "choice", "checkboxes", "form"})
+
+
+def _is_chat_line(message: MessageRow) -> bool:
+    return message.kind == "chat" and not _ANSWER_KEYS & message.data.keys()
+
+
+async def deliver_stored_lines(run: Run, conversation: Conversation) -> None:
+    """Before a restart closes a conversation that was running: every chat line of it in the record (stored
+    and acked to its sender) that a worker in it has not been given yet goes on that worker's stream, in the
+    order said. The process died between storing a line and the world passing it on; the line is part of
+    the conversation the worker is paid for, so the worker sees it before being told it ended."""
+    lines = [m for m in await run.store.messages(conversation.id) if _is_chat_line(m)]
+    if not lines:
+        return
+    for agent_id in conversation.participants.values():
+        row = await run.store.get_agent(agent_id)  # None for a bot's "bot:<role>"
+        if row is None or row.state != S.IN_TASK:
+            continue
+        human = await run.load_agent(row)
+        seen = {e.get("message_id") for _, e in await run.store.events_after(agent_id, 0)}
+        missing = [m for m in lines if m.agent_id != agent_id and m.id not in seen]
+        if missing:
+            await human.channel.emit([
+                chat_event(message_id=m.id, sender=m.sender, text=m.text, kind=m.kind,
+                           data={k: v for k, v in m.data.items() if not k.startswith("_")}, mine=False, client_id=None)
+                for m in missing
+            ])
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from server.claims import Refusal
 from server.deps import NotFound
-from server.runner import Refusal
 
 log = logging.getLogger(__name__)
 

@@ -288,6 +288,9 @@ class JoinRequest(BaseModel):
     hit_id: str = Field(default="", max_length=128, pattern=r"^[A-Za-z0-9_.:-]*$")
     worker_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
     turk_submit_to: StoredText = Field(default="", max_length=512)
+    # The page's key to its assignment: made by the page before its first join and kept, or given by the
+    # first join's reply. A later join of the assignment gets a token only with it (docs/protocol.md).
+    resume_key: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
 
 
 class JoinReply(BaseModel):
@@ -295,6 +298,7 @@ class JoinReply(BaseModel):
     token: str
     ws_path: str
     state: str
+    resume_key: str
 
 
 class TaskInfo(BaseModel):

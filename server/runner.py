@@ -12,16 +12,25 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from server.agents import HumanAgent, NotYourTurn, new_id
 from server.channel import Channel, Socket
-from server.conversations import ConversationHost
+from server.claims import (
+    ASSIGNMENT_IN_USE_TEXT,
+    Admission,
+    Refusal,
+    agent_id_for,
+    new_resume_key,
+    resumes,
+    worker_cap_refusal,
+)
+from server.conversations import ConversationHost, deliver_stored_lines
 from server.fence import Fence, LeaseLost, always
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
 from server.ratelimit import AgentLimits
-from server.states import LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
+from server.states import ARRIVING_STATES, LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
 from server.store import AgentRow, Conversation, Store, TaskRun
 from server.supervisor import Supervisor
 from server.tokens import TokenSigner
@@ -30,16 +39,6 @@ from worlds.base import AgentTimeout, Task
 
 log = logging.getLogger(__name__)
 S = AgentState
-
-
-class Refusal(Exception):
-    """A join the run will not take, with a message the page shows the worker."""
-
-    def __init__(self, code: str, message: str, status: int = 403) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 STOPPED_TEXT = (
@@ -81,6 +80,8 @@ class Run:
         # A worker's lock lives while a join holds or awaits it: no entry is kept per worker ever seen.
         self._join_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.rate_limits = AgentLimits()
+        self.arriving: set[str] = set()  # admitted and not yet in a conversation: joined, onboarding, waiting
+        self._admitting = 0  # joins holding a seat whose agent is still being written
         self.host = ConversationHost(self)
         self.waiting = WaitingRoom(self)
         self.observers: list[Observer] = []
@@ -97,6 +98,7 @@ class Run:
     async def start(self) -> None:
         """Recover after a restart: close conversations that were live, give live agents a grace period."""
         for conv in await self.store.conversations(self.id, states=["running"], kind=None):
+            await deliver_stored_lines(self, conv)
             await self.store.end_conversation(conv.id, "closed", "server restarted")
         self.host.completed = len(await self.store.conversations(self.id, states=["completed"]))
         for row in await self.store.agents(self.id, states=LIVE_STATES):
@@ -132,68 +134,83 @@ class Run:
 
     # ---- joining ------------------------------------------------------------------------------
 
-    async def join(self, req: JoinRequest) -> tuple[AgentRow, str]:
-        lock = self._join_locks.get(req.worker_id)
-        if lock is None:
-            lock = self._join_locks[req.worker_id] = asyncio.Lock()
-        async with lock:
+    async def join(self, req: JoinRequest) -> Admission:
+        """A page claims an assignment: the first claim makes its agent; a later one gets a token for it only
+        with the first page's resume key (see claims.py)."""
+        key = req.resume_key or new_resume_key()
+        agent_id = agent_id_for(self.signer, run_id=self.id, assignment_id=req.assignment_id, resume_key=key)
+        async with self._join_locks.setdefault(req.worker_id, asyncio.Lock()):
             row = await self.store.agent_for_assignment(self.id, req.assignment_id)
-            if row is not None and row.worker_id != req.worker_id:
-                raise Refusal("assignment_taken", "This assignment belongs to another worker. Please return this HIT.")
             if row is None:
                 await self._check_eligible(req.worker_id)
-                agent_id = new_id()
-                row = await self.store.create_agent(AgentRow(
-                    id=agent_id, run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
-                    hit_id=req.hit_id, turk_submit_to=req.turk_submit_to, state=S.JOINED,
-                    created_at=(stamp := time.time()), updated_at=stamp,  # given: default factories are slow
-                ))
-                # Unless another request for this assignment made it first, the agent is new: no events yet.
-                human = await self._load(row, new=row.id == agent_id)
-                if human.channel.head_seq == 0:
+                with self._seat():
+                    claim = AgentRow(
+                        id=agent_id, run_id=self.id, worker_id=req.worker_id, assignment_id=req.assignment_id,
+                        hit_id=req.hit_id, turk_submit_to=req.turk_submit_to, state=S.JOINED,
+                        created_at=(stamp := time.time()), updated_at=stamp,  # given: default factories are slow
+                    )
+                    row = await self.store.create_agent(claim)
+                    if row is claim:  # not made first by another request for this assignment
+                        human = await self._load(row, new=True)
+                if row is claim:
                     await human.channel.emit([_state_payload(S.JOINED)])
-                self._start_grace(row.id)
+                    self._start_grace(row.id)
+            if row.worker_id != req.worker_id:
+                raise Refusal("assignment_taken", "This assignment belongs to another worker. Please return this HIT.")
+            if not resumes(row.id, agent_id):
+                raise Refusal("assignment_in_use", ASSIGNMENT_IN_USE_TEXT, 409)
         token = self.signer.issue(
             run_id=self.id, worker_id=row.worker_id, assignment_id=row.assignment_id, agent_id=row.id
         )
-        return row, token
+        return Admission(agent=row, token=token, resume_key=key)
 
     async def _check_eligible(self, worker_id: str) -> None:
-        caps = self.task.caps
         if self.row.status != "active":
             raise Refusal("run_closed", "This task is no longer taking workers. Please return this HIT.", 409)
         reason = await self.store.worker_block(worker_id)
         if reason is not None:
             raise Refusal("blocked", f"You cannot work on this task ({reason}). Please return this HIT.")
         result = await self.store.onboarding_result(worker_id, self.task.name)
-        if result is not None and not result.passed and result.attempts >= caps.onboarding_attempts:
+        if result is not None and not result.passed and result.attempts >= self.task.caps.onboarding_attempts:
             raise Refusal(
                 "onboarding_failed",
                 "You did not pass this task's qualification earlier, so you cannot take it again. "
                 "Please return this HIT.",
             )
-        total, live = await self.store.worker_agents_in_run(worker_id, self.id)
-        if live >= caps.per_worker_concurrent:
-            raise Refusal(
-                "too_many_concurrent",
-                f"You already have {live} assignment(s) of this task open. Finish or return it first, "
-                "then accept this one again.",
-                409,
-            )
-        if total >= caps.per_worker_total:
-            raise Refusal(
-                "worker_limit",
-                f"You have reached this task's limit of {caps.per_worker_total} assignments per worker. "
-                "Thank you! Please return this HIT.",
-            )
+        refusal = await self._worker_cap_refusal(worker_id)
+        if refusal is not None:
+            raise refusal
         if self.host.target_met():
             raise Refusal("run_full", "This task has all the conversations it needs. Please return this HIT.", 409)
-        if len(self.waiting) >= caps.max_waiting:
+
+    async def _worker_cap_refusal(self, worker_id: str) -> Refusal | None:
+        return await worker_cap_refusal(self.store, self.task.caps, worker_id=worker_id, run_id=self.id)
+
+    @contextlib.contextmanager
+    def _seat(self) -> Iterator[None]:
+        """A place among the run's arriving workers, for a join about to write its agent. Counting and taking
+        it happen with no await between them, so concurrent joins cannot all pass the same count; the seat is
+        held until the new agent counts itself (in `arriving`), or given back if the join fails."""
+        caps = self.task.caps
+        taken = len(self.arriving) + self._admitting
+        if taken >= self.host.humans_still_needed():
+            raise Refusal(
+                "run_full",
+                "Enough workers are already on their way for the conversations this task still needs. "
+                "Please return this HIT.",
+                409,
+            )
+        if taken >= caps.max_waiting:
             raise Refusal(
                 "waiting_room_full",
                 "Too many workers are waiting for a partner right now. Please return this HIT and try later.",
                 409,
             )
+        self._admitting += 1
+        try:
+            yield
+        finally:
+            self._admitting -= 1
 
     async def load_agent(self, row: AgentRow) -> HumanAgent:
         """The in-memory agent for a stored row (loading it if this process has not yet)."""
@@ -206,7 +223,7 @@ class Run:
             human = HumanAgent(agent_id=row.id, run_id=self.id, channel=channel, store=self.store)
             human.role, human.conversation_id = row.role, row.conversation_id
             self.humans[row.id] = human
-            self.states[row.id] = AgentState(row.state)
+            self._set_state(row.id, AgentState(row.state))
             self.workers[row.id] = row.worker_id
         return human
 
@@ -258,8 +275,12 @@ class Run:
             await self.depart(agent_id, S.DISCONNECTED)
         self._release_if_gone(agent_id)
 
-    async def receive(self, agent_id: str, frame: Say) -> None:
+    async def receive(self, agent_id: str, frame: Say, socket: Socket | None = None) -> None:
+        """A message from the page on `socket`. A socket replaced by a newer one (closed with 4409) no
+        longer acts for its agent: what it sent after the newer one attached is dropped."""
         human = self.humans[agent_id]
+        if socket is not None and not human.channel.is_attached(socket):
+            return
         try:
             await human.receive(frame)
         except NotYourTurn:
@@ -301,13 +322,20 @@ class Run:
             await human.channel.emit([_state_payload(target, text)], write=write)
         except IllegalTransition:
             return False
-        self.states[agent_id] = target
+        self._set_state(agent_id, target)
         if target not in LIVE_STATES:
             human.cancel_turn()
             self.waiting.leave(agent_id)
         await self.notify("state", {"agent_id": agent_id, "worker_id": self.workers[agent_id], "state": target})
         self._release_if_gone(agent_id)
         return True
+
+    def _set_state(self, agent_id: str, state: AgentState) -> None:
+        self.states[agent_id] = state
+        if state in ARRIVING_STATES:
+            self.arriving.add(agent_id)
+        else:
+            self.arriving.discard(agent_id)
 
     async def depart(self, agent_id: str, state: AgentState, text: str | None = None) -> None:
         """An agent leaves for good (disconnected, timed out, returned): end whatever it was in."""
@@ -347,24 +375,47 @@ class Run:
     # ---- onboarding, then the waiting room ----------------------------------------------------
 
     async def _lifecycle(self, agent_id: str) -> None:
-        if self.states[agent_id] in (S.JOINED, S.ONBOARDING):
+        if self.states[agent_id] == S.JOINED and not await self._take_up(agent_id):
+            return
+        if self.states[agent_id] == S.ONBOARDING:
             if not await self._passes_onboarding(agent_id):
                 return
-            solo = len(self.task.roles) == 1
-            if not await self.move(agent_id, S.WAITING, text="Getting your task ready..." if solo else None):
+            if not await self.move(agent_id, S.WAITING, text=self._waiting_text()):
                 return
         await self.waiting.admit(agent_id)
 
+    async def _take_up(self, agent_id: str) -> bool:
+        """The agent's page has connected: its claim becomes one of the worker's open assignments (into
+        onboarding, or straight to waiting) if the per-worker caps leave room; otherwise the page is told why
+        and closed, and the claim stays a claim until its grace runs out. Under the worker's join lock, with
+        the move, so two claims of one worker connecting at once cannot both be taken up."""
+        worker_id = self.workers[agent_id]
+        async with self._join_locks.setdefault(worker_id, asyncio.Lock()):
+            refusal = await self._worker_cap_refusal(worker_id)
+            if refusal is not None:
+                channel = self.humans[agent_id].channel
+                await channel.send_ephemeral(ErrorFrame(code=refusal.code, message=refusal.message).model_dump())
+                await channel.close(4403, refusal.message[:120])
+                self._start_grace(agent_id)
+                return False
+            if await self._needs_onboarding(worker_id):
+                return await self.move(agent_id, S.ONBOARDING)
+            return await self.move(agent_id, S.WAITING, text=self._waiting_text())
+
+    def _waiting_text(self) -> str | None:
+        return "Getting your task ready..." if len(self.task.roles) == 1 else None
+
+    async def _needs_onboarding(self, worker_id: str) -> bool:
+        if self.task.onboarding is None:
+            return False
+        result = await self.store.onboarding_result(worker_id, self.task.name)
+        return result is None or not result.passed
+
     async def _passes_onboarding(self, agent_id: str) -> bool:
         onboarding = self.task.onboarding
-        if onboarding is None:
-            return True
         worker_id = self.workers[agent_id]
-        result = await self.store.onboarding_result(worker_id, self.task.name)
-        if result is not None and result.passed:
-            return True
-        if self.states[agent_id] == S.JOINED and not await self.move(agent_id, S.ONBOARDING):
-            return False
+        if onboarding is None or not await self._needs_onboarding(worker_id):
+            return True  # passed in another assignment meanwhile, or before a restart
         human = self.humans[agent_id]
         conv = await self.store.create_conversation(Conversation(
             id=new_id(), run_id=self.id, kind="onboarding", state="running", participants={"worker": agent_id},

@@ -73,6 +73,13 @@ TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
 
 # Live: the agent is still being taken through the task and holds a place in the run.
 LIVE_STATES = frozenset({_S.JOINED, _S.ONBOARDING, _S.WAITING, _S.IN_TASK})
+# Arriving: admitted and not yet in a conversation. The run's max_waiting cap counts these.
+ARRIVING_STATES = frozenset({_S.JOINED, _S.ONBOARDING, _S.WAITING})
+# Holding: a page has connected and is taken through the task. Only these count as a worker's open
+# assignments (Caps.per_worker_concurrent): a join alone shows nothing (docs/protocol.md, "Claims").
+HOLDING_STATES = frozenset({_S.ONBOARDING, _S.WAITING, _S.IN_TASK})
+# Worked: with a conversation id, the agent took a unit of work (Caps.per_worker_total) and did not walk out.
+WORKED_STATES = frozenset({_S.IN_TASK, _S.DONE, _S.SUBMITTED, _S.APPROVED, _S.REJECTED, _S.PARTNER_LEFT, _S.CLOSED})
 # The page offers the submit button in these states.
 SUBMITTABLE_STATES = frozenset({_S.DONE, _S.PARTNER_LEFT, _S.WAITING_EXPIRED, _S.CLOSED})
 

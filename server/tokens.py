@@ -39,6 +39,10 @@ class TokenSigner:
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
 
+    def mac(self, text: str) -> str:
+        """This server's MAC of `text` (base64url): for values only this server can make (see claims.py)."""
+        return self._mac(text)
+
     def issue(self, *, run_id: str, worker_id: str, assignment_id: str, agent_id: str) -> str:
         claim = {"r": run_id, "w": worker_id, "a": assignment_id, "g": agent_id, "e": int(time.time() + self.ttl_s)}
         body = _b64(json.dumps(claim, separators=(",", ":")).encode())

@@ -88,3 +88,72 @@ async def test_the_stored_event_is_the_frame_that_was_sent(agent: HumanAgent, st
     [(seq, stored)] = await store.events_after("g", 0)
     assert echo["seq"] == seq == 1
     assert stored == echo  # serialized once: the stored payload carries its seq, as sent
+
+
+async def test_a_second_answer_to_one_turn_is_refused_and_not_stored(agent: HumanAgent, store: Store) -> None:
+    """Two sockets of one agent (two tabs) answer the same turn at the same moment: one answer is taken."""
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=5))
+    await page.first("turn")
+    answers = await asyncio.gather(*(agent.receive(_say(f"tab-{i}")) for i in range(5)), return_exceptions=True)
+    message = await asyncio.wait_for(turn, 5)
+    assert sum(1 for a in answers if isinstance(a, NotYourTurn)) == 4
+    stored = [m for m in await store.messages("c1") if m.agent_id == "g"]
+    assert len(stored) == 1 and stored[0].id == message.id
+
+
+async def test_a_resend_of_the_answer_being_stored_is_acked_once_not_refused(agent: HumanAgent, store: Store) -> None:
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=5))
+    await page.first("turn")
+    await asyncio.gather(agent.receive(_say("same")), agent.receive(_say("same")))
+    message = await asyncio.wait_for(turn, 5)
+    assert [m.id for m in await store.messages("c1")] == [message.id]
+    ack = await page.first("ack")
+    assert ack["message_id"] == message.id
+
+
+async def test_an_answer_being_stored_when_the_turn_runs_out_wins(
+    agent: HumanAgent, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn's timer fires while its answer is being written: the stored answer is the turn's result,
+    never a timeout on top of a stored, acked message."""
+    writing, release = asyncio.Event(), asyncio.Event()
+    add_message = store.add_message
+
+    async def slow_add_message(*args: Any, **kwargs: Any) -> None:
+        writing.set()
+        await release.wait()
+        await add_message(*args, **kwargs)
+
+    monkeypatch.setattr(store, "add_message", slow_add_message)
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=0.2))
+    await page.first("turn")
+    answer = asyncio.create_task(agent.receive(_say("just-in-time")))
+    await asyncio.wait_for(writing.wait(), 5)
+    await asyncio.sleep(0.3)  # past the turn's timeout, with the answer's write still in flight
+    release.set()
+    await asyncio.wait_for(answer, 5)
+    message = await asyncio.wait_for(turn, 5)
+    assert message.text == "hello"
+    assert [m.id for m in await store.messages("c1")] == [message.id]
+
+
+async def test_a_resend_of_an_earlier_turns_message_leaves_the_open_turn_to_its_answer(
+    agent: HumanAgent, store: Store
+) -> None:
+    """A page resends a message stored in an earlier turn (its echo was lost in a drop), then answers the
+    open turn: the resend is acked, and the answer is the turn's."""
+    await _answer_a_turn(agent, timeout=5)  # stores "c-1"
+    page = Page()
+    await agent.channel.attach(page, 1, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=5))
+    await page.first("turn")
+    await agent.receive(_say("c-1"))
+    assert (await page.first("ack"))["client_id"] == "c-1"
+    await agent.receive(Say(type="message", client_id="c-2", text="the answer"))
+    assert (await asyncio.wait_for(turn, 5)).text == "the answer"

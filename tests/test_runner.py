@@ -10,8 +10,9 @@ import pytest
 
 from server import waiting_room
 from server.channel import Disconnected
+from server.claims import Refusal
 from server.protocol import JoinRequest, Say
-from server.runner import Refusal, Run
+from server.runner import Run
 from server.states import AgentState
 from server.store import Store
 from server.tokens import TokenSigner
@@ -63,7 +64,7 @@ async def run(store: Store) -> AsyncIterator[Run]:
 
 
 async def _arrive(run: Run, worker: str) -> tuple[str, Page]:
-    agent, _token = await run.join(JoinRequest(assignment_id=f"A-{worker}", worker_id=worker))
+    agent = (await run.join(JoinRequest(assignment_id=f"A-{worker}", worker_id=worker))).agent
     page = Page()
     await run.connect(agent.id, page, 0)
     return agent.id, page
@@ -111,7 +112,7 @@ async def test_the_waiting_room_cap_refuses_with_a_reason(store: Store) -> None:
 
 
 async def test_a_worker_who_never_connects_is_released_after_the_grace_period(run: Run) -> None:
-    agent, _ = await run.join(JoinRequest(assignment_id="A-ghost", worker_id="ghost"))
+    agent = (await run.join(JoinRequest(assignment_id="A-ghost", worker_id="ghost"))).agent
     for _ in range(100):
         if agent.id not in run.humans:
             break
@@ -153,7 +154,7 @@ async def test_a_restart_closes_live_conversations_and_lets_workers_submit(store
 
 
 async def test_a_page_resuming_ahead_of_its_stream_is_refused(run: Run) -> None:
-    agent, _ = await run.join(JoinRequest(assignment_id="A-x", worker_id="wx"))
+    agent = (await run.join(JoinRequest(assignment_id="A-x", worker_id="wx"))).agent
     with pytest.raises(Disconnected):
         await run.connect(agent.id, Page(), 99)
 

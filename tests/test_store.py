@@ -63,19 +63,29 @@ async def test_the_token_secret_survives_a_new_store(store: Store) -> None:
         await other.close()
 
 
-async def test_a_workers_agents_in_a_run_are_counted_all_and_live(store: Store) -> None:
+async def test_a_worker_is_counted_units_and_open_assignments_never_bare_claims(store: Store) -> None:
     await store.ensure_run("r", "worlds.qa_data_collection", {})
     await store.ensure_run("other", "worlds.qa_data_collection", {})
-    for agent_id, run_id in (("a1", "r"), ("a2", "r"), ("a3", "r"), ("b1", "other")):
+    agents = ("joined", "waiting", "worked", "in_task", "walked_out", "expired")
+    for agent_id in agents:
         await store.create_agent(AgentRow(
-            id=agent_id, run_id=run_id, worker_id="w", assignment_id=f"A-{agent_id}", state=AgentState.JOINED,
+            id=agent_id, run_id="r", worker_id="w", assignment_id=f"A-{agent_id}", state=AgentState.JOINED,
         ))
-    await store.create_agent(AgentRow(id="x1", run_id="r", worker_id="x", assignment_id="A-x1",
+    await store.create_agent(AgentRow(id="b1", run_id="other", worker_id="w", assignment_id="A-b1",
                                       state=AgentState.JOINED))
-    await store.set_state("a2", AgentState.WAITING)
-    await store.set_state("a3", AgentState.RETURNED)
-    assert await store.worker_agents_in_run("w", "r") == (3, 2)  # a3 returned: counted, no longer live
-    assert await store.worker_agents_in_run("w", "other") == (1, 1)
+    await store.create_agent(AgentRow(id="x1", run_id="r", worker_id="x", assignment_id="A-x1",
+                                      state=AgentState.WAITING))
+    for agent_id in ("waiting", "worked", "in_task", "walked_out", "expired"):
+        await store.set_state(agent_id, AgentState.WAITING)
+    for agent_id in ("worked", "in_task", "walked_out"):
+        await store.set_state(agent_id, AgentState.IN_TASK, conversation_id=f"c-{agent_id}")
+    await store.set_state("worked", AgentState.DONE)
+    await store.set_state("walked_out", AgentState.TIMED_OUT)
+    await store.set_state("expired", AgentState.WAITING_EXPIRED)
+    # units: worked, in_task (a conversation entered, not walked out of) and waiting (on its way to one);
+    # open: waiting and in_task. The bare claim counts for neither.
+    assert await store.worker_agents_in_run("w", "r") == (3, 2)
+    assert await store.worker_agents_in_run("w", "other") == (0, 0)
     assert await store.worker_agents_in_run("nobody", "r") == (0, 0)
 
 

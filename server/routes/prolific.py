@@ -13,10 +13,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.claims import Refusal
 from server.deps import RunDep, SettingsDep, StoreDep
 from server.prolific_wiring import completion_url
 from server.providers.prolific import codes_for
-from server.runner import Refusal
 from server.states import AgentState
 from server.store import Store
 from server.tokens import TokenError, TokenSigner

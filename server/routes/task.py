@@ -41,5 +41,9 @@ async def task_info(run: RunDep, settings: SettingsDep) -> TaskInfo:
 
 @router.post("/task/{run_id}/join")
 async def join(run: RunDep, body: JoinRequest) -> JoinReply:
-    agent, token = await run.join(body)
-    return JoinReply(agent_id=agent.id, token=token, ws_path="/ws", state=run.states.get(agent.id, agent.state))
+    admitted = await run.join(body)
+    agent = admitted.agent
+    return JoinReply(
+        agent_id=agent.id, token=admitted.token, ws_path="/ws", state=run.states.get(agent.id, agent.state),
+        resume_key=admitted.resume_key,
+    )

@@ -193,7 +193,7 @@ async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings
             await channel.send_ephemeral(error.model_dump())
             continue
         try:
-            await _dispatch(frame, channel, run, agent_id, settings)
+            await _dispatch(frame, channel, run, agent_id, settings, socket)
         except Disconnected:
             raise
         except Exception:
@@ -208,7 +208,8 @@ async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings
 
 
 async def _dispatch(
-    frame: Hello | Say | Ping | Submit, channel: Channel, run: Run, agent_id: str, settings: Settings
+    frame: Hello | Say | Ping | Submit, channel: Channel, run: Run, agent_id: str, settings: Settings,
+    socket: AsgiSocket,
 ) -> None:
     if isinstance(frame, Ping):
         await channel.send_ephemeral(Pong().model_dump())
@@ -220,7 +221,7 @@ async def _dispatch(
                 "shorten it and send again.",
             ).model_dump())
             return
-        await run.receive(agent_id, frame)
+        await run.receive(agent_id, frame, socket)
     elif isinstance(frame, Submit):
         await run.submit(agent_id)
     else:

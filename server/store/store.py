@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from server.states import LIVE_STATES, AgentState, transition
+from server.states import HOLDING_STATES, WORKED_STATES, AgentState, transition
 from server.store.database import Database
 from server.store.group_commit import Event, OnCommit
 from server.store.models import (
@@ -52,8 +52,19 @@ _AGENT_BY_ASSIGNMENT = select(_AGENT).where(
     _AGENT.c.run_id == bindparam("run_id"), _AGENT.c.assignment_id == bindparam("assignment_id")
 )
 _WORKER_BLOCK = select(_WORKER.c.blocked, _WORKER.c.block_reason).where(_WORKER.c.id == bindparam("worker_id"))
-_LIVE = or_(*(_AGENT.c.state == state.value for state in sorted(LIVE_STATES)))  # not IN: no re-rendering per use
-_WORKER_AGENTS = select(func.count(), func.coalesce(func.sum(case((_LIVE, 1), else_=0)), 0)).where(
+
+def _in(states: Iterable[AgentState]) -> Any:
+    return or_(*(_AGENT.c.state == state.value for state in sorted(states)))  # not IN: no re-rendering per use
+
+
+def _count(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+# A worker's units: work done or under way (a conversation entered, not walked out of), and agents on their way
+# to one (onboarding, waiting). A join whose page never connected is neither (docs/protocol.md, "Claims").
+_UNITS = or_(_in(WORKED_STATES) & (_AGENT.c.conversation_id != ""), _in({AgentState.ONBOARDING, AgentState.WAITING}))
+_WORKER_AGENTS = select(_count(_UNITS), _count(_in(HOLDING_STATES))).where(
     _AGENT.c.worker_id == bindparam("worker_id"), _AGENT.c.run_id == bindparam("run_id")
 )
 _INSERT_AGENT = insert(_AGENT)
@@ -188,7 +199,8 @@ class Store(Database):
         return [AgentRow.model_validate(r._mapping) for r in await self._all(stmt)]
 
     async def worker_agents_in_run(self, worker_id: str, run_id: str) -> tuple[int, int]:
-        """How many agents a worker has in a run: (all of them, those still live). One lookup."""
+        """What a worker holds in a run, as the per-worker caps count it: (units of work done, under way or on
+        the way; assignments open, i.e. agents whose page connected and that are still live). One lookup."""
         row = await self._one(_WORKER_AGENTS, {"worker_id": worker_id, "run_id": run_id})
         return int(row[0]), int(row[1])
 

@@ -24,10 +24,12 @@ async def state_texts(live: LiveServer, run_id: str) -> dict[str, str]:
     return {name: meta["text"] for name, meta in info["states"].items()}
 
 
-async def open_worker(browser: Browser, live: LiveServer, run_id: str, worker: str, assignment: str) -> WorkerPage:
+async def open_worker(
+    browser: Browser, live: LiveServer, run_id: str, worker: str, assignment: str, *, beside: WorkerPage | None = None
+) -> WorkerPage:
     # turkSubmitTo is the server itself: the task page's CSP allows form posts only there and to MTurk.
     url = task_url(live.base, run_id, worker_id=worker, assignment_id=assignment, turk_submit_to=live.base)
-    page = await WorkerPage.open(browser, url)
+    page = await WorkerPage.open(browser, url, beside=beside)
     await page.expect_body("data-connection", "connected")
     return page
 
@@ -161,7 +163,7 @@ async def test_a_second_tab_takes_over_and_the_first_stops_without_retrying(
     live: LiveServer, browser: Browser
 ) -> None:
     first = await open_worker(browser, live, "gated", "W1", "A1")
-    second = await open_worker(browser, live, "gated", "W1", "A1")
+    second = await open_worker(browser, live, "gated", "W1", "A1", beside=first)  # same browser: same key
 
     await first.expect_body("data-stopped", "4409")
     await first.expect_body("data-connection", "offline")
@@ -216,7 +218,7 @@ async def test_a_message_the_server_refused_is_shown_and_not_resent_after_a_reco
     await worker.wait_turn()
     run = live.app.state.runs.get("qa")
 
-    async def refuse(agent_id: str, frame: object) -> None:
+    async def refuse(agent_id: str, frame: object, socket: object = None) -> None:
         raise RuntimeError("the store refused the write")
 
     monkeypatch.setattr(run, "receive", refuse)
@@ -233,3 +235,35 @@ async def test_a_message_the_server_refused_is_shown_and_not_resent_after_a_reco
     await worker.say("a question?")  # the turn was given back, and works
     assert sum(1 for f in worker.sent if f.get("client_id") == refused[0]["client_id"]) == 1  # never resent
     assert worker.page_errors == []
+
+
+async def test_a_reloaded_page_resumes_its_assignment_with_the_stream_it_had(
+    live: LiveServer, browser: Browser
+) -> None:
+    one = await open_worker(browser, live, "chat", "W1", "A1")
+    two = await open_worker(browser, live, "chat", "W2", "A2")
+    speaker, listener = await first_to_speak(one, two)
+    await speaker.say("before the reload")
+    await expect(listener.messages(mine=False)).to_have_count(1)
+
+    await listener.page.reload()
+    await listener.expect_body("data-connection", "connected")
+    await expect(listener.messages(mine=False).locator(".text")).to_have_text(["before the reload"])
+    welcomes = [f for f in listener.received if f["type"] == "welcome"]
+    assert len(welcomes) == 2 and welcomes[0]["agent_id"] == welcomes[1]["agent_id"]  # the same agent resumed
+    assert listener.page_errors == []
+
+
+async def test_the_same_assignment_opened_in_another_browser_is_refused_and_the_first_page_stays(
+    live: LiveServer, browser: Browser
+) -> None:
+    first = await open_worker(browser, live, "gated", "W1", "A1")
+    await first.wait_turn()
+    url = task_url(live.base, "gated", worker_id="W1", assignment_id="A1", turk_submit_to=live.base)
+    other = await WorkerPage.open(browser, url)  # its own storage: it does not hold the assignment's key
+
+    await other.expect_body("data-refusal", "assignment_in_use")
+    assert "Continue there" in await other.status()
+    assert [f for f in other.sent if f["type"] == "hello"] == []  # it never got a token to connect with
+    await first.expect_body("data-connection", "connected")
+    assert first.page_errors == [] and other.page_errors == []

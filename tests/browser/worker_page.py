@@ -75,8 +75,15 @@ class WorkerPage:
         page.on("websocket", self._record)
 
     @classmethod
-    async def open(cls, browser: Browser, url: str, *, width: int = 1000, height: int = 800) -> WorkerPage:
-        page = await browser.new_page(viewport={"width": width, "height": height})
+    async def open(
+        cls, browser: Browser, url: str, *, width: int = 1000, height: int = 800, beside: WorkerPage | None = None
+    ) -> WorkerPage:
+        """A tab of its own browser (its own storage), or, `beside` another page, a tab of the same browser."""
+        if beside is not None:
+            context = beside.page.context
+        else:
+            context = await browser.new_context(viewport={"width": width, "height": height})
+        page = await context.new_page()
         await page.add_init_script(SOCKET_HOOK)
         worker = cls(page, url)
         await page.goto(url)

@@ -125,11 +125,12 @@ class TurkWorker(Worker):
             reply = await http.post(f"/task/{self.run_id}/join", json={
                 "assignment_id": self.assignment_id, "hit_id": self.hit_id, "worker_id": self.worker_id,
                 "turk_submit_to": self.turk_submit_to,
+                **({"resume_key": self.resume_key} if self.resume_key else {}),
             })
         body = reply.json()
         if reply.status_code != 200:
             raise JoinRefused(reply.status_code, body)
-        self.token, self.agent_id = body["token"], body["agent_id"]
+        self.token, self.agent_id, self.resume_key = body["token"], body["agent_id"], body["resume_key"]
         return dict(body)
 
     async def submit(self, **answers: str) -> None:

@@ -67,6 +67,7 @@ async def test_a_page_reload_replays_the_whole_stream_from_zero(live: LiveServer
     await a.wait_stored(await a.say("hello"))
     expected = [a.events[s] for s in sorted(a.events)]
     reloaded = crowd.worker("chat", "W-a", a.assignment_id)
+    reloaded.resume_key = a.resume_key  # the page keeps its assignment's key across a reload
     await reloaded.join()  # the same assignment gets the same agent back
     assert reloaded.agent_id == a.agent_id
     await reloaded.connect(last_seq=0)

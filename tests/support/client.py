@@ -55,6 +55,7 @@ class Worker:
         self.assignment_id = assignment_id or f"A-{uuid.uuid4().hex[:12]}"
         self.token = ""
         self.agent_id = ""
+        self.resume_key = ""  # what the page keeps to join its assignment again (docs/protocol.md, "Claims")
         self.frames: list[Frame] = []  # everything received, across reconnects
         self.events: dict[int, Frame] = {}  # sequenced events by seq
         self.turns: dict[str, Frame] = {}  # turns by turn id, in the order they opened (re-sent ones once)
@@ -72,12 +73,13 @@ class Worker:
         async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
             reply = await http.post(f"/task/{self.run_id}/join", json={
                 "assignment_id": self.assignment_id, "hit_id": "H-test", "worker_id": self.worker_id,
-                "turk_submit_to": "",
+                "turk_submit_to": "", **({"resume_key": self.resume_key} if self.resume_key else {}),
             })
         body = reply.json()
         if reply.status_code != 200:
             raise JoinRefused(reply.status_code, body)
         self.token, self.agent_id = body["token"], body["agent_id"]
+        self.resume_key = body.get("resume_key", "")
         return dict(body)
 
     async def connect(self, last_seq: int | None = None) -> Frame:

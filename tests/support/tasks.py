@@ -107,3 +107,39 @@ def endless_turns() -> Task:
         caps=Caps(max_conversations=1000, max_waiting=2000, target_conversations=100_000, per_worker_total=100_000,
                   per_worker_concurrent=100_000),
     )
+
+
+def chat_five() -> Task:
+    """Five turns each: for tests that answer many turns (several sockets per agent, restarts)."""
+    task = chat_demo.make_task(turns_each=5, turn_timeout=20.0, waiting_timeout=20.0)
+    task.timeouts = Timeouts(turn=20.0, waiting=20.0, onboarding=20.0, reconnect_grace=20.0)
+    return task
+
+
+def chat_capped() -> Task:
+    """Room for 20 arriving workers and 5 conversations (the caps tests join many workers at once)."""
+    task = chat()
+    task.caps = Caps(max_waiting=20, max_conversations=5)
+    return task
+
+
+def chat_nearly_done() -> Task:
+    """Two conversations to go: four workers are all it can use."""
+    task = chat()
+    task.caps = Caps(max_waiting=100, max_conversations=5, target_conversations=2)
+    return task
+
+
+def chat_endless() -> Task:
+    """For crash tests: pairs chat as fast as they can for as long as the test wants (no end in sight), and
+    have time to come back after the server does."""
+    task = chat_demo.make_task(turns_each=10_000, turn_timeout=60.0, waiting_timeout=60.0)
+    task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=30.0)
+    return task
+
+
+def chat_short_three() -> Task:
+    """A short waiting room and three assignments per worker: claims come and go quickly."""
+    task = chat_short_wait()
+    task.caps = Caps(per_worker_total=3)
+    return task
