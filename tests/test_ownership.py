@@ -151,12 +151,18 @@ async def test_one_process_tends_each_run_and_the_other_takes_over_after_a_sigki
             closed = await worker.wait_state("closed", timeout=30)
             assert closed["can_submit"] is True
         assert await store.message_exists(said["message_id"])
-        # The second process now serves the sandbox (the first's lock died with it) and keeps the HITs.
-        after = await eventually(
-            lambda: _some(_run_hits(second, "chat")), timeout=60, what="the sandbox on the second process"
-        )
+        # The second process now serves the sandbox (the first's lock died with it) and keeps the HITs: every
+        # HIT on the sandbox has exactly one record, and no record's token was used twice.
+        async def reconciled() -> bool:
+            records = await HitStore(store).hits("chat")
+            made = {r.hit_id for r in records if r.hit_id}
+            return made == {h["HITId"] for h in _run_hits(second, "chat")} and len(made) == len(
+                [r for r in records if r.hit_id]
+            )
+
+        await eventually(reconciled, timeout=60, what="the new owner's records to match the sandbox's HITs")
         tokens = [r.token for r in await HitStore(store).hits("chat")]
-        assert len(tokens) == len(set(tokens)) and len(after) == len(tokens)
+        assert len(tokens) == len(set(tokens))
     finally:
         for worker in (a, b):
             await worker.drop()
