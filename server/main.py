@@ -40,7 +40,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorReply, "description": text}
     for status, text in {
         400: "Bad request", 401: "Credential missing or invalid", 403: "Refused", 404: "Not found",
-        409: "Conflicts with the current state", 422: "Invalid body or parameters", 500: "Server fault",
+        409: "Conflicts with the current state", 422: "Invalid body or parameters",
+        429: "Too many attempts: retry after the time given", 500: "Server fault",
+        503: "Served by another Parley process on this data directory",
     }.items()
 }
 
