@@ -52,7 +52,7 @@ function openTask(next, url, frameHeight, htmlQuestion) {
   if (htmlQuestion) frame.setAttribute("sandbox", HTML_QUESTION_SANDBOX);
   else frame.removeAttribute("sandbox"); // takes effect with the navigation below
   frame.src = url;
-  $("#task-panel").scrollIntoView({ behavior: "smooth" });
+  $("#task-panel").scrollIntoView({ block: "nearest" });
 }
 
 function closeTask() {
