@@ -136,9 +136,10 @@ class Ownership:
 
     async def tend(self) -> None:
         changed = await self._renew()
-        changed |= await self._claim()
+        wanted = await self._needing_owner()  # read once a pass: claiming and letting go both use it
+        changed |= await self._claim(wanted)
         await self._refresh_statuses()
-        await self._release_finished()
+        await self._release_finished(wanted)
         self.passes += 1
         if changed:
             for callback in list(self.on_change):
@@ -174,10 +175,9 @@ class Ownership:
         self._valid.pop(run_id, None)
         await self.runs.drop(run_id)
 
-    async def _claim(self) -> bool:
+    async def _claim(self, wanted: set[str]) -> bool:
         now = self._wall()
         live = {i.id for i in await self.leases.live_instances(now)}
-        wanted = await self._needing_owner()
         changed = False
         for run_id, (owner, lease_until) in (await self.leases.leases()).items():
             if run_id not in wanted or owner == self.id:
@@ -216,9 +216,8 @@ class Ownership:
                 log.info("run %s is now %s", run.id, row.status)
                 await run.set_status(row.status)
 
-    async def _release_finished(self) -> None:
-        needing = await self._needing_owner()
-        for run_id in self.held() - needing:
+    async def _release_finished(self, wanted: set[str]) -> None:
+        for run_id in self.held() - wanted:
             run = self.runs.get(run_id)
             if run is not None and run.has_work():
                 continue  # stopped, but conversations it serves are still going
