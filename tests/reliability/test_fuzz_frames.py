@@ -61,7 +61,7 @@ messages = st.fixed_dictionaries(
     {"type": st.just("message"), "client_id": client_ids},
     optional={"text": nasty_text, "data": st.dictionaries(nasty_text, json_values, max_size=4) | deep_data},
 ).map(json.dumps)
-raw_text = st.text(st.characters() | st.just("\x00"), max_size=300)  # a text frame is UTF-8: no surrogates
+raw_text = st.text(st.characters(codec="utf-8") | st.just("\x00"), max_size=300)  # a text frame is UTF-8: no surrogates
 deep = st.integers(min_value=100, max_value=50_000).map(lambda n: "[" * n + "]" * n)
 # Over the protocol's frame limit, under the transport's cap (over it, the server closes 1009: tests/test_serving.py)
 huge = st.integers(min_value=65_000, max_value=130_000).map(lambda n: json.dumps({"type": "message", "text": "x" * n}))
