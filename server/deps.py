@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,6 +11,8 @@ from server.registry import Runs
 from server.runner import Run
 from server.settings import Settings
 from server.store import Store
+from server.tasks import load_task
+from worlds.base import Task
 
 
 class NotFound(Exception):
@@ -41,7 +44,31 @@ async def _run(run_id: str, runs: Annotated[Runs, Depends(_runs)]) -> Run:
     return run
 
 
+@dataclass(frozen=True)
+class RunTask:
+    """A run's id and task, for what any instance serves (the task page, its info, its fragments), whether
+    it owns the run or another instance does (with several instances, `PARLEY_REDIS_URL`)."""
+
+    id: str
+    task: Task
+
+
+async def _run_task(run_id: str, request: Request) -> RunTask:
+    run = request.app.state.runs.get(run_id)
+    if run is not None:
+        return RunTask(run.id, run.task)
+    elsewhere: dict[str, RunTask] = request.app.state.tasks_elsewhere
+    if run_id in elsewhere:
+        return elsewhere[run_id]
+    row = await request.app.state.store.get_run(run_id) if request.app.state.relay.shared else None
+    if row is None or not row.owner:
+        raise NotFound("unknown_run", f"There is no task run {run_id!r} on this server. Check the HIT's link.")
+    elsewhere[run_id] = RunTask(row.id, load_task(row.task_module, row.options))
+    return elsewhere[run_id]
+
+
 RunsDep = Annotated[Runs, Depends(_runs)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[Store, Depends(_store)]
 RunDep = Annotated[Run, Depends(_run)]
+RunTaskDep = Annotated[RunTask, Depends(_run_task)]

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from server import logs
 from server.admin import install_admin
+from server.delivery import open_delivery
 from server.errors import install_error_handlers
 from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
@@ -24,6 +25,7 @@ from server.ownership import Ownership, new_instance_id
 from server.prolific_wiring import mount_prolific_sandbox, study_manager
 from server.protocol import ErrorReply
 from server.registry import Runs
+from server.relay import Relay
 from server.routes import fragments, health, prolific, task, ws
 from server.routes.task import FRONTEND
 from server.sandbox import Sandbox
@@ -105,8 +107,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             serves_sandbox=(lambda: sandbox.held) if sandbox is not None else None,
         )
         runs.fence = ownership.holds
+        relay = Relay(
+            open_delivery(instance_id, redis_url=settings.redis_url, prefix=settings.redis_prefix),
+            runs=runs, store=store, heartbeat_s=settings.heartbeat_s, check_every_s=ownership.interval_s,
+            serve_remote=lambda remote: ws.serve_socket(remote, app.state, relayed=True),
+        )
+        relay.handlers["join"] = task.join_relayed
         app.state.store, app.state.signer, app.state.runs, app.state.ownership = store, signer, runs, ownership
+        app.state.relay, app.state.tasks_elsewhere = relay, {}
         try:
+            await relay.start()
             await runs.register(settings.demo_runs)
             await ownership.start()  # serves every active run no live instance owns (after a restart: all)
             _announce(settings, runs)
@@ -118,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         finally:
             await ownership.aclose()
+            await relay.aclose()
             await store.close()
             if sandbox is not None:
                 sandbox.release()

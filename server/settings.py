@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # and /healthz ("" picks host:pid:random).
     lease_s: float = 15.0
     instance_id: str = ""
+    # Several instances (docs/deploy.md, "Scaling out"): the Redis that carries sockets and calls between
+    # them ("" = one process, nothing shared), and the prefix of its channel names (one per deployment).
+    redis_url: str = ""
+    redis_prefix: str = "parley"
     # The dead man's switch: HITs are published with this lifetime and extended by the run's owner while it
     # lives and publishes, so a server that dies leaves no HIT acceptable for longer than this.
     hit_lifetime_s: int = 20 * 60

@@ -12,8 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from server.deps import NotFound, RunDep
-from server.runner import Run
+from server.deps import NotFound, RunTask, RunTaskDep
 from worlds.base import RoleUI
 
 router = APIRouter()
@@ -25,7 +24,7 @@ class RoleFragment(BaseModel):
     stylesheet: str | None  # the URL of the fragment's CSS, when it has one
 
 
-def _declared(run: Run, role: str) -> RoleUI:
+def _declared(run: RunTask, role: str) -> RoleUI:
     ui = run.task.ui_for(role)
     if ui is None:
         declared = ", ".join(sorted(run.task.ui)) or "none"
@@ -35,14 +34,14 @@ def _declared(run: Run, role: str) -> RoleUI:
 
 
 @router.get("/task/{run_id}/ui/{role}")
-async def role_fragment(run: RunDep, role: str) -> RoleFragment:
+async def role_fragment(run: RunTaskDep, role: str) -> RoleFragment:
     ui = _declared(run, role)
     stylesheet = f"/task/{quote(run.id, safe='')}/ui/{quote(role, safe='')}/style.css" if ui.css is not None else None
     return RoleFragment(role=role, html=ui.html, stylesheet=stylesheet)
 
 
 @router.get("/task/{run_id}/ui/{role}/style.css", include_in_schema=False)
-async def role_stylesheet(run: RunDep, role: str) -> Response:
+async def role_stylesheet(run: RunTaskDep, role: str) -> Response:
     ui = _declared(run, role)
     if ui.css is None:
         raise NotFound("unknown_fragment", f"The page fragment of role {role!r} has no stylesheet.")

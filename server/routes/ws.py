@@ -6,7 +6,8 @@ WebSocket wrapper and every middleware's `send` wrapper, none of which does anyt
 
 Transport failures are translated once, here, into `Disconnected`; the runner never sees socket errors.
 Close codes: 4400 bad first frame, 4401 invalid or expired token, 4403 not this agent's, 4408 silent for
-three heartbeats, 4409 replaced by a newer connection.
+three heartbeats, 4409 replaced by a newer connection; 1012 the run moved to another instance and 1013 no
+instance serves it yet (a takeover in progress): the page reconnects and resumes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,11 +31,11 @@ from server.protocol import (
     Submit,
     parse_client_frame,
 )
-from server.registry import Runs
+from server.relay import MOVED, Relay
 from server.runner import Run
 from server.settings import Settings
 from server.stall import StallGuard
-from server.tokens import TokenError, TokenSigner
+from server.tokens import AgentClaim, TokenError, TokenSigner
 
 WS_PATH = "/ws"
 log = logging.getLogger(__name__)
@@ -113,17 +114,29 @@ class AsgiSocket:
         return bytes(message.get("bytes") or b"")
 
 
-async def _error(socket: AsgiSocket, code: str, message: str, client_id: str | None = None) -> None:
+class Socket(Protocol):
+    """A worker socket as this module reads it: a page's own (`AsgiSocket`) or one relayed from another
+    instance (`server.relay.RemoteSocket`)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+    async def receive(self, timeout: float) -> str | bytes: ...
+
+    def close_guard(self) -> None: ...
+
+
+async def _error(socket: Socket, code: str, message: str, client_id: str | None = None) -> None:
     await socket.send_text(dumps(ErrorFrame(code=code, message=message, client_id=client_id).model_dump()))
 
 
-async def _refuse(socket: AsgiSocket, close_code: int, code: str, message: str) -> None:
+async def _refuse(socket: Socket, close_code: int, code: str, message: str) -> None:
     await _error(socket, code, message)
     await socket.close(close_code, code)
 
 
-async def _hello(socket: AsgiSocket, settings: Settings, signer: TokenSigner, runs: Runs) -> tuple[Run, str, int]:
-    raw = await socket.receive(settings.hello_timeout_s)
+async def _hello(socket: Socket, raw: str | bytes, settings: Settings, signer: TokenSigner) -> tuple[AgentClaim, int]:
     try:
         frame = parse_client_frame(raw, max_bytes=settings.max_frame_bytes)
     except FrameError as exc:
@@ -142,28 +155,51 @@ async def _hello(socket: AsgiSocket, settings: Settings, signer: TokenSigner, ru
     except TokenError as exc:
         await _refuse(socket, 4401, "token_invalid", str(exc))
         raise Disconnected(4401) from None
-    run = runs.get(claim.run_id)
-    if run is None:
-        await _refuse(socket, 4403, "unknown_run", "This task run is no longer served here. Please return the HIT.")
-        raise Disconnected(4403)
+    return claim, frame.last_seq
+
+
+async def _agent_of(socket: Socket, run: Run, claim: AgentClaim) -> str:
     row = await run.store.get_agent(claim.agent_id)
     if row is None or (row.worker_id, row.assignment_id, row.run_id) != (
         claim.worker_id, claim.assignment_id, claim.run_id
     ):
         await _refuse(socket, 4403, "forbidden", "This token does not belong to this assignment.")
         raise Disconnected(4403)
-    return run, claim.agent_id, frame.last_seq
+    return claim.agent_id
 
 
 async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-    state = scope["app"].state
-    settings: Settings = state.settings
     socket = AsgiSocket(receive, send)
+    try:
+        await socket.accept()
+    except Disconnected:
+        return
+    await serve_socket(socket, scope["app"].state)
+
+
+async def serve_socket(socket: Socket, state: Any, *, relayed: bool = False) -> None:
+    """One worker socket, from its hello to its close: served here when this instance owns its run, else
+    relayed to the owner (server/relay.py). `relayed`: the socket is one another instance relays here."""
+    settings: Settings = state.settings
     agent_id = ""
     run: Run | None = None
     try:
-        await socket.accept()
-        run, agent_id, last_seq = await _hello(socket, settings, state.signer, state.runs)
+        raw = await socket.receive(settings.hello_timeout_s)
+        claim, last_seq = await _hello(socket, raw, settings, state.signer)
+        run = state.runs.get(claim.run_id)
+        if run is None:
+            relay: Relay = state.relay
+            if relayed:  # this instance no longer owns it: the page reconnects and finds the owner
+                await socket.close(MOVED, "moved")
+                return
+            if relay.shared:
+                await relay.relay(socket, raw if isinstance(raw, str) else raw.decode("utf-8", "replace"),
+                                  claim.run_id, claim.agent_id, last_seq)
+                return
+            await _refuse(socket, 4403, "unknown_run",
+                          "This task run is no longer served here. Please return the HIT.")
+            return
+        agent_id = await _agent_of(socket, run, claim)
         await run.connect(agent_id, socket, last_seq)
         await _serve(socket, run, agent_id, settings)
     except Disconnected:
@@ -174,7 +210,7 @@ async def serve(scope: Scope, receive: Receive, send: Send) -> None:
             await run.disconnect(agent_id, socket)
 
 
-async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings) -> None:
+async def _serve(socket: Socket, run: Run, agent_id: str, settings: Settings) -> None:
     limit = run.rate_limits.bucket(agent_id, per_s=settings.rate_per_s, burst=settings.rate_burst)
     channel = run.humans[agent_id].channel
     while True:
@@ -209,7 +245,7 @@ async def _serve(socket: AsgiSocket, run: Run, agent_id: str, settings: Settings
 
 async def _dispatch(
     frame: Hello | Say | Ping | Submit, channel: Channel, run: Run, agent_id: str, settings: Settings,
-    socket: AsgiSocket,
+    socket: Socket,
 ) -> None:
     if isinstance(frame, Ping):
         await channel.send_ephemeral(Pong().model_dump())

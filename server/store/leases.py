@@ -117,6 +117,15 @@ class LeaseStore:
                 update(_RUN).where(_RUN.c.id == run_id, _RUN.c.owner == owner).values(owner="", lease_until=0.0)
             )
 
+    async def live_owner(self, run_id: str, now: float) -> str | None:
+        """The instance that holds the run's lease and is alive, if one does."""
+        row = await self.store._one(
+            select(_RUN.c.owner).select_from(_RUN.join(_INSTANCE, _INSTANCE.c.id == _RUN.c.owner)).where(
+                _RUN.c.id == run_id, _RUN.c.lease_until >= now, _INSTANCE.c.seen_until >= now,
+            )
+        )
+        return str(row[0]) if row else None
+
     async def leases(self) -> dict[str, tuple[str, float]]:
         """run id -> (owner, lease_until) for every run."""
         rows = await self.store._all(select(_RUN.c.id, _RUN.c.owner, _RUN.c.lease_until))

@@ -76,6 +76,13 @@ def chat_long_grace() -> Task:
     return task
 
 
+def chat_across_instances() -> Task:
+    """For several-instance tests: three lines each, and turns and reconnects that outlast a takeover."""
+    task = chat_demo.make_task(turns_each=3, turn_timeout=60.0, waiting_timeout=60.0)
+    task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=30.0)
+    return task
+
+
 def storm_chat() -> Task:
     """For the disconnect storm: four messages each, time enough for many reconnects."""
     task = chat_demo.make_task(turns_each=4, turn_timeout=60.0, waiting_timeout=60.0)
