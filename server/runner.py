@@ -54,6 +54,10 @@ RESTART_TEXT = (
 Observer = Callable[["Run", str, dict[str, Any]], Awaitable[None]]
 
 
+# How long a state change waits for a late lease renewal before it gives up (LeaseLost).
+FENCE_WAIT_S = 30.0
+
+
 class Run:
     """One task run in this process. Observers (e.g. the HIT manager) hear about state changes:
     `("state", {"agent_id", "worker_id", "state"})`, `("onboarding", {"worker_id", "passed"})` and
@@ -309,7 +313,7 @@ class Run:
         """Persist a state change and put it on the agent's stream. False if the move is no longer legal.
 
         Raises LeaseLost when this process no longer owns the run: another may be acting on it."""
-        if not self.fence(self.id):
+        if not self.fence(self.id) and not await self._fence_back():
             raise LeaseLost(self.id)
         human = self.humans[agent_id]
 
@@ -329,6 +333,17 @@ class Run:
         await self.notify("state", {"agent_id": agent_id, "worker_id": self.workers[agent_id], "state": target})
         self._release_if_gone(agent_id)
         return True
+
+    async def _fence_back(self) -> bool:
+        """The lease is not known to be in time: a renewal that is late (a busy machine, a slow commit) and
+        not lost. Wait for the ownership pass to renew it rather than strand the worker whose move this is;
+        if the lease went to another instance, the pass stops this run, which cancels this wait."""
+        deadline = asyncio.get_running_loop().time() + FENCE_WAIT_S
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            if self.fence(self.id):
+                return True
+        return False
 
     def _set_state(self, agent_id: str, state: AgentState) -> None:
         self.states[agent_id] = state

@@ -252,3 +252,22 @@ async def test_a_turn_cancelled_under_a_running_world_still_ends_its_conversatio
     closed_b = await page_b.wait("state", state="closed")
     assert closed_a["can_submit"] and closed_b["can_submit"]
     assert not run.host.live
+
+
+async def test_a_state_change_waits_for_a_late_lease_renewal_instead_of_stranding_the_worker(store: Store) -> None:
+    """A busy machine renews the lease late: the fence is out of time for a moment, though nobody else took
+    the run. The worker's move to the waiting room happens once the lease is renewed, not never."""
+    row = await store.ensure_run("r", "tests.support.tasks:chat", {})
+    in_time = True
+    run = Run(row, chat(), store=store, signer=TokenSigner("k", 60), heartbeat_s=5, fence=lambda _r: in_time)
+    await run.start()
+    try:
+        in_time = False  # the renewal is late
+        agent, page = await _arrive(run, "w-late")
+        await asyncio.sleep(0.3)
+        assert not [f for f in page.frames if f["type"] == "state" and f["state"] == "waiting"]
+        in_time = True  # renewed: the run was still ours
+        await page.wait("state", state="waiting")
+        assert run.states[agent] == AgentState.WAITING
+    finally:
+        await run.stop()
