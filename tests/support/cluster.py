@@ -13,6 +13,7 @@ when the one it picked refuses the connection (a SIGKILLed process), and passes 
         cluster.kill(1)             # SIGKILL, as in a crash
         cluster.wait_routed_only_to_live()
         index = await cluster.wait_owner("chat", among=cluster.live)
+        cluster.open_requests()     # {instance index: requests (websockets) Caddy has open to it}
 
 Everything that waits is bounded (60 s by default) and says what it waited for when it gives up.
 """
@@ -313,6 +314,17 @@ class Cluster:
             return set(seen) == set(self.live)
 
         self.wait_until(balanced, f"the load balancer to route to exactly the live instances {self.live}", timeout)
+
+    def open_requests(self) -> dict[int, int]:
+        """instance index -> requests Caddy has open to it now. A websocket is one open request for its whole
+        life, so once the pages are idle this counts each instance's sockets."""
+        by_address = {f"127.0.0.1:{server.port}": i for i, server in enumerate(self.instances)}
+        counts = dict.fromkeys(range(self.size), 0)
+        for upstream in self.caddy.upstream_status():
+            address = str(upstream["address"])
+            if address in by_address:
+                counts[by_address[address]] = int(str(upstream["num_requests"]))
+        return counts
 
     # ---- runs ---------------------------------------------------------------------------------
 
