@@ -158,7 +158,8 @@ async def _drive_to_a_way_to_submit(worker: Worker) -> None:
     while time.monotonic() < deadline:
         if await submit.is_visible():
             return
-        if await worker.body.get_attribute("data-turn") == "open":
+        connected = await worker.body.get_attribute("data-connection") == "connected"
+        if connected and await worker.body.get_attribute("data-turn") == "open":
             if await worker.task.locator("#widget [data-field='enjoyed']").is_visible():
                 await worker.answer_survey()
             else:
@@ -225,6 +226,8 @@ async def test_workers_on_different_instances_chat_and_survive_the_owner_being_k
     everyone = [*first, *second]
     await asyncio.gather(*(_drive_to_a_way_to_submit(worker) for worker in everyone))
 
+    # What each page shows as sent and stored, read before submitting (the form post navigates the frame away).
+    shown = {worker.worker_id: await worker.shown_as_stored() for worker in everyone}
     for worker in everyone:
         await worker.task.locator("#submit-button").click()
         await expect(worker.page.locator("#notice")).to_contain_text("Submitted assignment", timeout=WAIT_MS)
@@ -236,8 +239,7 @@ async def test_workers_on_different_instances_chat_and_survive_the_owner_being_k
 
     # Nothing acked was lost or stored twice: what each page showed as sent is in the database once, as shown.
     stored = await _stored_messages(pg_url)
-    for worker in everyone:
-        shown = await worker.shown_as_stored()
-        assert len(shown) >= 1, f"{worker.worker_id} shows no stored message of its own"
-        for client_id, text in shown.items():
-            assert stored[(client_id, text)] == 1, (worker.worker_id, client_id, text, stored)
+    for worker_id, messages in shown.items():
+        assert len(messages) >= 1, f"{worker_id} shows no stored message of its own"
+        for client_id, text in messages.items():
+            assert stored[(client_id, text)] == 1, (worker_id, client_id, text, stored)
