@@ -276,7 +276,8 @@ class Cluster:
         self.instances[i].stop()
 
     def restart(self, i: int, timeout: float = WAIT_S) -> str:
-        """Start instance i again on its address (after kill or terminate); its new id."""
+        """Start instance i again on its address (after kill or terminate); its new id. Being at the dead
+        process's address, it retires that one's row and takes its leases back at once (server/ownership.py)."""
         self.instances[i].stop()
         self._start_instance(i, timeout)
         return self.ids[i]
