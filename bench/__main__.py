@@ -1,5 +1,9 @@
 """`python -m bench [load] [options]` runs the load benchmark; `python -m bench publish` times publishing HITs.
 
+`python -m bench --instances 3 --postgres` runs the same workload on one Parley instance and then on three
+(one PostgreSQL, one Redis), each worker joining the instances in turn so that partners sit on different
+instances, and compares them: relay between instances, delivered messages per second, CPU per message.
+
 Results: a JSON summary and the server logs under bench/results/ (git-ignored), a table on stdout.
 """
 
@@ -14,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.report import summarize, table, verdict
+from bench.report import scale_verdict, summarize, table, verdict
 from bench.run import BenchError, LoadOptions, echo_spec, parley_spec, run_load
 from bench.worker import dumps
 
@@ -47,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="run both servers this many times, alternating which goes first; report the median")
     load.add_argument("--profile", action="store_true", help="py-spy the Parley server (steady + saturation)")
     load.add_argument("--env", action="append", default=[], metavar="PARLEY_X=V", help="extra server env")
+    load.add_argument("--instances", type=int, default=1,
+                      help="also run this many Parley instances (needs --postgres and Redis) against one")
+    load.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="Redis for --instances")
     load.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON summary and logs")
     pub = sub.add_parser("publish", help="time publishing HITs to the built-in sandbox")
     pub.add_argument("--hits", type=int, default=1000)
@@ -59,11 +66,15 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         workers=args.workers, interval_s=args.interval, steady_s=args.steady, saturate_s=args.saturate,
         ramp_per_s=args.ramp, client_procs=args.client_procs, database_url=args.postgres or "", ws=args.ws,
         loop=args.loop, per_message_deflate=args.deflate, profile=args.profile,
-        extra_env=dict(item.split("=", 1) for item in args.env),
+        extra_env=dict(item.split("=", 1) for item in args.env), instances=args.instances, redis_url=args.redis,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tag = time.strftime("%Y%m%d-%H%M%S")
-    names = [name for name in ("parley", "echo") if not args.only or args.only == name]
+    if opts.instances > 1:
+        _check_redis(opts.redis_url)
+        names = ["parley", f"parley-x{opts.instances}"]
+    else:
+        names = [name for name in ("parley", "echo") if not args.only or args.only == name]
     rounds: list[dict[str, dict[str, Any]]] = []
     for k in range(args.rounds):
         # Alternate which server goes first, so a machine that speeds up or slows down favours neither.
@@ -71,7 +82,11 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         rounds.append(await _round(opts, order, args.out, f"{tag}-r{k + 1}" if args.rounds > 1 else tag))
     results = _median_round(rounds)
     parley = results.get("parley")
-    check = verdict(parley, results.get("echo")) if parley is not None else {"met": {}, "figures": {}}
+    several = results.get(f"parley-x{opts.instances}")
+    if parley is not None and several is not None:
+        check = scale_verdict(parley, several)
+    else:
+        check = verdict(parley, results.get("echo")) if parley is not None else {"met": {}, "figures": {}}
     summary = {
         "when": tag, "options": asdict(opts), "backend": "postgresql" if opts.database_url else "sqlite",
         "machine": _machine(), "results": results, "verdict": check, "rounds": [_ratio_of(r) for r in rounds],
@@ -89,11 +104,14 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
 async def _round(opts: LoadOptions, order: list[str], out: Path, tag: str) -> dict[str, dict[str, Any]]:
     """Each server in `order` under the same client load, Parley on a fresh database."""
     results: dict[str, dict[str, Any]] = {}
-    if opts.database_url:
-        await _empty_database(opts.database_url)
     with tempfile.TemporaryDirectory(prefix="parley-bench-") as data_dir:
         specs = {"parley": parley_spec(opts, Path(data_dir)), "echo": echo_spec(opts)}
+        if opts.instances > 1:
+            several = parley_spec(opts, Path(data_dir), instances=opts.instances)
+            specs[several.name] = several
         for name in order:
+            if opts.database_url and name.startswith("parley"):
+                await _empty_database(opts.database_url)  # each Parley target starts from an empty database
             _out(f"[bench] {name}: {opts.workers} workers ...")
             raw = await run_load(specs[name], opts, out, tag)
             results[name] = summarize(raw, asdict(opts))
@@ -109,6 +127,18 @@ def _median_round(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str
     """The round whose saturation ratio is the median (the lower of the middle two for an even count)."""
     ranked = sorted(rounds, key=lambda r: _ratio_of(r)["ratio"] or 0.0)
     return ranked[(len(ranked) - 1) // 2]
+
+
+def _check_redis(url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis.RedisError as error:
+        raise BenchError(
+            f"--instances needs Redis at {url} ({error}). Start one: redis-server --daemonize yes --port 6379 "
+            '--save "" --appendonly no, or give another with --redis.'
+        ) from None
 
 
 async def _empty_database(url: str) -> None:
@@ -139,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "load" and args.rounds < 1:
         parser.error("--rounds must be 1 or more")
+    if args.command == "load" and args.instances < 1:
+        parser.error("--instances must be 1 or more")
+    if args.command == "load" and args.instances > 1 and not args.postgres:
+        parser.error("--instances needs --postgres: several instances share one PostgreSQL database")
+    if args.command == "load" and args.instances > 1 and args.only:
+        parser.error("--instances compares one instance with several: it takes no --only")
     if args.command == "publish":
         from bench.publish import publish
 

@@ -39,16 +39,33 @@ async def _next_command(reader: asyncio.StreamReader) -> dict[str, Any]:
     return command
 
 
+def instance_of(worker_id: str) -> int:
+    """The instance a worker was sent to, from its id (`...n<instance>`)."""
+    return int(worker_id.rsplit("n", 1)[1])
+
+
+def _worker(config: dict[str, Any], i: int) -> SimWorker:
+    """The i-th worker of this process, sent to the instances in turn by its index across every process: one
+    pair's two workers (who arrive one after the other) land on two different instances."""
+    bases: list[str] = config["bases"]
+    instance = (config["first"] + i) % len(bases)
+    worker = SimWorker(base=bases[instance], run_id=config["run_id"], worker_id=f"{config['prefix']}{i:05d}n{instance}")
+    worker.instance = instance
+    return worker
+
+
+def _cross(worker: SimWorker) -> bool:
+    """Whether this worker's partner (the one sender it heard from) was on another instance."""
+    return len(worker.senders) == 1 and instance_of(next(iter(worker.senders))) != worker.instance
+
+
 async def main(config: dict[str, Any]) -> None:
     reader = await _commands()
     rng = random.Random(config.get("seed", 0))
-    workers = [
-        SimWorker(base=config["base"], run_id=config["run_id"], worker_id=f"{config['prefix']}{i:05d}")
-        for i in range(config["count"])
-    ]
+    workers = [_worker(config, i) for i in range(config["count"])]
     # No keep-alive: each worker is its own browser, and a reused connection can race the server closing it.
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=0)
-    async with httpx.AsyncClient(base_url=config["base"], timeout=30, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         start = time.monotonic()
 
         async def arrive(worker: SimWorker, at: float) -> bool:
@@ -81,6 +98,7 @@ async def main(config: dict[str, Any]) -> None:
             records = dumps({
                 "workers": [w.result() for w in workers],
                 "latencies": [t for w in workers for t in w.latencies],
+                "cross_latencies": [t for w in workers if _cross(w) for t in w.latencies],
             })
             await asyncio.to_thread(Path(config["results_path"]).write_text, records)
             _emit("finished")

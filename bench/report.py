@@ -12,6 +12,11 @@ TARGETS = {
     "rss_per_worker_kb": 100.0,
     "join_to_paired_waiting_p95_ms": 1000.0,
 }
+# Several instances against one, in the same run (`--instances N`).
+SCALE_TARGETS = {
+    "cross_relay_p99_ms": 50.0,  # steady, between two workers on different instances
+    "cpu_per_message_ratio": 1.5,  # server CPU per delivered message, all instances over one instance
+}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -71,6 +76,9 @@ def summarize(raw: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
     sat_lat = [r - s for s, r in latencies if sat_from <= r < sat["until"]]
     steady_len = steady["until"] - steady["start"]
     sat_len = sat["until"] - sat["start"]
+    # Every message received while the server's CPU was being measured (the whole phase), for CPU per message.
+    sat_received = sum(1 for _, r in latencies if sat["start"] <= r < sat["until"])
+    steady_received = sum(1 for _, r in latencies if steady["start"] <= r < steady["until"])
     errors: Counter[str] = Counter()
     for w in workers:
         errors.update(w["errors"])
@@ -92,13 +100,17 @@ def summarize(raw: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
             "delivered_per_s": round(len(steady_lat) / steady_len, 1),
             "server_cpu_pct": round(100 * steady["server_cpu_s"] / steady_len, 1),
             "client_cpu_pct": round(100 * steady["client_cpu_s"] / steady_len, 1),
+            "server_cpu_ms_per_message": _per(steady["server_cpu_s"], steady_received),
         },
         "saturation": {
             "delivered_per_s": round(len(sat_lat) / sat_window, 1) if sat_window > 0 else None,
             "relay_ms": _ms(sat_lat),
             "server_cpu_pct": round(100 * sat["server_cpu_s"] / sat_len, 1),
             "client_cpu_pct": round(100 * sat["client_cpu_s"] / sat_len, 1),
+            "server_cpu_ms_per_message": _per(sat["server_cpu_s"], sat_received),
         },
+        "instances": raw.get("instances", 1),
+        "cross_instance": _cross_instance(workers, raw["records"].get("cross_latencies", []), steady),
         "delivery": delivery_check(workers),
         "errors": dict(errors),
         "error_count": sum(errors.values()),
@@ -110,6 +122,46 @@ def summarize(raw: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
         },
         "profile": raw["profile"],
     }
+
+
+def _per(cpu_s: float, messages: int) -> float | None:
+    return round(1000 * cpu_s / messages, 3) if messages else None
+
+
+def _cross_instance(workers: list[dict[str, Any]], cross: list[list[float]], steady: dict[str, Any]) -> dict[str, Any]:
+    """How many pairs spanned two instances, and the steady relay latency between them."""
+    by_id = {w["worker"]: w for w in workers}
+    paired = [w for w in workers if len(w["senders"]) == 1 and w["senders"][0] in by_id]
+    across = [w for w in paired if by_id[w["senders"][0]].get("instance", 0) != w.get("instance", 0)]
+    steady_cross = [r - s for s, r in cross if steady["start"] <= s < steady["until"]]
+    return {
+        "workers_paired_across": len(across),
+        "workers_paired": len(paired),
+        "steady_relay_ms": _ms(steady_cross),
+        "steady_messages": len(steady_cross),
+    }
+
+
+def scale_verdict(one: dict[str, Any], several: dict[str, Any]) -> dict[str, Any]:
+    """Several instances against one: relay between instances, CPU per message, nothing lost."""
+    one_cpu = one["saturation"]["server_cpu_ms_per_message"]
+    several_cpu = several["saturation"]["server_cpu_ms_per_message"]
+    ratio = round(several_cpu / one_cpu, 2) if one_cpu and several_cpu else None
+    figures = {
+        "cross_relay_p99_ms": several["cross_instance"]["steady_relay_ms"]["p99"],
+        "cpu_per_message_ratio": ratio,
+        "delivered_per_s_one": one["saturation"]["delivered_per_s"],
+        "delivered_per_s_several": several["saturation"]["delivered_per_s"],
+    }
+    met = {
+        "cross_relay_p99_ms": figures["cross_relay_p99_ms"] is not None
+        and figures["cross_relay_p99_ms"] <= SCALE_TARGETS["cross_relay_p99_ms"],
+        "cpu_per_message_ratio": ratio is not None and ratio <= SCALE_TARGETS["cpu_per_message_ratio"],
+        "no_errors": several["error_count"] == 0,
+        "no_loss": several["delivery"]["lost"] == 0 and several["delivery"]["duplicated"] == 0
+        and several["delivery"]["misrouted"] == 0,
+    }
+    return {"figures": figures, "targets": SCALE_TARGETS, "met": met}
 
 
 def verdict(parley: dict[str, Any], echo: dict[str, Any] | None) -> dict[str, Any]:
@@ -164,6 +216,12 @@ def table(results: dict[str, dict[str, Any]], verdict_: dict[str, Any]) -> str:
     row("saturation relay p50/p99 ms", lambda r: "{p50} / {p99}".format(**r["saturation"]["relay_ms"]))
     row("saturation server / client CPU %",
         lambda r: f"{r['saturation']['server_cpu_pct']} / {r['saturation']['client_cpu_pct']}")
+    row("server CPU ms per message steady / saturation",
+        lambda r: f"{r['steady']['server_cpu_ms_per_message']} / {r['saturation']['server_cpu_ms_per_message']}")
+    row("instances / workers paired across",
+        lambda r: f"{r['instances']} / {r['cross_instance']['workers_paired_across']}")
+    row("cross-instance steady relay p50/p99 ms",
+        lambda r: "{p50} / {p99}".format(**r["cross_instance"]["steady_relay_ms"]))
     row("acked / delivered", lambda r: f"{r['delivery']['acked']} / {r['delivery']['delivered']}")
     row("lost / duplicated / misrouted",
         lambda r: "{lost} / {duplicated} / {misrouted}".format(**r["delivery"]))
@@ -174,9 +232,10 @@ def table(results: dict[str, dict[str, Any]], verdict_: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append("")
+    targets = {**TARGETS, **verdict_.get("targets", {})}
     for key, ok in verdict_["met"].items():
         figure = verdict_["figures"].get(key, "")
-        target = TARGETS.get(key, "")
+        target = targets.get(key, "")
         lines.append(f"{'PASS' if ok else 'FAIL'}  {key} {figure if figure is not None else '-'}"
                      + (f" (target {target})" if target != "" else ""))
     return "\n".join(lines)

@@ -3,19 +3,22 @@
 Phases, each started by the orchestrator for every client process at once:
 arrive (join at `ramp_per_s`, pair) -> steady (one message every `interval_s` per worker) ->
 saturate (closed loop: the next message as soon as the turn comes back) -> finish (goodbye, submit).
-The server runs in its own process; the clients in `client_procs` other processes.
+The server runs in its own process (or `instances` processes on one PostgreSQL and one Redis, each worker
+joining one of them in turn, so that the two workers of a pair are on different instances); the clients in
+`client_procs` other processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.servers import Profiler, ServerProcess, ServerSpec
+from bench.servers import Profiler, ServerGroup, ServerSpec
 from bench.worker import dumps, loads
 
 RUN_ID = "bench"
@@ -37,6 +40,8 @@ class LoadOptions:
     idle_settle_s: float = 2.0
     profile: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    instances: int = 1  # more than one: also run that many Parley instances on PostgreSQL and Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
 
 
 @dataclass
@@ -80,7 +85,12 @@ class ClientProc:
         return float(times.user + times.system)
 
 
-def parley_spec(opts: LoadOptions, data_dir: Path) -> ServerSpec:
+def parley_spec(opts: LoadOptions, data_dir: Path, *, instances: int = 1) -> ServerSpec:
+    """Parley as it ships: one process; or `instances` processes sharing the database, data directory and a
+    Redis prefix of their own (what crosses instances travels through Redis)."""
+    several = {
+        "PARLEY_REDIS_URL": opts.redis_url, "PARLEY_REDIS_PREFIX": f"parley-bench-{secrets.token_hex(4)}",
+    } if instances > 1 else {}
     env = {
         "PARLEY_DATA_DIR": str(data_dir),
         "PARLEY_DATABASE_URL": opts.database_url,
@@ -92,9 +102,11 @@ def parley_spec(opts: LoadOptions, data_dir: Path) -> ServerSpec:
         # Workers join directly; the HIT manager publishing the bench run's (huge) caps to the built-in sandbox
         # in the same process would be load that is not the chat path. `python -m bench publish` times that.
         "PARLEY_MTURK_PUBLISH": "[]",
+        **several,
         **opts.extra_env,
     }
-    return ServerSpec("parley", "server.main:app", env, opts.ws, opts.loop, opts.per_message_deflate)
+    name = "parley" if instances == 1 else f"parley-x{instances}"
+    return ServerSpec(name, "server.main:app", env, opts.ws, opts.loop, opts.per_message_deflate, instances)
 
 
 def echo_spec(opts: LoadOptions) -> ServerSpec:
@@ -103,7 +115,7 @@ def echo_spec(opts: LoadOptions) -> ServerSpec:
 
 async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str) -> dict[str, Any]:
     """Start `spec`'s server, put the client load on it, and return the raw records and server figures."""
-    server = ServerProcess(spec, out_dir / f"{tag}-{spec.name}-server.log")
+    server = ServerGroup(spec, out_dir / f"{tag}-{spec.name}-server.log")
     await server.start()
     clients: list[ClientProc] = []
     profiler: Profiler | None = None
@@ -112,7 +124,7 @@ async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str)
         idle_rss = server.rss()
         arrive = Phase(start=time.monotonic())
         cpu0 = server.cpu_s()
-        clients = await _spawn_clients(server.base, opts, out_dir, f"{tag}-{spec.name}")
+        clients = await _spawn_clients(server.bases, opts, out_dir, f"{tag}-{spec.name}")
         arrive_s = opts.workers / opts.ramp_per_s
         wait_s = arrive_s + 180
         try:
@@ -150,13 +162,15 @@ async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str)
                 c.proc.kill()
             await c.proc.wait()
         await server.stop()
-    records: dict[str, Any] = {"workers": [], "latencies": []}
+    records: dict[str, Any] = {"workers": [], "latencies": [], "cross_latencies": []}
     for c in clients:
         part = loads(c.results.read_bytes())
         records["workers"] += part["workers"]
         records["latencies"] += part["latencies"]
+        records["cross_latencies"] += part.get("cross_latencies", [])
     return {
         "server": spec.name,
+        "instances": max(1, spec.instances),
         "records": records,
         "paired_reported": sum(p["paired"] for p in paired),
         "idle_rss": idle_rss,
@@ -169,14 +183,15 @@ async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str)
     }
 
 
-async def _spawn_clients(base: str, opts: LoadOptions, out_dir: Path, tag: str) -> list[ClientProc]:
+async def _spawn_clients(bases: list[str], opts: LoadOptions, out_dir: Path, tag: str) -> list[ClientProc]:
     clients = []
     shares = [opts.workers // opts.client_procs + (1 if k < opts.workers % opts.client_procs else 0)
               for k in range(opts.client_procs)]
     for k, count in enumerate(shares):
         results = out_dir / f"{tag}-clients{k}.json"
         config = {
-            "base": base, "run_id": RUN_ID, "prefix": f"{tag.replace('-', '')}p{k}w", "count": count,
+            "bases": bases, "first": sum(shares[:k]),
+            "run_id": RUN_ID, "prefix": f"{tag.replace('-', '')}p{k}w", "count": count,
             "ramp_per_s": opts.ramp_per_s / opts.client_procs, "results_path": str(results), "seed": k,
         }
         proc = await asyncio.create_subprocess_exec(
@@ -189,7 +204,7 @@ async def _spawn_clients(base: str, opts: LoadOptions, out_dir: Path, tag: str) 
 
 
 async def _timed_phase(
-    server: ServerProcess, clients: list[ClientProc], cmd: str, done: str, length_s: float, *,
+    server: ServerGroup, clients: list[ClientProc], cmd: str, done: str, length_s: float, *,
     timeout: float, interval: float | None = None,
 ) -> Phase:
     phase = Phase(start=time.monotonic() + 0.5)

@@ -36,6 +36,7 @@ class ServerSpec:
     ws: str = "websockets-sansio"
     loop: str = "uvloop"
     per_message_deflate: bool = False
+    instances: int = 1  # several: that many processes of the app, sharing `env` (one database, one Redis)
 
 
 class ServerProcess:
@@ -88,15 +89,20 @@ class ServerProcess:
             await asyncio.sleep(0.2)
 
     def rss(self) -> int:
-        assert self.ps is not None
+        if self.ps is None:
+            return 0
         try:
             return int(self.ps.memory_info().rss)
         except psutil.NoSuchProcess:
             return 0
 
     def cpu_s(self) -> float:
-        assert self.ps is not None
-        times = self.ps.cpu_times()
+        if self.ps is None:
+            return 0.0
+        try:
+            times = self.ps.cpu_times()
+        except psutil.NoSuchProcess:
+            return 0.0
         return float(times.user + times.system)
 
     async def stop(self) -> None:
@@ -113,6 +119,52 @@ class ServerProcess:
                 await self.proc.wait()
         if self._log is not None:
             self._log.close()
+
+
+class ServerGroup:
+    """`spec.instances` server processes of one spec, measured together: CPU and memory are their sums."""
+
+    def __init__(self, spec: ServerSpec, log_path: Path) -> None:
+        self.spec = spec
+        count = max(1, spec.instances)
+        self.servers = [
+            ServerProcess(spec, log_path if count == 1 else log_path.with_suffix(f".{i}{log_path.suffix}"))
+            for i in range(count)
+        ]
+
+    @property
+    def base(self) -> str:
+        return self.servers[0].base
+
+    @property
+    def bases(self) -> list[str]:
+        return [server.base for server in self.servers]
+
+    @property
+    def ps(self) -> psutil.Process | None:
+        return self.servers[0].ps  # the one the profiler attaches to: the first, which owns the run
+
+    @property
+    def peak_rss(self) -> int:
+        return sum(server.peak_rss for server in self.servers)
+
+    async def start(self) -> None:
+        """The first alone (it creates the schema and takes the run), then the others together."""
+        try:
+            await self.servers[0].start()
+            await asyncio.gather(*(server.start() for server in self.servers[1:]))
+        except BaseException:
+            await self.stop()
+            raise
+
+    def rss(self) -> int:
+        return sum(server.rss() for server in self.servers)
+
+    def cpu_s(self) -> float:
+        return sum(server.cpu_s() for server in self.servers)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(server.stop() for server in self.servers))
 
 
 class Profiler:

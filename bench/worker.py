@@ -51,6 +51,7 @@ class SimWorker:
         self.run_id = run_id
         self.worker_id = worker_id
         self.assignment_id = f"A{worker_id}"
+        self.instance = 0  # which of several instances it joins (always 0 with one)
         self.ws: ClientConnection | None = None
         self.last_seq = 0
         self.state = ""
@@ -75,7 +76,7 @@ class SimWorker:
         """Join, connect, say hello, wait to be paired. False (with an error counted) if any step fails."""
         self.t_join = time.monotonic()
         try:
-            reply = await http.post(f"/task/{self.run_id}/join", json={
+            reply = await http.post(f"{self.base}/task/{self.run_id}/join", json={
                 "assignment_id": self.assignment_id, "hit_id": f"H{self.worker_id}", "worker_id": self.worker_id,
                 "turk_submit_to": "https://workersandbox.mturk.com",
             })
@@ -227,7 +228,8 @@ class SimWorker:
 
     def result(self) -> dict[str, Any]:
         return {
-            "worker": self.worker_id, "t_join": self.t_join, "t_paired": self.t_paired, "sent": self.sent,
+            "worker": self.worker_id, "instance": self.instance, "t_join": self.t_join, "t_paired": self.t_paired,
+            "sent": self.sent,
             "acked": [c for c in self.acked if c != self.bye_id], "got": dict(self.got),
             "senders": sorted(self.senders),
             "unacked": self.sent - len(self.acked), "errors": dict(self.errors), "finished": self.finished,

@@ -5,6 +5,11 @@ come from the runs it serves; counts and money come from the database, so they a
 `RELAY_LATENCY` is filled by the message path (see `observe_relay`); this module imports nothing above the
 store, so the channel and agents can feed it.
 
+Every sample carries `parley_instance`, the serving process's id (as in its log and `/healthz`), so the
+replicas behind a load balancer are told apart. Not `instance`: Prometheus sets that label itself, to the
+scraped address, and would rename ours. Gauges read from the database (agents, conversations, HITs,
+messages, spend) are the same on every instance: aggregate them with `max by (run)`, not `sum`.
+
 Scraping needs the admin credential (`Authorization: Bearer <PARLEY_ADMIN_TOKEN>`), like the dashboard:
 the numbers include spend. Prometheus sends it with `authorization: {credentials: ...}` in its scrape config.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     from server.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+INSTANCE_LABEL = "parley_instance"
 
 
 class Histogram:
@@ -45,13 +51,14 @@ class Histogram:
         self.sum += value
         self.count += 1
 
-    def lines(self) -> list[str]:
+    def lines(self, common: Mapping[str, str] = {}) -> list[str]:
         out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
         running = 0
         for bound, count in zip([*self.bounds, math.inf], self.counts, strict=True):
             running += count
-            out.append(f'{self.name}_bucket{{le="{_number(bound)}"}} {running}')
-        out += [f"{self.name}_sum {_number(self.sum)}", f"{self.name}_count {self.count}"]
+            out.append(f"{self.name}_bucket{_labels({**common, 'le': _number(bound)})} {running}")
+        labels = _labels(common)
+        out += [f"{self.name}_sum{labels} {_number(self.sum)}", f"{self.name}_count{labels} {self.count}"]
         return out
 
 
@@ -79,11 +86,10 @@ class Family:
         self.samples.append((labels, value))
         return self
 
-    def lines(self) -> list[str]:
+    def lines(self, common: Mapping[str, str] = {}) -> list[str]:
         out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
         for labels, value in self.samples:
-            rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-            out.append(f"{self.name}{{{rendered}}} {_number(value)}" if rendered else f"{self.name} {_number(value)}")
+            out.append(f"{self.name}{_labels({**common, **dict(sorted(labels.items()))})} {_number(value)}")
         return out
 
 
@@ -116,12 +122,16 @@ async def collect(store: Store, runs: Runs) -> list[Family]:
     return [runs_served, connected, waiting, live, agents, convs, hits, messages, spend, budget]
 
 
-def render(families: Iterable[Family], histograms: Iterable[Histogram] = (RELAY_LATENCY,)) -> str:
+def render(
+    families: Iterable[Family], histograms: Iterable[Histogram] = (RELAY_LATENCY,), *, instance: str = ""
+) -> str:
+    """The text format; with `instance`, every sample is labelled with it (`parley_instance`)."""
+    common = {INSTANCE_LABEL: instance} if instance else {}
     lines: list[str] = []
     for family in families:
-        lines += family.lines()
+        lines += family.lines(common)
     for histogram in histograms:
-        lines += histogram.lines()
+        lines += histogram.lines(common)
     return "\n".join(lines) + "\n"
 
 
@@ -131,7 +141,8 @@ router = APIRouter()
 @router.get("/metrics", dependencies=[Depends(require_admin)], include_in_schema=False)
 async def metrics(request: Request) -> PlainTextResponse:
     state: Any = request.app.state
-    return PlainTextResponse(render(await collect(state.store, state.runs)), media_type=CONTENT_TYPE)
+    text = render(await collect(state.store, state.runs), instance=state.ownership.id)
+    return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
 
 def _family(name: str, kind: str, help_text: str, counts: dict[tuple[str, str], int], label: str) -> Family:
@@ -145,6 +156,13 @@ def _number(value: float) -> str:
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    """`{k="v",...}` in the order given, or nothing when there are none."""
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
 
 
 def _escape(value: str) -> str:

@@ -16,6 +16,7 @@ from server.ownership import Ownership
 from server.providers.mturk import MTurk, endpoint_for
 from server.registry import Runs
 from server.sandbox import Sandbox, build_sandbox
+from server.sandbox_proxy import install_sandbox_proxy
 from server.settings import Settings
 from server.store import Store
 from server.tasks import load_task
@@ -30,6 +31,7 @@ def mount_sandbox(app: FastAPI, settings: Settings) -> Sandbox | None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sandbox = build_sandbox(state_path=settings.data_dir / "sandbox.json")
     app.include_router(sandbox.router)
+    install_sandbox_proxy(app)  # on an instance that does not hold it, the sandbox is its holder's, forwarded
     return sandbox
 
 

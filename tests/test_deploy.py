@@ -1,8 +1,11 @@
 """The container and the HTTPS deployment, checked without a Docker engine: hadolint on the Dockerfile,
-the compose file parsed and held to what it must contain, the Caddyfile's framing rules."""
+the compose file parsed and held to what it must contain, the Caddyfile's framing rules and balancing (adapted
+by a real Caddy when one is installed)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -74,7 +77,81 @@ def test_the_domain_is_one_variable() -> None:
     text = (ROOT / "deploy" / "compose.yaml").read_text() + CADDYFILE
     assert "example.org" not in text and "example.com" not in text
     assert re.search(r"^\{\$PARLEY_DOMAIN\} \{", CADDYFILE, re.M)
-    assert "reverse_proxy parley:8000" in CADDYFILE
+    assert "reverse_proxy {$PARLEY_UPSTREAMS} {" in CADDYFILE
+
+
+def test_the_compose_file_runs_replicas_of_parley_with_redis() -> None:
+    services = _compose()["services"]
+    parley, redis, caddy = services["parley"], services["redis"], services["caddy"]
+    assert parley["deploy"]["replicas"] == "${PARLEY_REPLICAS:-2}"
+    assert "container_name" not in parley  # replicas need names of compose's making
+    assert parley["environment"]["PARLEY_REDIS_URL"] == "redis://redis:6379/0"
+    assert parley["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "redis-cli" in redis["healthcheck"]["test"] and "ping" in redis["healthcheck"]["test"]
+    assert "--appendonly" in redis["command"] and "ports" not in redis  # nothing kept, nothing published
+    # Each replica advertises its address on the compose network; the command is Parley's own serving entry.
+    start = parley["command"][-1]
+    assert "PARLEY_INSTANCE_URL=" in start and "exec python -m server.serving" in start and "--proxy-headers" in start
+    assert caddy["environment"]["PARLEY_REPLICAS"] == "${PARLEY_REPLICAS:-2}"
+    assert "exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile" in caddy["command"][-1]
+    assert caddy["environment"]["ACME_EMAIL"].startswith("${ACME_EMAIL:?")  # Caddy refuses an empty `email`
+
+
+def _unescape(command: str) -> str:
+    """A compose command as the container's shell gets it (compose turns `$$` into `$`)."""
+    return command.replace("$$", "$")
+
+
+def test_the_caddy_command_names_one_upstream_per_replica() -> None:
+    command = _unescape(_compose()["services"]["caddy"]["command"][-1]).split("&&")[0]
+    shown = subprocess.run(
+        ["sh", "-c", f'{command} && printf %s "$PARLEY_UPSTREAMS"'], capture_output=True, text=True, timeout=30,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PARLEY_REPLICAS": "3"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["parley-parley-1:8000", "parley-parley-2:8000", "parley-parley-3:8000"]
+
+
+def test_caddy_balances_round_robin_over_the_replicas_with_health_checks() -> None:
+    caddy = shutil.which("caddy") or "/usr/bin/caddy"
+    if not Path(caddy).exists():
+        assert os.environ.get("PARLEY_REQUIRE_BROWSER") != "1", "caddy is missing: apt-get install -y caddy"
+        block = re.search(r"reverse_proxy \{\$PARLEY_UPSTREAMS\} \{(.*?)\n\t\}", CADDYFILE, re.S)
+        assert block is not None and "lb_policy round_robin" in block.group(1)
+        assert "health_uri /healthz" in block.group(1) and "lb_try_duration" in block.group(1)
+        return
+    env = {
+        "PATH": os.environ.get("PATH", ""), "HOME": "/nonexistent", "PARLEY_DOMAIN": "parley.invalid",
+        "ACME_EMAIL": "ops@parley.invalid", "PARLEY_UPSTREAMS": "parley-parley-1:8000 parley-parley-2:8000 ",
+    }
+    adapted = subprocess.run(
+        [caddy, "adapt", "--config", str(ROOT / "deploy" / "Caddyfile"), "--adapter", "caddyfile"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert adapted.returncode == 0, adapted.stderr
+    proxies = [h for h in _handlers(json.loads(adapted.stdout)) if h.get("handler") == "reverse_proxy"]
+    assert len(proxies) == 1
+    proxy = proxies[0]
+    assert [u["dial"] for u in proxy["upstreams"]] == ["parley-parley-1:8000", "parley-parley-2:8000"]
+    assert proxy["load_balancing"]["selection_policy"]["policy"] == "round_robin"
+    assert proxy["load_balancing"]["try_duration"] > 0
+    active = proxy["health_checks"]["active"]
+    assert active["uri"] == "/healthz" and active["expect_status"] == 200
+    assert proxy["health_checks"]["passive"]["fail_duration"] > 0
+
+
+def _handlers(node: Any) -> list[dict[str, Any]]:
+    """Every handler object anywhere in Caddy's JSON config."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "handler" in node:
+            found.append(node)
+        for value in node.values():
+            found += _handlers(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _handlers(value)
+    return found
 
 
 def test_only_the_task_page_may_be_framed_and_only_by_mturk() -> None:

@@ -101,10 +101,13 @@ async def test_one_process_tends_each_run_and_the_other_takes_over_after_a_sigki
     planned = {h["HITId"] for h in hits}
     info = await _get(f"{second.base}/task/chat/info")
     assert info.status_code == 404 and info.json()["error"]["code"] == "unknown_run"
-    # The sandbox has one writer: the second process sends its requester calls to the first's.
+    # The sandbox has one writer: the second process forwards sandbox requests to the first, whose answer
+    # (here MTurk's refusal of a call that names no operation) comes back as given.
     async with httpx.AsyncClient(timeout=10) as http:
-        refused = await http.post(f"{second.base}/sandbox/mturk")
-    assert refused.status_code == 503
+        forwarded = await http.post(f"{second.base}/sandbox/mturk")
+        direct = await http.post(f"{first.base}/sandbox/mturk")
+    assert forwarded.status_code == direct.status_code == 400
+    assert forwarded.json() == direct.json() and forwarded.json()["__type"] == "UnknownOperationException"
 
     # Over several lease periods and HIT-manager passes nothing changes hands and no HIT is made or expired
     # by anyone: the number of HITs stays the plan, all of them still open.

@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class HeldElsewhere(HTTPException):
+    """A request for the sandbox reached a process that does not serve it: 503, unless the app forwards it
+    to the process that does (server/sandbox_proxy.py)."""
+
+    def __init__(self) -> None:
+        super().__init__(503, SandboxElsewhere().message)
+
+
 class Sandbox:
     """The built-in MTurk. ``router`` serves it over HTTP; the methods serve Python callers and tests."""
 
@@ -64,7 +72,7 @@ class Sandbox:
 
     async def _require_holder(self) -> None:
         if not self.held:
-            raise HTTPException(503, SandboxElsewhere().message)
+            raise HeldElsewhere()
 
     @contextmanager
     def _session(self, *, mutates: bool) -> Iterator[Ctx]:

@@ -54,14 +54,18 @@ async def test_metrics_report_runs_agents_conversations_and_messages(
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
     lines = reply.text.splitlines()
-    assert 'parley_agents{run="qa",state="submitted"} 1' in lines
-    assert 'parley_conversations{run="qa",state="completed"} 1' in lines
-    assert any(line.startswith('parley_messages_total{run="qa"} ') for line in lines)
-    assert 'parley_connected_workers{run="qa"} 1' in lines
+    # Every sample names the instance that served it (its id, as /healthz says), first among its labels.
+    me = f'parley_instance="{(await admin.get("/healthz")).json()["instance"]}"'
+    assert f'parley_agents{{{me},run="qa",state="submitted"}} 1' in lines
+    assert f'parley_conversations{{{me},run="qa",state="completed"}} 1' in lines
+    assert any(line.startswith(f'parley_messages_total{{{me},run="qa"}} ') for line in lines)
+    assert f'parley_connected_workers{{{me},run="qa"}} 1' in lines
     assert "# TYPE parley_relay_latency_seconds histogram" in lines
-    for line in lines:  # every sample is `name{labels} number`
+    assert any(line.startswith(f'parley_relay_latency_seconds_bucket{{{me},le="+Inf"}} ') for line in lines)
+    for line in lines:  # every sample is `name{labels} number`, with the instance among its labels
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1].replace("+Inf", "inf"))
+            assert me in line, line
 
 
 def test_a_histogram_counts_cumulatively_with_an_infinite_bucket() -> None:
