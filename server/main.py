@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _instance(settings: Settings, instance_id: str) -> InstanceRow:
     return InstanceRow(
-        id=instance_id, url=settings.listen_url, public_url=settings.public_url,
+        id=instance_id, url=settings.instance_url or settings.listen_url, public_url=settings.public_url,
         host=socket.gethostname()[:255], pid=os.getpid(),
     )
 

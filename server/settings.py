@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # them ("" = one process, nothing shared), and the prefix of its channel names (one per deployment).
     redis_url: str = ""
     redis_prefix: str = "parley"
+    # The address other instances reach this one at (the sandbox proxy, the CLI): "" is the listening
+    # address, right on one machine; in containers, the container's own address (deploy/compose.yaml).
+    instance_url: str = ""
     # The dead man's switch: HITs are published with this lifetime and extended by the run's owner while it
     # lives and publishes, so a server that dies leaves no HIT acceptable for longer than this.
     hit_lifetime_s: int = 20 * 60
