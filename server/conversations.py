@@ -179,6 +179,8 @@ class ConversationHost:
         await run.notify("conversation", {"conversation_id": live.id, "outcome": outcome})
         for human in live.humans:
             human.cancel_turn()
+            if human.agent_id not in run.humans:
+                continue  # left on its own while this ending was written, and already let go: nothing to move
             if human.agent_id in live.leavers:
                 if run.states[human.agent_id] in (S.IN_TASK,):
                     await run.move(human.agent_id, live.leavers[human.agent_id])

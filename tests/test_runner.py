@@ -271,3 +271,40 @@ async def test_a_state_change_waits_for_a_late_lease_renewal_instead_of_strandin
         assert run.states[agent] == AgentState.WAITING
     finally:
         await run.stop()
+
+
+async def test_partners_whose_graces_run_out_while_the_conversation_ends_both_leave_cleanly(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both pages vanish: the first grace ends the conversation; the second runs out while that ending is
+    being written, so the second worker leaves (and is let go) before the ending reaches them. The ending
+    must still complete for everyone, with no failed background task."""
+    task = chat()
+    task.timeouts = replace(task.timeouts, reconnect_grace=0.3)
+    run = await _run(store, task)
+    try:
+        a, page_a = await _arrive(run, "w1")
+        await page_a.wait("state", state="waiting")
+        b, page_b = await _arrive(run, "w2")
+        await page_b.wait("state", state="in_task")
+        end_conversation = run.store.end_conversation
+
+        async def slow_end(*args: Any, **kwargs: Any) -> None:
+            await asyncio.sleep(0.6)  # a busy database: the second grace runs out meanwhile
+            await end_conversation(*args, **kwargs)
+
+        run.store.end_conversation = slow_end  # type: ignore[method-assign]
+        await run.disconnect(a, page_a)
+        await asyncio.sleep(0.2)
+        await run.disconnect(b, page_b)
+        for _ in range(100):  # both departures written, within 5 s
+            rows = [await store.get_agent(x) for x in (a, b)]
+            if all(r is not None and r.state == AgentState.DISCONNECTED for r in rows):
+                break
+            await asyncio.sleep(0.05)
+        assert [r.state for r in rows if r is not None] == [AgentState.DISCONNECTED, AgentState.DISCONNECTED]
+        await asyncio.sleep(0.8)  # the first ending finishes its loop
+        failures = [r for r in caplog.records if "failed" in r.getMessage() and r.levelname == "ERROR"]
+        assert failures == [], [r.getMessage() for r in failures]
+    finally:
+        await run.stop()
