@@ -137,7 +137,7 @@ class BudgetExceeded(Exception):
 @runtime_checkable
 class Provider(Protocol):
     """One requester account on one provider. Every call is bounded and retried where safe; every call that
-    spends money is idempotent under retry (a token, or a ledger entry written before the call)."""
+    spends money is idempotent under retry (a token, or a record written before the call)."""
 
     words: Words
     account: str  # names the account: records are never mixed across accounts

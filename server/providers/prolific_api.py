@@ -4,7 +4,7 @@ Every call goes through `ProlificApi.call`. A call is retried, with exponential 
 when Prolific did not act on it: a 429 (rate limited; `Retry-After` is honoured) or a connection that was
 never made. A 5xx or a timeout after the request went out is retried only for calls that are safe to
 repeat (`idempotent=True`: reads, setting a study's places, transitions); creating a study or a bonus and
-paying a bonus are not, and their callers recover through the ledger instead (server/providers/prolific.py).
+paying a bonus are not, and their callers recover through Parley's records instead (server/providers/prolific.py).
 Prolific's errors (`{"error": {"status", "error_code", "title", "detail"}}`) become one `ProlificError`.
 """
 
