@@ -28,6 +28,7 @@ from server.providers.base import (
     Bonus,
     BudgetExceeded,
     Cost,
+    Feature,
     Recruitment,
     RecruitmentSpec,
     RejectionCategory,
@@ -92,6 +93,7 @@ def submission_of(raw: dict[str, Any], study_id: str = "") -> Submission:
 
 class ProlificProvider:
     words: Words = PROLIFIC_WORDS
+    supports = frozenset(Feature) - {Feature.PREVIEW, Feature.CAPS_HIDDEN, Feature.FORM_RUNS, Feature.NOTIFY}
 
     def __init__(
         self, api: ProlificApi, records: ProlificRecords, *, fee_percent: float, vat_percent: float, is_live: bool
