@@ -2,8 +2,9 @@
 MTurk behind the provider seam (`MTurkProvider`, at the end).
 
 boto3 is synchronous. Every call goes through one helper, `MTurk.call`, which runs it off the event loop
-with `asyncio.to_thread`, bounds the wait, retries throttling and transient failures with exponential
-backoff, and translates botocore's exceptions into one `MTurkError`. Nothing else in Parley imports boto3.
+with `asyncio.to_thread`, bounds the wait, translates botocore's exceptions into one `MTurkError`, and
+retries throttling and transient failures by the providers' one policy (server/providers/retry.py).
+Nothing else in Parley imports boto3.
 
 Credentials come from the standard AWS chain (environment, shared files, instance role). Only for the
 built-in sandbox, which accepts any signature, does Parley supply dummy static credentials, so a developer
@@ -14,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -37,6 +36,7 @@ from server.providers.base import (
     SubmissionStatus,
     Words,
 )
+from server.providers.retry import ProviderError, Retry, retried
 
 if TYPE_CHECKING:
     from server.hits.manager import HitManager
@@ -55,7 +55,7 @@ TRANSIENT_CODES = frozenset({
 })
 
 
-class MTurkError(Exception):
+class MTurkError(ProviderError):
     """A refused or failed MTurk call. `code` is MTurk's TurkErrorCode when it sent one."""
 
     def __init__(self, operation: str, code: str, message: str, *, transient: bool = False) -> None:
@@ -64,18 +64,6 @@ class MTurkError(Exception):
         self.code = code
         self.message = message
         self.transient = transient
-
-
-@dataclass(frozen=True)
-class Retry:
-    attempts: int = 5
-    base_s: float = 0.5
-    max_s: float = 8.0
-    call_timeout_s: float = 30.0  # bound on one call, on top of botocore's socket timeouts
-
-    def delay(self, attempt: int) -> float:
-        """Exponential backoff with full jitter: uniform in [0, min(max, base * 2**attempt)]."""
-        return random.uniform(0, min(self.max_s, self.base_s * 2**attempt))
 
 
 def endpoint_for(provider: str, *, public_url: str, endpoint_url: str = "") -> str:
@@ -130,18 +118,15 @@ class MTurk:
     async def call(self, operation: str, **params: Any) -> dict[str, Any]:
         """The one way Parley calls MTurk: off the loop, bounded, retried with backoff when transient."""
         method: Callable[..., dict[str, Any]] = getattr(self._client, xform_name(operation))
-        for attempt in range(self.retry.attempts):
+
+        async def attempt() -> dict[str, Any]:
             try:
                 async with asyncio.timeout(self.retry.call_timeout_s):  # never drops a shutdown's cancel
                     return await asyncio.to_thread(method, **params)
             except (ClientError, BotoCoreError, TimeoutError) as exc:
-                error = _translate(operation, exc)
-            if not error.transient or attempt == self.retry.attempts - 1:
-                raise error
-            delay = self.retry.delay(attempt)
-            log.warning("MTurk %s failed (%s); retry %d in %.2fs", operation, error.code, attempt + 1, delay)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+                raise _translate(operation, exc) from None
+
+        return await retried(f"MTurk {operation}", attempt, self.retry)
 
     async def pages(self, operation: str, key: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
         """Every item of a paginated list operation (ListHITs, ListAssignmentsForHIT, ...)."""
