@@ -215,12 +215,19 @@ class ProlificProvider:
         return entry
 
     async def expire(self, run_id: str) -> None:
-        """Stop the run's open studies: no one new starts; those working may still hand in. Every study named
-        for the run is stopped, recorded or not (one being made elsewhere just now, or adopted later)."""
+        """Stop the run's open studies: no one new starts; those working may still hand in. A study still being
+        made (recorded without its id) is looked for by its name, so it is stopped too; it is not adopted
+        here, nor its record dropped (the publisher making it may be another process)."""
         async with self._studies_lock:
-            for study in await self._tagged():
-                if study["internal_name"] == TAG + run_id and study["status"] in OPEN:
-                    await self.api.call("POST", f"/studies/{study['id']}/transition/", json={"action": "STOP"},
+            entries = await self.records.studies(run_id)
+            ids = [e.study_id for e in entries if e.study_id]
+            if len(ids) < len(entries):
+                ids += [str(s["id"]) for s in await self._tagged()
+                        if s["internal_name"] == TAG + run_id and str(s["id"]) not in ids]
+            for study_id in ids:
+                study = await self.api.call("GET", f"/studies/{study_id}/")
+                if study["status"] in OPEN:
+                    await self.api.call("POST", f"/studies/{study_id}/transition/", json={"action": "STOP"},
                                         idempotent=True)
 
     async def _tagged(self) -> list[dict[str, Any]]:

@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 import httpx
+from typer.testing import CliRunner
 
+from server.cli import app
 from tests.prolific.conftest import TOKEN
 from tests.prolific.helpers import take_place
 from tests.support.server import free_port
@@ -96,3 +98,17 @@ def test_parley_run_provider_prolific_is_served_by_the_running_server_with_no_se
         assert served_by(again.stdout, "there")[1] == f"{server.base}/task/there"
         reopened = published(again.stdout, "there")
         assert reopened != study and studies(server.base, "there")[reopened] == "ACTIVE"
+
+
+def test_with_a_prolific_token_set_parley_run_provider_prolific_refuses_to_run_without_live(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Live mode is never the default: a token means Prolific itself, so the command asks for --live first."""
+    env = {"PARLEY_DATABASE_URL": db_url, "PARLEY_DATA_DIR": str(tmp_path), "PARLEY_PROLIFIC_API_TOKEN": "real"}
+    refused = CliRunner().invoke(app, ["run", TASK, "--provider", "prolific", "--run-id", "money"], env=env)
+    assert refused.exit_code == 1
+    assert "spend real money: add --live and --budget" in refused.output
+    no_budget = CliRunner().invoke(app, ["run", TASK, "--provider", "prolific", "--live"], env=env)
+    assert no_budget.exit_code == 1 and "--live needs --budget" in no_budget.output
+    status = parley(["status"], cli_env(db_url, tmp_path, free_port()))
+    assert status.returncode == 0 and "money" not in status.stdout  # refused before anything was written
