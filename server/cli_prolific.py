@@ -178,7 +178,7 @@ def run_on_prolific(
     console.print(f"Run [bold]{run_id}[/bold] recruits participants in a study on {where} (budget {cap}); "
                   "waiting for a Parley server to take it.")
     child = None if servers else cli_run._start(settings, host=host, port=port, provider="builtin")
-    owner = cli_run._served(settings, run_id, child)
+    owner = cli_run._served(settings, run_id, child, hits=False)
     _published(settings, run_id, child)
     if owner.sandbox and not live:
         console.print(f"Take a place as any participant at {owner.url.rstrip('/')}/sandbox/prolific/participant")

@@ -178,7 +178,7 @@ def _checked(task: str, *, live: bool, budget: float, public_url: str, question:
     return loaded
 
 
-def _served(settings: Settings, run_id: str, child: Child | None) -> InstanceRow:
+def _served(settings: Settings, run_id: str, child: Child | None, *, hits: bool = True) -> InstanceRow:
     """Wait until a live server holds the run and answers, and say where; a server started here that does not
     take it (or a Ctrl-C meanwhile) is ended."""
     try:
@@ -190,7 +190,7 @@ def _served(settings: Settings, run_id: str, child: Child | None) -> InstanceRow
         raise
     public = (owner.public_url or owner.url).rstrip("/")
     console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}")
-    if owner.sandbox:
+    if owner.sandbox and hits:
         console.print(f"Work its HITs as any worker at {owner.url.rstrip('/')}/sandbox/worker")
     return owner
 

@@ -85,6 +85,7 @@ def test_parley_run_provider_prolific_is_served_by_the_running_server_with_no_se
         assert ran.returncode == 0, ran.stdout + ran.stderr
         _, page = served_by(ran.stdout, "there")
         assert page == f"{server.base}/task/there" and "started one" not in ran.stdout
+        assert f"{server.base}/sandbox/prolific/participant" in ran.stdout and "/sandbox/worker" not in ran.stdout
         assert not listening(unused)  # no second server
         study = published(ran.stdout, "there")
         assert studies(server.base, "there") == {study: "ACTIVE"}
