@@ -52,6 +52,9 @@ async def test_a_planned_run_gets_a_study_and_a_returned_place_moves_its_agent(d
             assert returned.status_code == 200
         await worker.wait_state("returned", timeout=30)
         await worker.close()
+        async with client_provider(live.settings) as provider:  # what the server saw, for every instance and CLI
+            recorded = await provider.records.submissions("chat")
+        assert [(s.id, s.participant_id, s.status) for s in recorded] == [(params["SESSION_ID"], "PID-r", "RETURNED")]
 
 
 async def test_a_restart_stops_the_study_of_a_run_stopped_while_the_server_was_down(
