@@ -122,10 +122,21 @@ def run(
     port: Annotated[int, typer.Option(help="where a server started here listens (default: PARLEY_PORT)")] = 0,
     detach: Annotated[bool, typer.Option("--detach", help="return once the run is served")] = False,
     on_exit: Annotated[str, typer.Option(help="on Ctrl-C: ask | stop (the run) | leave (it running)")] = "ask",
+    recruit_on: Annotated[str, typer.Option("--provider", help="where people are recruited: mturk | prolific (the "
+                                            "built-in Prolific unless --live, see `parley prolific run`)")] = "mturk",
 ) -> None:
     """Register a task's run and have this database's Parley server serve and publish it (starting one in the
     background when none runs): on the built-in sandbox unless --provider or --live says otherwise."""
     target: Target = ctx.obj
+    if recruit_on == "prolific" and not (question or assignments):
+        from server.cli_prolific import run_on_prolific  # here: server.cli_prolific builds on this module
+
+        run_on_prolific(target.settings, task, run_id=run_id, budget=budget, minutes=10, live=live,
+                        confirm_spend=confirm_spend, host=host, port=port, detach=detach, on_exit=on_exit)
+        return
+    if recruit_on != "mturk":
+        raise typer.BadParameter("--provider is mturk or prolific (--question and --assignments are MTurk's); "
+                                 "for MTurk's sandbox or live endpoint use `parley --provider sandbox|live run`")
     if on_exit not in ON_EXIT:
         raise typer.BadParameter(f"--on-exit must be one of {', '.join(ON_EXIT)}")
     provider = "live" if live else ("builtin" if target.provider == "live" else target.provider)
@@ -167,7 +178,7 @@ def _checked(task: str, *, live: bool, budget: float, public_url: str, question:
     return loaded
 
 
-def _served(settings: Settings, run_id: str, child: Child | None) -> InstanceRow:
+def _served(settings: Settings, run_id: str, child: Child | None, *, hits: bool = True) -> InstanceRow:
     """Wait until a live server holds the run and answers, and say where; a server started here that does not
     take it (or a Ctrl-C meanwhile) is ended."""
     try:
@@ -179,7 +190,7 @@ def _served(settings: Settings, run_id: str, child: Child | None) -> InstanceRow
         raise
     public = (owner.public_url or owner.url).rstrip("/")
     console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}")
-    if owner.sandbox:
+    if owner.sandbox and hits:
         console.print(f"Work its HITs as any worker at {owner.url.rstrip('/')}/sandbox/worker")
     return owner
 

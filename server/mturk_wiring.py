@@ -20,6 +20,7 @@ from server.sandbox_proxy import install_sandbox_proxy
 from server.settings import Settings
 from server.store import Store
 from server.tasks import load_task
+from server.tending import named_runs, tended
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +59,13 @@ async def hit_manager(
         interval_s=settings.mturk_sync_s, fence=ownership.holds,
         locate=ownership.sandbox_endpoint if moves_with_sandbox else None,
     )
-    for run_id in settings.runs_to_publish:
-        row = await store.get_run(run_id)
-        if row is None:
-            raise ValueError(f"mturk_publish names run {run_id!r}, which is not a run of this database")
+    for row in await named_runs(store, settings.runs_to_publish, "mturk_publish"):
         if mturk.is_live:
             raise ValueError("live MTurk runs are published only by `parley run --live`, which confirms the spend")
         await publish_run(
-            manager.hit_store, run_id=run_id, account=mturk.account, task=load_task(row.task_module, row.options),
+            manager.hit_store, run_id=row.id, account=mturk.account, task=load_task(row.task_module, row.options),
             budget_usd=settings.mturk_budget_usd, live=False, public_url=settings.public_url,
             lifetime_s=settings.hit_lifetime_s,
         )
-    ownership.on_change.append(manager.wake)  # a run taken over or let go: tend (or stop tending) it now
-    manager.start()
-    try:
+    async with tended(manager, ownership.on_change):
         yield manager
-    finally:
-        ownership.on_change.remove(manager.wake)
-        await manager.aclose()

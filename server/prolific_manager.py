@@ -6,13 +6,14 @@ approved or rejected ones move their agents (so the page and the run hear of it)
 active and short of its target, its study offers the places taken plus the open places the run wants
 (the HIT manager's top-up rule), within the budget; otherwise its study is stopped. A stopped run that no
 instance serves has its study stopped too. The first pass is the start-up reconciliation: a study made
-just before a crash is adopted by its name, and a stopped run's study does not stay open.
+just before a crash is adopted by its name, and a stopped run's study does not stay open. Each submission's
+status as last seen is recorded (`prolific_submission`), so every instance and the CLI read the same.
+
+The loop, its wake-ups and its per-run error handling are the HIT manager's (server/tending.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -22,12 +23,12 @@ from server.hits.manager import RunMoves, need_of
 from server.hits.quals import onboarding_failed_name
 from server.providers.base import BudgetExceeded, RecruitmentSpec, Submission, SubmissionStatus
 from server.providers.prolific import NotRecruiting, ProlificProvider
-from server.providers.prolific_ledger import StudyPlan
 from server.registry import Runs
 from server.runner import Run
 from server.states import LIVE_STATES, AgentState
 from server.store import Store
-from server.supervisor import Supervisor
+from server.store.prolific import StudyPlan, SubmissionEntry
+from server.tending import Tending
 from worlds.base import Task
 
 log = logging.getLogger(__name__)
@@ -44,56 +45,30 @@ def spec_for(plan: StudyPlan, task: Task, public_url: str) -> RecruitmentSpec:
     )
 
 
-class StudyManager:
+class StudyManager(Tending):
     def __init__(
         self, *, provider: ProlificProvider, store: Store, runs: Runs, public_url: str, interval_s: float = 10.0,
         fence: Fence = always,
     ) -> None:
+        super().__init__("study manager", name="studies", interval_s=interval_s)
         self.provider = provider
         self.store = store
         self.runs = runs
         self.public_url = public_url
-        self.interval_s = interval_s
         self.fence = fence
         self.moves = RunMoves(runs, store)
-        self.supervisor = Supervisor("studies")
-        self.ready = asyncio.Event()  # set after the first full pass (the start-up reconciliation)
-        self._wake = asyncio.Event()
         self._over_budget: set[str] = set()
         self._observed: set[str] = set()
 
-    def start(self) -> None:
-        self.supervisor.spawn(self._loop(), name="tend-studies")
-
-    async def aclose(self) -> None:
-        await self.supervisor.aclose()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tend()
-                self.ready.set()
-            except Exception:
-                log.exception("study manager pass failed; next pass in %.0fs", self.interval_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
-            self._wake.clear()
-
     async def tend(self) -> None:
         self._observe_runs()
-        for plan in list(self.provider.ledger.account.plans.values()):
-            try:
-                if self.fence(plan.run_id):
-                    await self._tend_run(plan)
-                else:
-                    await self._close_unowned(plan)
-            except LeaseLost as exc:
-                log.warning("study manager: %s; left to its new owner", exc)
-            except Exception:
-                log.exception("study manager: run %s failed this pass", plan.run_id)
+        await self.tend_runs(await self.provider.records.plans(), lambda plan: plan.run_id, self._tend_or_close)
+
+    async def _tend_or_close(self, plan: StudyPlan) -> None:
+        if self.fence(plan.run_id):
+            await self._tend_run(plan)
+        else:
+            await self._close_unowned(plan)
 
     def _observe_runs(self) -> None:
         for run in self.runs:
@@ -103,7 +78,7 @@ class StudyManager:
 
     async def _observe(self, run: Run, kind: str, payload: dict[str, Any]) -> None:
         """A participant who used up the task's onboarding attempts never sees its studies again."""
-        if kind == "onboarding" and not payload["passed"] and self.provider.plan(run.id) is not None:
+        if kind == "onboarding" and not payload["passed"] and await self.provider.plan(run.id) is not None:
             self.supervisor.spawn(self._onboarding_failed(run, payload["worker_id"]), name="onboarding-group")
 
     async def _onboarding_failed(self, run: Run, worker_id: str) -> None:
@@ -148,6 +123,10 @@ class StudyManager:
         """A participant who returned the place or ran out of Prolific's time has left the run; work approved
         or rejected on Prolific (by Parley's CLI or on Prolific's site) is approved or rejected here too."""
         for submission in submissions:
+            await self.provider.records.seen(SubmissionEntry(
+                id=submission.id, account=self.provider.account, run_id=run_id, study_id=submission.recruitment_id,
+                participant_id=submission.worker_id, status=submission.provider_status, code=submission.code,
+            ))
             gone, reviewed = GONE.get(submission.status), REVIEWED.get(submission.status)
             if gone is None and reviewed is None:
                 continue
@@ -162,9 +141,5 @@ class StudyManager:
 
     async def stop(self, run_id: str) -> None:
         """Stop recruiting for the run; the next pass stops its study."""
-        async with self.provider.ledger.hold():
-            plan = self.provider.ledger.account.plans.get(run_id)
-            if plan is not None:
-                plan.publishing = False
-                self.provider.ledger.save()
+        await self.provider.records.set_publishing(run_id, False)
         self.wake()

@@ -18,11 +18,12 @@ from server.prolific_manager import StudyManager
 from server.prolific_sandbox import API_PATH, ProlificSandbox, build_prolific_sandbox
 from server.providers.prolific import ProlificProvider
 from server.providers.prolific_api import ProlificApi
-from server.providers.prolific_ledger import Ledger, StudyPlan
 from server.registry import Runs
 from server.settings import Settings
 from server.store import Store
+from server.store.prolific import ProlificRecords, StudyPlan
 from server.tasks import load_task
+from server.tending import named_runs, tended
 from worlds.base import Task
 
 PROLIFIC_API = "https://api.prolific.com/api/v1"
@@ -59,8 +60,9 @@ def completion_url(settings: Settings) -> str:
     return PROLIFIC_COMPLETE
 
 
-def prolific_provider(settings: Settings) -> ProlificProvider:
-    """The Prolific provider for these settings. Prolific has no sandbox of its own: its API is real money."""
+def prolific_provider(settings: Settings, store: Store) -> ProlificProvider:
+    """The Prolific provider for these settings, keeping its records in `store`. Prolific has no sandbox of its
+    own: its API is real money."""
     url = prolific_api_url(settings)
     live = url == PROLIFIC_API
     if not builtin_prolific(settings) and not settings.prolific_api_token:
@@ -71,7 +73,7 @@ def prolific_provider(settings: Settings) -> ProlificProvider:
     account = "builtin" if builtin_prolific(settings) else url
     return ProlificProvider(
         ProlificApi(url, settings.prolific_api_token or "parley-builtin"),
-        Ledger(settings.data_dir / "prolific_ledger.json", account),
+        ProlificRecords(store, account),
         fee_percent=settings.prolific_fee_percent, vat_percent=settings.prolific_vat_percent, is_live=live,
     )
 
@@ -83,16 +85,14 @@ async def plan_run(
     """Mark a run for recruiting on Prolific; the study manager publishes and tends its study."""
     if provider.is_live and budget_cents <= 0:
         raise ValueError("a run on live Prolific needs a budget cap (rewards + Prolific's fee and VAT + bonuses)")
-    async with provider.ledger.hold():
-        plans = provider.ledger.account.plans
-        plan = plans.get(run_id) or StudyPlan(
-            run_id=run_id, task_module=task_module, reward_cents=rules.cents(task.reward),
-            budget_cents=budget_cents, estimated_minutes=estimated_minutes, max_minutes=estimated_minutes * 3 + 10,
-        )
-        plan.publishing = True
-        plans[run_id] = plan
-        provider.ledger.save()
-        return plan
+    known = await provider.records.plan(run_id)
+    if known is not None:  # a run planned before keeps its settings and publishes again
+        await provider.records.set_publishing(run_id, True)
+        return known.model_copy(update={"publishing": True})
+    return await provider.records.save_plan(StudyPlan(
+        run_id=run_id, account=provider.account, task_module=task_module, reward_cents=rules.cents(task.reward),
+        budget_cents=budget_cents, estimated_minutes=estimated_minutes, max_minutes=estimated_minutes * 3 + 10,
+    ))
 
 
 @asynccontextmanager
@@ -104,26 +104,21 @@ async def study_manager(
     if not builtin_prolific(settings) and not settings.prolific_api_token:
         yield None
         return
-    provider = prolific_provider(settings)
+    provider = prolific_provider(settings, store)
     manager = StudyManager(
         provider=provider, store=store, runs=runs, public_url=settings.public_url,
         interval_s=settings.mturk_sync_s, fence=ownership.holds,
     )
-    for run_id in settings.prolific_publish:
-        row = await store.get_run(run_id)
-        if row is None:
-            raise ValueError(f"prolific_publish names run {run_id!r}, which is not a run of this database")
-        if provider.is_live:
-            raise ValueError("runs on live Prolific are planned by `parley prolific run`, which confirms the spend")
-        await plan_run(
-            provider, run_id=run_id, task_module=row.task_module, task=load_task(row.task_module, row.options),
-            budget_cents=rules.cents(settings.prolific_budget),
-        )
-    ownership.on_change.append(manager.wake)
-    manager.start()
     try:
-        yield manager
+        for row in await named_runs(store, settings.prolific_publish, "prolific_publish"):
+            if provider.is_live:
+                raise ValueError("runs on live Prolific are planned by `parley run --provider prolific --live`, "
+                                 "which confirms the spend")
+            await plan_run(
+                provider, run_id=row.id, task_module=row.task_module, task=load_task(row.task_module, row.options),
+                budget_cents=rules.cents(settings.prolific_budget),
+            )
+        async with tended(manager, ownership.on_change):
+            yield manager
     finally:
-        ownership.on_change.remove(manager.wake)
-        await manager.aclose()
         await provider.aclose()

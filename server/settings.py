@@ -71,13 +71,14 @@ class Settings(BaseSettings):
     # a token is set, else the built-in emulator ({public_url}/sandbox/prolific/api/v1, served while the
     # provider is `builtin` and no Prolific is configured).
     # The token is sent as `Authorization: Token ...` (any value on the emulator). The budget counts Prolific's
-    # service fee on rewards and bonuses and the VAT on that fee, at these rates.
+    # service fee on rewards and bonuses and the VAT on that fee, at these rates: the defaults are the highest
+    # Prolific publishes (docs/prolific.md says where); set your account's own.
     prolific_api_url: str = ""
     prolific_api_token: str = ""
     prolific_fee_percent: float = 42.8
     prolific_vat_percent: float = 20.0
     # Runs to recruit on the built-in Prolific at start-up, and their budget cap in the account's currency
-    # (0 = no cap). Runs on Prolific's own API are planned by `parley prolific run`.
+    # (0 = no cap). Runs on Prolific's own API are planned by `parley run --provider prolific --live`.
     prolific_publish: list[str] = Field(default_factory=list)
     prolific_budget: float = 0.0
 

@@ -134,7 +134,7 @@ class ReviewDesk:
             via = "prolific" if await self._route(agent) == "prolific" else "mturk"
             return await self._outcome("bonus", agent, via=via, duplicate=True)
         if await self._route(agent) == "prolific":
-            plan = self._prolific().plan(agent.run_id)
+            plan = await self._prolific().plan(agent.run_id)
             await self._mturk(self._prolific().bonus(
                 agent.assignment_id, amount_cents, reason, key=action_id,
                 budget_cents=plan.budget_cents if plan is not None else 0,
@@ -192,7 +192,7 @@ class ReviewDesk:
     async def _route(self, agent: AgentRow) -> str:
         if self.mturk is not None and await self.hit_store.hit_for_assignment(agent.assignment_id) is not None:
             return "mturk"
-        if self.prolific is not None and self.prolific.plan(agent.run_id) is not None:
+        if self.prolific is not None and await self.prolific.plan(agent.run_id) is not None:
             return "prolific"
         return "parley"
 

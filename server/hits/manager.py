@@ -4,20 +4,20 @@ Each pass (at start-up, then every `interval_s` or sooner when a run reports a c
 departure): one ListHITs sweep; each run's records brought in line with it (recovering HITs created just
 before a crash); closed HITs settled; agents moved to what MTurk says; then open HITs topped up to the
 run's target, or expired when the run is stopped or its target is met. The first pass is the start-up
-reconciliation: after a SIGKILL, no HIT of a run stays open and forgotten.
+reconciliation: after a SIGKILL, no HIT of a run stays open and forgotten. The loop itself, its wake-ups and
+its per-run error handling are shared with the study manager (server/tending.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from server.fence import Fence, LeaseLost, always
+from server.fence import Fence, always
 from server.hits import plan as rules
 from server.hits.forms import FormRuns
 from server.hits.publisher import Publisher
@@ -30,7 +30,7 @@ from server.runner import Run
 from server.states import LIVE_STATES, AgentState
 from server.store import AgentRow, Store
 from server.store.hits import HTML, BudgetExceeded, HitPlan, HitStore
-from server.supervisor import Supervisor
+from server.tending import Tending
 
 log = logging.getLogger(__name__)
 S = AgentState
@@ -64,15 +64,15 @@ def need_of(run: Run) -> rules.Need:
     )
 
 
-class HitManager:
+class HitManager(Tending):
     def __init__(
         self, *, mturk: MTurk, store: Store, runs: Runs | None, public_url: str, interval_s: float = 10.0,
         fence: Fence = always, locate: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
+        super().__init__("HIT manager", name="hits", interval_s=interval_s)
         self.mturk = mturk
         self.store = store
         self.runs = runs
-        self.interval_s = interval_s
         self.hit_store = HitStore(store)
         self.quals = Qualifications(mturk, self.hit_store)
         self.fence = fence  # tend only the runs this process owns (server/ownership.py)
@@ -82,40 +82,12 @@ class HitManager:
         moves: AgentMoves = RunMoves(runs, store) if runs is not None else StoreMoves(store)
         self.sync = AssignmentSync(mturk, self.hit_store, store, moves)
         self.review = Review(mturk, self.hit_store, store, self.quals, self.sync)
-        self.supervisor = Supervisor("hits")
-        self.ready = asyncio.Event()  # set after the first full pass (the start-up reconciliation)
         self.passes = 0
-        self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._observed: set[str] = set()
         # Held weakly: a worker's lock lives while a check holds or awaits it, not for every worker ever seen.
         self._worker_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._over_budget: set[str] = set()
-
-    # ---- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.supervisor.spawn(self._loop(), name="tend")
-
-    async def aclose(self) -> None:
-        await self.supervisor.aclose()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tend()
-                self.ready.set()
-            except Exception:
-                log.exception("HIT manager pass failed; next pass in %.0fs", self.interval_s)
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for can drop a cancellation that arrives as
-            # the wait ends, and this loop would then outlive its supervisor's shutdown.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval_s):
-                    await self._wake.wait()
-            self._wake.clear()
 
     # ---- one pass -----------------------------------------------------------------------------
 
@@ -131,13 +103,8 @@ class HitManager:
                 return
             listed_at = time.time()
             listing = await self.publisher.listing({p.run_id for p in plans})
-            for plan in plans:
-                try:
-                    await self._tend_run(plan, listing.get(plan.run_id, []), listed_at)
-                except LeaseLost as exc:
-                    log.warning("HIT manager: %s; left to its new owner", exc)
-                except Exception:
-                    log.exception("HIT manager: run %s failed this pass", plan.run_id)
+            await self.tend_runs(plans, lambda plan: plan.run_id,
+                                 lambda plan: self._tend_run(plan, listing.get(plan.run_id, []), listed_at))
             self.passes += 1
 
     async def _tend_run(self, plan: HitPlan, hits: list[dict[str, Any]], listed_at: float) -> None:

@@ -41,6 +41,30 @@ PROLIFIC_WORDS = Words(
 )
 
 
+class Feature(StrEnum):
+    """What a provider may support; each provider's `supports` says which it does. The values are the rows of
+    the table in docs/providers.md, which a test checks against the providers."""
+
+    EMULATOR = "Built-in emulator, zero configuration"
+    RUN = "`parley run TASK --provider NAME`"
+    TOP_UP = "Top-up to the run's need; stop when done or stopped"
+    RECONCILE = "Start-up reconciliation after a crash"
+    PREVIEW = "Preview of the task before taking a place"
+    IN_PROGRESS_LISTED = "Work in progress listed by the provider"
+    RETURNED_MOVES_AGENT = "A returned or timed-out place moves the agent"
+    REVIEW = "Approve / reject"
+    REJECTION_CATEGORIES = "Rejection categories"
+    BONUS_ONCE = "Bonus paid once under retry and restart"
+    BLOCK = "Block list"
+    EXCLUDE = "Exclusion lists (onboarding failed)"
+    CAPS_HIDDEN = "Per-worker caps enforced by the provider"
+    BUDGET_FEES = "Budget cap counting the provider's fees"
+    VAT = "VAT on fees counted"
+    FORM_RUNS = "Form runs (one HTMLQuestion HIT per item)"
+    NOTIFY = "Message workers"
+    DASHBOARD = "Review dashboard"
+
+
 class SubmissionStatus(StrEnum):
     """A submission's status in provider-neutral terms (MTurk's and Prolific's map onto these)."""
 
@@ -137,9 +161,10 @@ class BudgetExceeded(Exception):
 @runtime_checkable
 class Provider(Protocol):
     """One requester account on one provider. Every call is bounded and retried where safe; every call that
-    spends money is idempotent under retry (a token, or a ledger entry written before the call)."""
+    spends money is idempotent under retry (a token, or a record written before the call)."""
 
     words: Words
+    supports: frozenset[Feature]
     account: str  # names the account: records are never mixed across accounts
     is_live: bool  # real money
 

@@ -9,12 +9,14 @@ settings (`prolific_fee_percent`, `prolific_vat_percent`; docs/prolific.md says 
 fees are rounded up, so Parley's count is never below Prolific's.
 
 Acting once: creating a study, creating a bonus and paying it are not idempotent on Prolific; each is
-written to the ledger before it is asked for, so a retry after a crash adopts what was made (a study is
-found again by its internal name `parley:<run id>`) and never pays a bonus twice.
+recorded in the database (server/store/prolific.py) before it is asked for, so a retry after a crash, or in
+another instance, adopts what was made (a study is found again by its internal name `parley:<run id>`) and
+never pays a bonus twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from server.providers.base import (
     Bonus,
     BudgetExceeded,
     Cost,
+    Feature,
     Recruitment,
     RecruitmentSpec,
     RejectionCategory,
@@ -34,7 +37,7 @@ from server.providers.base import (
     Words,
 )
 from server.providers.prolific_api import ProlificApi, ProlificError
-from server.providers.prolific_ledger import BonusEntry, Ledger, StudyEntry, StudyPlan
+from server.store.prolific import BonusEntry, ProlificRecords, StudyEntry, StudyPlan
 
 PARAMS = "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
 TAG = "parley:"
@@ -90,23 +93,26 @@ def submission_of(raw: dict[str, Any], study_id: str = "") -> Submission:
 
 class ProlificProvider:
     words: Words = PROLIFIC_WORDS
+    supports = frozenset(Feature) - {Feature.PREVIEW, Feature.CAPS_HIDDEN, Feature.FORM_RUNS, Feature.NOTIFY}
 
     def __init__(
-        self, api: ProlificApi, ledger: Ledger, *, fee_percent: float, vat_percent: float, is_live: bool
+        self, api: ProlificApi, records: ProlificRecords, *, fee_percent: float, vat_percent: float, is_live: bool
     ) -> None:
         self.api = api
-        self.ledger = ledger
-        self.account = ledger.account_key
+        self.records = records
+        self.account = records.account
         self.is_live = is_live
         self.fee = Decimal(str(fee_percent)) / 100
         self.vat = Decimal(str(vat_percent)) / 100
+        # Only a run's owner publishes it (server/ownership.py); this orders its own publish and expire calls.
+        self._studies_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self.api.aclose()
 
-    def plan(self, run_id: str) -> StudyPlan | None:
+    async def plan(self, run_id: str) -> StudyPlan | None:
         """The run's Prolific plan, when the run recruits on Prolific."""
-        return self.ledger.account.plans.get(run_id)
+        return await self.records.plan(run_id)
 
     # ---- money ------------------------------------------------------------------------------------
 
@@ -121,8 +127,13 @@ class ProlificProvider:
         return self._cost(amount_cents)
 
     async def spent_cents(self, run_id: str) -> int:
+        return await self._studies_cents(run_id) + await self.records.bonuses_cents(run_id)
+
+    async def _studies_cents(self, run_id: str) -> int:
+        """What the run's studies may cost: every place of an open study, every place taken and not given up
+        of a closed one, each with Prolific's fee and VAT."""
         total = 0
-        for entry in self.ledger.studies(run_id):
+        for entry in await self.records.studies(run_id):
             if not entry.study_id:
                 continue
             study = await self.api.call("GET", f"/studies/{entry.study_id}/")
@@ -131,21 +142,17 @@ class ProlificProvider:
             else:
                 places = sum(1 for s in await self._submissions(entry.study_id) if s.status not in UNPAID)
             total += self._cost(int(study["reward"]) * places).total_cents
-        bonuses = [b for b in self.ledger.account.bonuses.values() if b.run_id == run_id]
-        return total + sum(b.amount_cents + b.fee_cents + b.vat_cents for b in bonuses)
+        return total
 
     def _check_budget(self, what: str, spent: int, more: int, budget_cents: int) -> None:
         if budget_cents and spent + more > budget_cents:
-            raise BudgetExceeded(
-                f"{what} would bring the run to {spent + more} (minor units, with Prolific's fee and VAT), "
-                f"past its budget of {budget_cents}"
-            )
+            raise _over_budget(what, spent + more, budget_cents)
 
     # ---- recruiting -------------------------------------------------------------------------------
 
     async def publish(self, spec: RecruitmentSpec, places: int, *, budget_cents: int = 0) -> Recruitment:
-        async with self.ledger.hold():
-            plan = self.ledger.account.plans.get(spec.run_id)
+        async with self._studies_lock:
+            plan = await self.records.plan(spec.run_id)
             if plan is not None and not plan.publishing:  # read afresh: `expire` may come from another process
                 raise NotRecruiting(f"run {spec.run_id} was told to stop recruiting; plan it again to resume")
             entry = await self._open_study(spec.run_id)
@@ -170,25 +177,23 @@ class ProlificProvider:
 
     async def _open_study(self, run_id: str) -> StudyEntry | None:
         """The run's study still taking people, adopting one made just before a crash (by its name)."""
-        known = {e.study_id for e in self.ledger.studies(run_id)}
-        for entry in self.ledger.studies(run_id):
+        entries = await self.records.studies(run_id)
+        known = {e.study_id for e in entries}
+        for entry in entries:
             if not entry.study_id:
                 found = [s for s in await self._tagged() if s["internal_name"] == TAG + run_id and s["id"] not in known]
                 if not found:
-                    self.ledger.account.studies.remove(entry)
-                    self.ledger.save()
+                    await self.records.drop_study(entry)
                     continue
-                entry.study_id = str(found[-1]["id"])
-                self.ledger.save()
+                await self.records.set_study_id(entry, str(found[-1]["id"]))
             study = await self.api.call("GET", f"/studies/{entry.study_id}/")
             if study["status"] in OPEN:
                 return entry
         return None
 
     async def _create(self, spec: RecruitmentSpec, places: int) -> StudyEntry:
-        entry = StudyEntry(run_id=spec.run_id, reward_cents=spec.reward_cents)
-        self.ledger.account.studies.append(entry)
-        self.ledger.save()  # intent first: a crash before the answer is resolved by the study's name
+        # intent first: a crash before the answer is resolved by the study's name
+        entry = await self.records.reserve_study(spec.run_id, spec.reward_cents)
         codes = codes_for(spec.run_id)
         review = [{"action": "MANUALLY_REVIEW"}]
         body = {
@@ -206,17 +211,24 @@ class ProlificProvider:
             ]}],
         }
         study = await self.api.call("POST", "/studies/", json=body, idempotent=False)
-        entry.study_id = str(study["id"])
-        self.ledger.save()
+        await self.records.set_study_id(entry, str(study["id"]))
         return entry
 
     async def expire(self, run_id: str) -> None:
-        """Stop the run's open study: no one new starts; those working may still hand in."""
-        async with self.ledger.hold():
-            entry = await self._open_study(run_id)
-            if entry is not None:
-                await self.api.call("POST", f"/studies/{entry.study_id}/transition/", json={"action": "STOP"},
-                                    idempotent=True)
+        """Stop the run's open studies: no one new starts; those working may still hand in. A study still being
+        made (recorded without its id) is looked for by its name, so it is stopped too; it is not adopted
+        here, nor its record dropped (the publisher making it may be another process)."""
+        async with self._studies_lock:
+            entries = await self.records.studies(run_id)
+            ids = [e.study_id for e in entries if e.study_id]
+            if len(ids) < len(entries):
+                ids += [str(s["id"]) for s in await self._tagged()
+                        if s["internal_name"] == TAG + run_id and str(s["id"]) not in ids]
+            for study_id in ids:
+                study = await self.api.call("GET", f"/studies/{study_id}/")
+                if study["status"] in OPEN:
+                    await self.api.call("POST", f"/studies/{study_id}/transition/", json={"action": "STOP"},
+                                        idempotent=True)
 
     async def _tagged(self) -> list[dict[str, Any]]:
         return [s for s in await self.api.pages("/studies/") if str(s.get("internal_name", "")).startswith(TAG)]
@@ -236,7 +248,7 @@ class ProlificProvider:
 
     async def submissions(self, run_id: str) -> list[Submission]:
         found: list[Submission] = []
-        for entry in self.ledger.studies(run_id):
+        for entry in await self.records.studies(run_id):
             if entry.study_id:
                 found.extend(await self._submissions(entry.study_id))
         return found
@@ -274,46 +286,49 @@ class ProlificProvider:
         """Pay a bonus once per `key`, across retries and restarts. (Prolific shows the participant no reason.)"""
         if amount_cents <= 0:
             raise ProlificRefusal("a bonus needs a positive amount")
-        async with self.ledger.hold():
-            entry = self.ledger.account.bonuses.get(key)
-            if entry is None:
-                entry = await self._new_bonus(submission_id, amount_cents, key, budget_cents)
-            if entry.state == "paying":
-                raise BonusUncertain(
-                    f"bonus {key}: payment {entry.bulk_id} was asked for and not confirmed; it is not paid again. "
-                    "Check the study's bonuses on Prolific."
-                )
-            if entry.state == "created":
-                entry.state = "paying"
-                self.ledger.save()
-                try:
-                    await self.api.call("POST", f"/bulk-bonus-payments/{entry.bulk_id}/pay/", idempotent=False)
-                except ProlificError as exc:
-                    if 400 <= exc.status < 500:  # refused outright (e.g. funds): nothing was paid
-                        entry.state = "created"
-                        self.ledger.save()
-                    raise
-                entry.state = "paid"
-                self.ledger.save()
-            return _bonus(entry)
+        entry = await self.records.bonus(key)
+        if entry is None:
+            entry = await self._new_bonus(submission_id, amount_cents, key, budget_cents)
+        if entry.state == "paying":
+            raise BonusUncertain(
+                f"bonus {key}: payment {entry.bulk_id} was asked for and not confirmed; it is not paid again. "
+                "Check the study's bonuses on Prolific."
+            )
+        if entry.state == "created":
+            if not await self.records.move_bonus(key, "created", "paying"):  # another caller pays it
+                raise BonusUncertain(f"bonus {key} is being paid by another request just now; look again shortly")
+            try:
+                await self.api.call("POST", f"/bulk-bonus-payments/{entry.bulk_id}/pay/", idempotent=False)
+            except ProlificError as exc:
+                if 400 <= exc.status < 500:  # refused outright (e.g. funds): nothing was paid
+                    await self.records.move_bonus(key, "paying", "created")
+                raise
+            await self.records.move_bonus(key, "paying", "paid")
+            entry.state = "paid"
+        return _bonus(entry)
 
     async def _new_bonus(self, submission_id: str, amount_cents: int, key: str, budget_cents: int) -> BonusEntry:
+        """Create the bulk bonus payment (not yet paid) and record it, within the budget. Two callers racing on
+        one key may each create one; only the first recorded is ever paid."""
         current = await self._submission(submission_id)
-        run_id = next((s.run_id for s in self.ledger.account.studies if s.study_id == current.recruitment_id), "")
+        run_id = await self.records.run_of_study(current.recruitment_id)
         if not run_id:
             raise ProlificRefusal(f"submission {submission_id} is not on a study Parley published")
         cost = self._cost(amount_cents)
-        self._check_budget("this bonus", await self.spent_cents(run_id), cost.total_cents, budget_cents)
+        studies = await self._studies_cents(run_id)
+        self._check_budget("this bonus", studies + await self.records.bonuses_cents(run_id), cost.total_cents,
+                           budget_cents)
         csv = f"{submission_id},{amount_cents // 100}.{amount_cents % 100:02d}\n"
         made = await self.api.call("POST", "/submissions/bonus-payments/", idempotent=False,
                                    json={"study_id": current.recruitment_id, "csv_bonuses": csv})
         entry = BonusEntry(
-            key=key, run_id=run_id, submission_id=submission_id, worker_id=current.worker_id,
+            account=self.account, key=key, run_id=run_id, submission_id=submission_id, worker_id=current.worker_id,
             amount_cents=amount_cents, fee_cents=cost.fee_cents, vat_cents=cost.vat_cents, bulk_id=str(made["id"]),
         )
-        self.ledger.account.bonuses[key] = entry
-        self.ledger.save()
-        return entry
+        return await self.records.admit_bonus(
+            entry, budget_cents=budget_cents, studies_cents=studies,
+            refuse=lambda spent: _over_budget("this bonus", spent + cost.total_cents, budget_cents),
+        )
 
     async def balance(self) -> dict[str, Any]:
         """The first workspace's balance, as Prolific reports it (minor units, with its currency)."""
@@ -323,47 +338,42 @@ class ProlificProvider:
     # ---- the block list ---------------------------------------------------------------------------
 
     async def _block_group(self) -> str:
-        if self.ledger.account.block_group:
-            return self.ledger.account.block_group
-        groups = await self.api.pages("/participant-groups/")
-        found = next((g for g in groups if g.get("name") == BLOCK_GROUP), None)
-        if found is None:
-            found = await self.api.call("POST", "/participant-groups/", json={"name": BLOCK_GROUP}, idempotent=False)
-        self.ledger.account.block_group = str(found["id"])
-        self.ledger.save()
-        return self.ledger.account.block_group
+        return await self._group(BLOCK_GROUP)
 
     async def _group(self, name: str) -> str:
-        """The participant group of a Parley exclusion list, made on first use (found again by its name)."""
-        known = self.ledger.account.groups.get(name)
-        if known:
-            return known
-        groups = await self.api.pages("/participant-groups/")
-        found = next((g for g in groups if g.get("name") == name), None)
-        if found is None:
-            found = await self.api.call("POST", "/participant-groups/", json={"name": name}, idempotent=False)
-        self.ledger.account.groups[name] = str(found["id"])
-        self.ledger.save()
-        return str(found["id"])
+        """The participant group `name` (the block list, or a Parley exclusion list), made on first use and
+        found again by its name."""
+        async def make() -> str:
+            groups = await self.api.pages("/participant-groups/")
+            found = next((g for g in groups if g.get("name") == name), None)
+            if found is None:
+                found = await self.api.call("POST", "/participant-groups/", json={"name": name}, idempotent=False)
+            return str(found["id"])
+
+        return await self.records.group(name, make)
 
     async def exclude(self, name: str, worker_id: str) -> None:
-        async with self.ledger.hold():
-            group = await self._group(name)
+        group = await self._group(name)
         await self.api.call("POST", f"/participant-groups/{group}/participants/",
                             json={"participant_ids": [worker_id]}, idempotent=True)
 
     async def block(self, worker_id: str, reason: str) -> None:
         """Add the participant to Parley's block-list group: every Parley study filters that group out."""
-        async with self.ledger.hold():
-            group = await self._block_group()
+        group = await self._block_group()
         await self.api.call("POST", f"/participant-groups/{group}/participants/",
                             json={"participant_ids": [worker_id]}, idempotent=True)
 
     async def unblock(self, worker_id: str) -> None:
-        async with self.ledger.hold():
-            group = await self._block_group()
+        group = await self._block_group()
         await self.api.call("DELETE", f"/participant-groups/{group}/participants/",
                             json={"participant_ids": [worker_id]}, idempotent=True)
+
+
+def _over_budget(what: str, total: int, budget_cents: int) -> BudgetExceeded:
+    return BudgetExceeded(
+        f"{what} would bring the run to {total} (minor units, with Prolific's fee and VAT), past its budget of "
+        f"{budget_cents}"
+    )
 
 
 def _bonus(entry: BonusEntry) -> Bonus:

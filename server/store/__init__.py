@@ -2,6 +2,7 @@
 
 from server.store import hits as _hit_tables  # noqa: F401 (registers the HIT manager's tables)
 from server.store import leases as _lease_tables  # noqa: F401 (registers the instance table)
+from server.store import prolific as _prolific_tables  # noqa: F401 (registers the Prolific records)
 from server.store import review as _review_tables  # noqa: F401 (registers the review tables)
 from server.store.models import (
     AgentRow,

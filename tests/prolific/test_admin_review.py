@@ -4,7 +4,6 @@ reject (Prolific's rules), a bonus paid once, and a block, each acting on Prolif
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from server.prolific_sandbox.model import ProlificState
 from server.providers.prolific import codes_for
 from tests.admin.conftest import TOKEN, admin_settings
-from tests.prolific.helpers import hand_in, take_place, try_place
+from tests.prolific.helpers import eventually_sync, hand_in, take_place, try_place
 from tests.support.client import Worker
 from tests.support.server import LiveServer, serve
 
@@ -28,14 +27,12 @@ def live(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         yield server
 
 
-def wait_for_study(live: LiveServer, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:  # the study manager publishes in the background: poll, bounded
+def wait_for_study(live: LiveServer) -> str:
+    def made() -> str | None:
         found = live.app.state.prolific_sandbox.run(lambda state, now: [s.id for s in state.studies.values()])
-        if found:
-            return str(found[0])
-        time.sleep(0.1)
-    raise AssertionError("waited for the qa run's study")
+        return str(found[0]) if found else None
+
+    return eventually_sync("the study manager to make the qa run's study", made)
 
 
 async def work_and_hand_in(live: LiveServer, site: httpx.Client, study: str, pid: str) -> Worker:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import server.cli_prolific  # noqa: F401  (registers `parley prolific`)
 from server.cli import app
 from server.providers.prolific import codes_for
 from tests.conftest import TEST_RUNS, make_settings
-from tests.prolific.helpers import hand_in, take_place
+from tests.prolific.helpers import eventually_sync, hand_in, take_place
 from tests.support.server import LiveServer, serve
 
 RUNNER = CliRunner()
@@ -26,16 +25,16 @@ def parley(live: LiveServer, *args: str) -> Any:
     return RUNNER.invoke(app, list(args), env=env)
 
 
-def wait_for_study(live: LiveServer, timeout: float = 30.0) -> str:
-    """The server's study manager publishes the run's study in the background: poll the CLI, bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listed = parley(live, "prolific", "studies")
-        for line in listed.output.splitlines():
+def wait_for_study(live: LiveServer) -> str:
+    """The server's study manager publishes the run's study in the background: as `parley prolific studies`
+    lists it."""
+    def listed() -> str | None:
+        for line in parley(live, "prolific", "studies").output.splitlines():
             if "chat" in line and "ACTIVE" in line:
                 return next(word for word in line.replace("│", " ").split() if len(word) == 24)
-        time.sleep(0.2)
-    raise AssertionError(f"waited {timeout:.0f}s for the chat run's study; last listing:\n{listed.output}")
+        return None
+
+    return eventually_sync("`parley prolific studies` to list the chat run's study as ACTIVE", listed)
 
 
 def test_review_bonus_block_and_expire_through_the_cli(db_url: str, tmp_path: Path) -> None:

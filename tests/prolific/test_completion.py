@@ -10,10 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from server.prolific_wiring import prolific_provider
 from server.providers.base import RecruitmentSpec, SubmissionStatus
 from server.providers.prolific import ProlificProvider, codes_for
-from tests.prolific.helpers import take_place
+from tests.prolific.helpers import client_provider, take_place
 from tests.support.client import Crowd, Worker
 from tests.support.server import LiveServer
 
@@ -33,9 +32,8 @@ async def finish_qa(worker: Worker) -> None:
 
 @pytest.fixture
 async def provider(live: LiveServer) -> AsyncIterator[ProlificProvider]:
-    made = prolific_provider(live.settings)
-    yield made
-    await made.aclose()
+    async with client_provider(live.settings) as made:
+        yield made
 
 
 async def test_completed_work_is_sent_to_the_completion_url_with_the_done_code_before_and_after_submitting(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from server.prolific_wiring import prolific_provider
 from server.providers.base import SubmissionStatus
 from server.providers.prolific import ProlificProvider, codes_for
 from tests.conftest import TEST_RUNS, make_settings
+from tests.prolific.helpers import client_provider, eventually
 from tests.support.server import LiveServer, serve
 
 pytestmark = pytest.mark.browser
@@ -31,20 +31,22 @@ def site(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture
 async def provider(site: LiveServer) -> AsyncIterator[ProlificProvider]:
-    made = prolific_provider(site.settings)
-    yield made
-    await made.aclose()
+    async with client_provider(site.settings) as made:
+        yield made
 
 
 async def _start(browser: Browser, site: LiveServer, pid: str) -> Page:
     page = await browser.new_page(viewport={"width": 1200, "height": 1000})
     await page.goto(f"{site.base}/sandbox/prolific/participant?pid={pid}")
     start = page.locator("#studies button").first
-    for _ in range(150):  # the study manager publishes the study in the background: reload until listed
+
+    async def listed() -> bool | None:  # the page lists studies as they were when it loaded
         if await start.count():
-            break
-        await asyncio.sleep(0.2)
+            return True
         await page.reload()
+        return None
+
+    await eventually("the study manager to publish the chat run's study on the participant site", listed)
     await start.click()
     await expect(page.locator("body")).to_have_attribute("data-connection", "connected", timeout=15_000)
     assert f"PROLIFIC_PID={pid}" in page.url and "SESSION_ID=" in page.url
@@ -59,13 +61,16 @@ async def _say(page: Page, text: str) -> None:
 
 
 async def _whose_turn(a: Page, b: Page) -> tuple[Page, Page]:
-    for _ in range(150):
-        if await a.locator("body").get_attribute("data-turn") == "open":
-            return a, b
-        if await b.locator("body").get_attribute("data-turn") == "open":
-            return b, a
-        await asyncio.sleep(0.1)  # one of the two pages opens its turn: poll both, bounded
-    raise AssertionError("neither page got the first turn")
+    """The page that gets the first turn, and the other: whichever opens its turn first."""
+    waits = {asyncio.ensure_future(page.wait_for_selector("body[data-turn='open']", timeout=30_000)): page
+             for page in (a, b)}
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in pending:
+        wait.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    first = next(iter(done))
+    await first  # raises when neither page got the first turn within the bound
+    return (a, b) if waits[first] is a else (b, a)
 
 
 async def test_two_participants_chat_and_are_sent_to_the_completion_url_with_the_code(

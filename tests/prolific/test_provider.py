@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import pathlib
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import func, select, update
 
 from server.providers.base import (
     BudgetExceeded,
@@ -17,7 +17,8 @@ from server.providers.base import (
 )
 from server.providers.prolific import BonusUncertain, ProlificProvider, ProlificRefusal, codes_for
 from server.providers.prolific_api import ProlificApi, ProlificError, Retry
-from server.providers.prolific_ledger import Ledger
+from server.store import Store
+from server.store.prolific import ProlificRecords, StudyEntry
 from tests.prolific.conftest import ProlificServer
 from tests.prolific.helpers import hand_in, take_place, try_place
 
@@ -33,16 +34,16 @@ def spec(prolific: ProlificServer, run_id: str = "run-1", reward: int = 150) -> 
     )
 
 
-def provider_for(prolific: ProlificServer, ledger_path: pathlib.Path, **api: object) -> ProlificProvider:
+def provider_for(prolific: ProlificServer, store: Store, **api: object) -> ProlificProvider:
     return ProlificProvider(
         ProlificApi(prolific.api, "parley-test", retry=FAST, **api),  # type: ignore[arg-type]
-        Ledger(ledger_path, "builtin"), fee_percent=42.8, vat_percent=20.0, is_live=False,
+        ProlificRecords(store, "builtin"), fee_percent=42.8, vat_percent=20.0, is_live=False,
     )
 
 
 @pytest.fixture
-async def provider(prolific: ProlificServer, tmp_path: pathlib.Path) -> AsyncIterator[ProlificProvider]:
-    made = provider_for(prolific, tmp_path / "ledger.json")
+async def provider(prolific: ProlificServer, store: Store) -> AsyncIterator[ProlificProvider]:
+    made = provider_for(prolific, store)
     yield made
     await made.aclose()
 
@@ -69,17 +70,23 @@ async def test_publishing_a_run_makes_one_active_study_whose_url_carries_prolifi
     assert [r.id for r in await provider.recruitments()] == [recruitment.id]
 
 
+async def forget_study_ids(store: Store, run_id: str) -> None:
+    """As if killed after Prolific answered, before the study's id was recorded."""
+    async with store._tx() as conn:
+        await conn.execute(update(StudyEntry.__table__).where(  # type: ignore[attr-defined]
+            StudyEntry.__table__.c.id == select(func.max(StudyEntry.__table__.c.id))  # type: ignore[attr-defined]
+            .where(StudyEntry.__table__.c.run_id == run_id).scalar_subquery()  # type: ignore[attr-defined]
+        ).values(study_id=""))
+
+
 async def test_a_crash_between_creating_the_study_and_recording_it_adopts_the_study_by_its_name(
-    prolific: ProlificServer, tmp_path: pathlib.Path
+    prolific: ProlificServer, store: Store
 ) -> None:
-    ledger_path = tmp_path / "ledger.json"
-    first = provider_for(prolific, ledger_path)
+    first = provider_for(prolific, store)
     await first.publish(spec(prolific), 2)
-    for entry in first.ledger.account.studies:  # as if killed after Prolific answered, before the ledger save
-        entry.study_id = ""
-    first.ledger.save()
+    await forget_study_ids(store, "run-1")
     await first.aclose()
-    second = provider_for(prolific, ledger_path)
+    second = provider_for(prolific, store)
     recruitment = await second.publish(spec(prolific), 3)
     await second.aclose()
     assert recruitment.places == 3
@@ -118,14 +125,14 @@ async def test_submissions_are_listed_and_approved_or_rejected_with_a_category(
 
 
 async def test_a_bonus_is_paid_once_under_retry_and_restart(
-    provider: ProlificProvider, prolific: ProlificServer, site: httpx.Client, tmp_path: pathlib.Path
+    provider: ProlificProvider, prolific: ProlificServer, site: httpx.Client, store: Store
 ) -> None:
     study = await provider.publish(spec(prolific), 1)
     session = take_place(site, study.id, "PID-A")["SESSION_ID"]
     hand_in(site, "PID-A", codes_for("run-1").done)
     first = await provider.bonus(session, 125, "a great conversation", key="great")
     again = await provider.bonus(session, 125, "a great conversation", key="great")
-    restarted = provider_for(prolific, tmp_path / "ledger.json")
+    restarted = provider_for(prolific, store)
     after_restart = await restarted.bonus(session, 125, "a great conversation", key="great")
     await restarted.aclose()
     assert first.paid and again == first and after_restart == first
@@ -135,10 +142,9 @@ async def test_a_bonus_is_paid_once_under_retry_and_restart(
 
 
 async def test_a_bonus_whose_payment_answer_was_lost_is_never_paid_again(
-    prolific: ProlificServer, site: httpx.Client, tmp_path: pathlib.Path
+    prolific: ProlificServer, site: httpx.Client, store: Store
 ) -> None:
     """The pay call reaches Prolific (which pays) but its answer is lost: Parley must not pay a second time."""
-    ledger_path = tmp_path / "ledger.json"
     real = httpx.AsyncHTTPTransport()
 
     class LoseThePayAnswer(httpx.AsyncBaseTransport):
@@ -149,7 +155,7 @@ async def test_a_bonus_whose_payment_answer_was_lost_is_never_paid_again(
                 raise httpx.ReadTimeout("the answer was lost", request=request)
             return reply
 
-    flaky = provider_for(prolific, ledger_path, transport=LoseThePayAnswer())
+    flaky = provider_for(prolific, store, transport=LoseThePayAnswer())
     study = await flaky.publish(spec(prolific), 1)
     session = take_place(site, study.id, "PID-A")["SESSION_ID"]
     with pytest.raises(ProlificError, match="No answer"):
@@ -161,7 +167,7 @@ async def test_a_bonus_whose_payment_answer_was_lost_is_never_paid_again(
     assert prolific.sandbox.run(lambda state, now: state.submissions[session].bonus_payments) == [100]
 
 
-async def test_a_rate_limited_call_is_retried_and_succeeds(prolific: ProlificServer, tmp_path: pathlib.Path) -> None:
+async def test_a_rate_limited_call_is_retried_and_succeeds(prolific: ProlificServer, store: Store) -> None:
     real = httpx.AsyncHTTPTransport()
     refused: list[str] = []
 
@@ -172,7 +178,7 @@ async def test_a_rate_limited_call_is_retried_and_succeeds(prolific: ProlificSer
                 return httpx.Response(429, json={"error": {"status": 429, "title": "Too many requests"}})
             return await real.handle_async_request(request)
 
-    limited = provider_for(prolific, tmp_path / "ledger.json", transport=RateLimitOnce())
+    limited = provider_for(prolific, store, transport=RateLimitOnce())
     recruitment = await limited.publish(spec(prolific), 1)
     await limited.aclose()
     await real.aclose()
@@ -209,14 +215,12 @@ async def test_a_blocked_participant_cannot_take_a_place_in_parleys_studies(
 
 
 async def test_a_crash_while_creating_a_runs_second_study_adopts_that_study_not_the_stopped_one(
-    provider: ProlificProvider, prolific: ProlificServer
+    provider: ProlificProvider, prolific: ProlificServer, store: Store
 ) -> None:
     first = await provider.publish(spec(prolific), 1)
     await provider.expire("run-1")
     second = await provider.publish(spec(prolific), 1)
-    async with provider.ledger.hold():
-        provider.ledger.account.studies[-1].study_id = ""  # as if killed before the ledger recorded it
-        provider.ledger.save()
+    await forget_study_ids(store, "run-1")  # only the second's
     again = await provider.publish(spec(prolific), 2)
     assert (again.id, again.places) == (second.id, 2) and again.id != first.id
     assert len(prolific.sandbox.run(lambda state, now: list(state.studies))) == 2

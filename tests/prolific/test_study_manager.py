@@ -4,21 +4,18 @@ study, a returned place moves its agent, and a restart stops the study of a run 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 
 from server.prolific_sandbox.submissions import blocked
-from server.prolific_wiring import prolific_provider
 from server.providers.base import Recruitment
 from server.providers.prolific import codes_for
 from server.settings import Settings
 from server.store import Store
 from tests.conftest import TEST_RUNS, make_settings
-from tests.prolific.helpers import hand_in, take_place
+from tests.prolific.helpers import client_provider, eventually, hand_in, take_place
 from tests.support.client import Worker
 from tests.support.server import serve
 
@@ -31,23 +28,9 @@ def settings_for(db_url: str, tmp_path: Path) -> Settings:
     )
 
 
-async def eventually(what: str, probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0) -> T:
-    """Poll `probe` until it answers something (the manager runs in the server's own loop), bounded."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = await probe()
-        if found is not None:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"waited {timeout:.0f}s for {what}")
-
-
 async def studies(settings: Settings) -> list[Recruitment]:
-    provider = prolific_provider(settings)
-    try:
+    async with client_provider(settings) as provider:
         return await provider.recruitments()
-    finally:
-        await provider.aclose()
 
 
 async def test_a_planned_run_gets_a_study_and_a_returned_place_moves_its_agent(db_url: str, tmp_path: Path) -> None:
@@ -69,6 +52,9 @@ async def test_a_planned_run_gets_a_study_and_a_returned_place_moves_its_agent(d
             assert returned.status_code == 200
         await worker.wait_state("returned", timeout=30)
         await worker.close()
+        async with client_provider(live.settings) as provider:  # what the server saw, for every instance and CLI
+            recorded = await provider.records.submissions("chat")
+        assert [(s.id, s.participant_id, s.status) for s in recorded] == [(params["SESSION_ID"], "PID-r", "RETURNED")]
 
 
 async def test_a_restart_stops_the_study_of_a_run_stopped_while_the_server_was_down(
@@ -113,11 +99,8 @@ async def test_work_approved_on_prolific_is_approved_in_parley(db_url: str, tmp_
             await worker.wait_state("submitted")
             landed = await asyncio.to_thread(hand_in, site, "PID-q", codes_for("qa").done)
             assert landed.status_code == 200
-        provider = prolific_provider(live.settings)
-        try:
+        async with client_provider(live.settings) as provider:
             await provider.approve(params["SESSION_ID"])  # as if approved on Prolific's own site
-        finally:
-            await provider.aclose()
         await worker.wait_state("approved", timeout=30)
         await worker.close()
 

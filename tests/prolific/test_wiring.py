@@ -8,6 +8,7 @@ import pytest
 
 from server.prolific_wiring import PROLIFIC_API, builtin_prolific, completion_url, prolific_api_url, prolific_provider
 from server.settings import Settings
+from server.store import Store
 
 
 def settings(tmp_path: Path, **values: object) -> Settings:
@@ -26,7 +27,7 @@ async def test_a_token_means_prolific_itself_with_real_money(tmp_path: Path) -> 
     assert not builtin_prolific(real)
     assert prolific_api_url(real) == PROLIFIC_API
     assert completion_url(real) == "https://app.prolific.com/submissions/complete"
-    provider = prolific_provider(real)
+    provider = prolific_provider(real, Store(real.db_url))
     assert provider.is_live and provider.account == PROLIFIC_API
     await provider.aclose()
 
@@ -35,4 +36,4 @@ def test_a_server_on_real_mturk_without_a_prolific_token_refuses_to_recruit_on_p
     on_mturk = settings(tmp_path, provider="sandbox")
     assert not builtin_prolific(on_mturk)
     with pytest.raises(ValueError, match="PARLEY_PROLIFIC_API_TOKEN"):
-        prolific_provider(on_mturk)
+        prolific_provider(on_mturk, Store(on_mturk.db_url))
