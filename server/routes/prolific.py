@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.claims import Refusal
-from server.deps import RunDep, SettingsDep, StoreDep
+from server.deps import RunTaskDep, SettingsDep, StoreDep
 from server.prolific_wiring import completion_url
 from server.providers.prolific import codes_for
 from server.states import AgentState
@@ -56,7 +56,7 @@ async def ended_in(store: Store, agent_id: str, current: AgentState) -> AgentSta
 
 @router.post("/task/{run_id}/prolific/complete")
 async def complete(
-    run: RunDep, body: CompletionRequest, settings: SettingsDep, store: StoreDep,
+    run: RunTaskDep, body: CompletionRequest, settings: SettingsDep, store: StoreDep,
     signer: Annotated[TokenSigner, Depends(_signer)],
 ) -> CompletionReply:
     try:
