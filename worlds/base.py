@@ -56,8 +56,13 @@ class Widget:
         return {"kind": self.kind, **self.spec}
 
 
-def text_input(placeholder: str = "Type your message...", max_length: int = 2000) -> Widget:
-    return Widget("text", {"placeholder": placeholder, "max_length": max_length})
+def text_input(placeholder: str = "Type your message...", max_length: int | None = None) -> Widget:
+    """Free text. Without `max_length` the limit is the server's (`PARLEY_MAX_MESSAGE_CHARS`); a task may ask
+    for less. The page refuses longer text with a message; it never cuts what the worker wrote."""
+    spec: dict[str, Any] = {"placeholder": placeholder}
+    if max_length is not None:
+        spec["max_length"] = max_length
+    return Widget("text", spec)
 
 
 def rating(low: int, high: int, labels: tuple[str, str] = ("", "")) -> Widget:

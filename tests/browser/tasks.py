@@ -5,7 +5,7 @@ Turn timeouts are generous for a loaded machine; nothing here waits for a timeou
 
 from __future__ import annotations
 
-from worlds import model_chat, pairwise_eval, role_survey
+from worlds import model_chat, pairwise_eval, qa_data_collection, role_survey
 from worlds.base import Task, Timeouts
 
 TIMEOUTS = Timeouts(turn=30.0, waiting=30.0, onboarding=30.0, reconnect_grace=5.0, submission=30.0)
@@ -41,3 +41,13 @@ def annotate() -> Task:
 
 
 RUNS = {name: f"tests.browser.tasks:{name}" for name in ("survey", "pairs", "annotate")}
+
+
+def write() -> Task:
+    """One worker writes a question and its answer (QA data collection), with time to paste and edit."""
+    task = qa_data_collection.make_task(turn_timeout=30.0)
+    task.timeouts = TIMEOUTS
+    return task
+
+
+RUNS["write"] = "tests.browser.tasks:write"
