@@ -98,14 +98,15 @@ export class Composer {
       return;
     }
     this.view.showError("");
-    this.view.addPending(frame.client_id, answer.text);
+    const about = this.widget.about;
+    // Labels about a message are shown once, under that message where the boxes were; anything else is a bubble.
+    if (!about) this.view.addPending(frame.client_id, answer.text);
     this.consumed.set(frame.client_id, {
       turn: this.turn,
       text: this.widget.kind === "text" ? answer.text : null,
     });
-    const about = this.widget.about;
     this.idle();
-    if (about) this.view.showAnnotation(about, answer.text, "pending"); // where the boxes were
+    if (about) this.view.showAnnotation(about, answer.text, "pending", frame.client_id);
     this.send(frame);
   }
 

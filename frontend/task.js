@@ -20,6 +20,7 @@ const page = {
   composer: null,
   connection: null,
   agentState: null,
+  streamState: null, // the last state event of the stream (agentState may come from a join or a welcome)
   canSubmit: false,
   headSeq: 0,
   ownMessages: 0,
@@ -143,16 +144,31 @@ function onWelcome(frame) {
   view.setSynced(page.connection.lastSeq >= page.headSeq);
 }
 
+const QUALIFIED = "You passed the qualification. The task itself starts now; the qualification's chat is folded above.";
+
 function onEvent(event) {
-  if (event.type === "state") applyState(event.state, event.text, event.can_submit);
+  if (event.type === "state") {
+    // The stream's own order (live or replayed): leaving onboarding for the waiting room is a pass.
+    if (page.streamState === "onboarding" && event.state === "waiting") view.closeQualification(QUALIFIED);
+    page.streamState = event.state;
+    applyState(event.state, event.text, event.can_submit);
+  }
   else if (event.type === "turn") page.composer.openTurn(event); // stored by an earlier version
   else if (event.type === "message") onMessage(event);
   if (event.seq >= page.headSeq) view.setSynced(true);
 }
 
+/** Labels about a chat message ({checkboxes, message_id}): shown under that message, not as a bubble. */
+function labelsOf(event) {
+  const data = event.data ?? {};
+  return typeof data.message_id === "string" && Array.isArray(data.checkboxes) ? data.message_id : null;
+}
+
 function onMessage(event) {
+  const about = event.mine ? labelsOf(event) : null;
   if (event.kind === "context") view.setContext(event);
   else if (event.kind === "system") view.addNotice(event);
+  else if (about) view.showAnnotation(about, event.text, "stored", event.client_id ?? ""); // also after a reload
   else if (event.mine) view.confirmOwn(event);
   else {
     view.addMessage(event);
@@ -162,10 +178,6 @@ function onMessage(event) {
     page.ownMessages += 1;
     if (event.client_id) page.connection.settle(event.client_id); // stored, even if its ack was lost
     page.composer.onOwnMessage(event);
-    const labels = event.data ?? {};
-    if (typeof labels.message_id === "string" && Array.isArray(labels.checkboxes)) {
-      view.showAnnotation(labels.message_id, event.text, "stored"); // also after a reload
-    }
   }
 }
 

@@ -51,3 +51,13 @@ def write() -> Task:
 
 
 RUNS["write"] = "tests.browser.tasks:write"
+
+
+def annotate_onboarded() -> Task:
+    """Model chat with its qualification: the sample chat to label first (gold in worlds/data)."""
+    task = model_chat.make_task(turns=1, bot="echo", onboarding=True, turn_timeout=30.0, bot_timeout=10.0)
+    task.timeouts = TIMEOUTS
+    return task
+
+
+RUNS["annotate_onboarded"] = "tests.browser.tasks:annotate_onboarded"
