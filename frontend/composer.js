@@ -23,7 +23,8 @@ function storable(value) {
 
 export class Composer {
   /** send(frame) queues a message frame; loadFragment(role) fetches a task's own fragment for a role. */
-  constructor({ view, maxChars, maxFrameBytes, send, loadFragment = null }) {
+  constructor({ view, maxChars, maxFrameBytes, send, loadFragment = null, typing = null }) {
+    this.typing = typing; // {input(), stop()}: tells the partners the worker is typing
     this.view = view;
     this.loadFragment = loadFragment;
     this.maxChars = maxChars;
@@ -62,6 +63,7 @@ export class Composer {
       if (entry.turn && entry.turn.id === id) return; // answered already: the answer is being resent
     }
     this.lastTurnId = id;
+    this.view.clearPartnerStatus(); // it is our turn now
     this.#show({ id, prompt: event.prompt || "", widget: event.widget || { kind: "text" }, deadline });
   }
 
@@ -83,6 +85,7 @@ export class Composer {
   /** No turn: a disabled text box with a hint (by default: wait, while live; nothing once over). */
   idle(placeholder = this.live ? IDLE_PLACEHOLDER : "") {
     this.turn = null;
+    this.typing?.stop();
     this.view.stopCountdown();
     this.#mount({ kind: "text", placeholder });
     this.view.setTurn({ open: false, prompt: "" });
@@ -127,7 +130,10 @@ export class Composer {
     this.widget = createWidget(spec, {
       maxChars: this.maxChars,
       id: "chat-input",
-      onChange: () => this.#refresh(),
+      onChange: () => {
+        if (this.#enabled() && this.widget?.kind === "text") this.typing?.input();
+        this.#refresh();
+      },
       onEnter: () => this.sendAnswer(),
       loadFragment: this.loadFragment,
     });

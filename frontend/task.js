@@ -9,6 +9,36 @@ import { readParams } from "./params.js";
 import { externalSubmitUrl, postExternalSubmit } from "./submit.js";
 import { View } from "./view.js";
 
+const TYPING_EVERY_MS = 2500; // while typing, tell the partner at most this often (the server relays it)
+const TYPING_IDLE_MS = 4000; // no key for this long: stopped typing
+
+/** "I am typing" to the partners: live frames, throttled, never stored. */
+class TypingSignal {
+  constructor(send) {
+    this.send = send;
+    this.active = false;
+    this.sentAt = 0;
+    this.idle = null;
+  }
+
+  input() {
+    const now = Date.now();
+    if (!this.active || now - this.sentAt >= TYPING_EVERY_MS) {
+      this.send({ type: "typing", active: true });
+      this.active = true;
+      this.sentAt = now;
+    }
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.stop(), TYPING_IDLE_MS);
+  }
+
+  stop() {
+    clearTimeout(this.idle);
+    if (this.active) this.send({ type: "typing", active: false });
+    this.active = false;
+  }
+}
+
 const DEFAULT_LIMITS = { max_message_chars: 2000, max_frame_bytes: 65536, heartbeat_ms: 20000 };
 const CLOSE_REPLACED = 4409;
 
@@ -62,6 +92,7 @@ async function boot() {
     maxChars: page.limits.max_message_chars,
     maxFrameBytes: page.limits.max_frame_bytes,
     send: (frame) => page.connection?.send(frame),
+    typing: new TypingSignal((frame) => page.connection?.sendLive(frame)),
     loadFragment: (role) => loadFragment(params.runId, role),
   });
   if (params.preview) {
@@ -116,6 +147,8 @@ function connect(reply) {
       onAck: (frame) => view.markStored(frame.client_id, frame.message_id),
       onError,
       onTyping: (frame) => view.setTyping(frame.sender, frame.active),
+      onPartnerTurn: (frame) => view.showPartnerTurn(frame.sender, frame.timeout_s),
+      onPresence: (frame) => view.showPresence(frame.sender, frame.present, frame.grace_s),
       onStatus: (status, detail) => view.setConnection(status, detail),
       onStopped,
       renewToken,
@@ -152,6 +185,9 @@ function onEvent(event) {
     if (page.streamState === "onboarding" && event.state === "waiting") view.closeQualification(QUALIFIED);
     page.streamState = event.state;
     applyState(event.state, event.text, event.can_submit);
+    if (event.state !== "in_task") view.clearPartnerStatus();
+    // The pairing, with the worker's role (and the partners'), stays in the chat as where it began.
+    else if (event.text && event.text !== stateMeta("in_task").text) view.addNotice(event);
   }
   else if (event.type === "turn") page.composer.openTurn(event); // stored by an earlier version
   else if (event.type === "message") onMessage(event);
@@ -173,6 +209,7 @@ function onMessage(event) {
   else {
     view.addMessage(event);
     view.setTyping(event.sender, false);
+    view.clearPartnerStatus(); // their turn is over
   }
   if (event.mine) {
     page.ownMessages += 1;

@@ -66,6 +66,7 @@ export class View {
     this.log = byId("chat-log");
     this.typingTimer = null;
     this.countdownTimer = null;
+    this.partnerTimer = null;
     this.inline = null; // {box, send}: a widget shown under a chat message
   }
 
@@ -262,6 +263,45 @@ export class View {
     const node = item("notice", [span("text", event.text)]);
     node.dataset.seq = String(event.seq);
     this.#append(node);
+  }
+
+  /** A partner's turn, counted down; or a partner's page gone / back. Hidden by clearPartnerStatus. */
+  showPartnerTurn(sender, timeoutS) {
+    this.#partnerStatus(`${sender}'s turn`, "turn", timeoutS);
+  }
+
+  showPresence(sender, present, graceS) {
+    const text = present
+      ? `${sender} is back.`
+      : `${sender}'s page closed or lost its connection. They have ${Math.round(graceS)} s to come back; `
+        + "if they do not, the task ends here and you can submit.";
+    this.#partnerStatus(text, present ? "back" : "away", null);
+  }
+
+  clearPartnerStatus() {
+    clearInterval(this.partnerTimer);
+    const node = byId("partner-status");
+    node.hidden = true;
+    node.textContent = "";
+  }
+
+  #partnerStatus(text, kind, timeoutS) {
+    this.clearPartnerStatus();
+    const node = byId("partner-status");
+    node.dataset.kind = kind;
+    node.hidden = false;
+    if (typeof timeoutS !== "number" || timeoutS <= 0) {
+      node.textContent = text;
+      return;
+    }
+    const deadline = Date.now() + timeoutS * 1000;
+    const tick = () => {
+      const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      node.textContent = `${text} · ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left`;
+      if (left === 0) clearInterval(this.partnerTimer);
+    };
+    tick();
+    this.partnerTimer = setInterval(tick, 1000);
   }
 
   setTyping(sender, active) {

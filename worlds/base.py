@@ -217,6 +217,9 @@ class Task:
     timeouts: Timeouts = field(default_factory=Timeouts)
     caps: Caps = field(default_factory=Caps)
     ui: Mapping[str, str | Path] = field(default_factory=dict)  # role -> its page fragment (.html), see fragment()
+    # The pairing tells each worker their role; False keeps the partners' roles from them (e.g. a study of
+    # how people treat a partner they cannot place).
+    reveal_partner_roles: bool = True
 
     def __post_init__(self) -> None:
         if not self.roles:

@@ -5,7 +5,7 @@ Turn timeouts are generous for a loaded machine; nothing here waits for a timeou
 
 from __future__ import annotations
 
-from worlds import model_chat, pairwise_eval, qa_data_collection, role_survey
+from worlds import chat_demo, model_chat, pairwise_eval, qa_data_collection, role_survey
 from worlds.base import Task, Timeouts
 
 TIMEOUTS = Timeouts(turn=30.0, waiting=30.0, onboarding=30.0, reconnect_grace=5.0, submission=30.0)
@@ -61,3 +61,13 @@ def annotate_onboarded() -> Task:
 
 
 RUNS["annotate_onboarded"] = "tests.browser.tasks:annotate_onboarded"
+
+
+def pair() -> Task:
+    """Two people chat, two turns each; a long reconnect grace, so a partner who leaves may come back."""
+    task = chat_demo.make_task(turns_each=2, turn_timeout=60.0, waiting_timeout=60.0)
+    task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=40.0, submission=60.0)
+    return task
+
+
+RUNS["pair"] = "tests.browser.tasks:pair"
