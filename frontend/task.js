@@ -147,7 +147,7 @@ function connect(reply) {
       onAck: (frame) => view.markStored(frame.client_id, frame.message_id),
       onError,
       onTyping: (frame) => view.setTyping(frame.sender, frame.active),
-      onPartnerTurn: (frame) => view.showPartnerTurn(frame.sender, frame.timeout_s),
+      onPartnerTurn,
       onPresence: (frame) => view.showPresence(frame.sender, frame.present, frame.grace_s),
       onStatus: (status, detail) => view.setConnection(status, detail),
       onStopped,
@@ -216,6 +216,11 @@ function onMessage(event) {
     if (event.client_id) page.connection.settle(event.client_id); // stored, even if its ack was lost
     page.composer.onOwnMessage(event);
   }
+}
+
+/** A partner's turn: shown while the worker has no turn of their own (in a survey both answer at once). */
+function onPartnerTurn(frame) {
+  if (!page.composer.turn) view.showPartnerTurn(frame.sender, frame.timeout_s);
 }
 
 const RATE_LIMIT_RETRY_MS = 1500;

@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.admin.conftest import TOKEN, admin_settings
+from tests.browser.screens import check_screen
 from tests.conftest import TEST_RUNS
 from tests.support.client import Crowd
 from tests.support.process import ROOT, ServerProcess
@@ -138,4 +139,15 @@ async def test_review_messages_are_plain_words_and_amounts_are_checked(
     await participant.locator(".approve").click()
     await expect(notice).to_have_text("Approved the work of W-plain (recorded in Parley: this work is not on MTurk).")
     await expect(participant.locator(".state")).to_have_text("approved")
+    await check_screen(page, "dashboard-transcript")
+    assert errors == []
+
+
+async def test_screens_of_the_dashboard_login_at_a_desktop_and_a_phone(
+    admin_server: LiveServer, browser: Browser
+) -> None:
+    page, errors = await new_page(browser)
+    await page.goto(f"{admin_server.base}/admin")
+    await expect(page.locator("#login")).to_be_visible()
+    await check_screen(page, "dashboard-login")
     assert errors == []

@@ -71,3 +71,13 @@ def pair() -> Task:
 
 
 RUNS["pair"] = "tests.browser.tasks:pair"
+
+
+def pair_quick() -> Task:
+    """`pair` with a short reconnect grace: a partner who closes the tab has left two seconds later."""
+    task = pair()
+    task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=2.0, submission=60.0)
+    return task
+
+
+RUNS["pair_quick"] = "tests.browser.tasks:pair_quick"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.browser.screens import check_screen
 from tests.sandbox.conftest import SandboxServer
 from tests.sandbox.helpers import create_hit
 
@@ -101,3 +102,18 @@ async def test_the_site_fits_a_phone_and_return_can_be_tapped(
     await back.click()
     await expect(page.locator("#notice")).to_contain_text("Returned assignment")
     assert mturk.get_hit(HITId=hit["HITId"])["HIT"]["NumberOfAssignmentsAvailable"] == 1
+
+
+async def test_screens_of_the_worker_site_at_a_desktop_and_a_phone(
+    server: SandboxServer, mturk: Any, browser: Browser
+) -> None:
+    for _ in range(3):
+        create_hit(mturk, server.external_question(), Title="Chat about a picture with another person")
+    create_hit(mturk, server.external_question(), Title="Rate a sentence", Reward="0.10")
+    page = await open_as(browser, server, "ASCREENS1")
+    await expect(page.locator("#hits li.card")).to_have_count(2)
+    await check_screen(page, "worker-site-groups")
+    await group(page, "Chat about a picture").locator(".accept").click()
+    await expect(page.locator("#queue tbody tr")).to_have_count(1)
+    await expect(page.frame_locator("#task-frame").locator("#heading")).to_contain_text("Working")
+    await check_screen(page, "worker-site-working")
