@@ -42,6 +42,7 @@ STICKING_OUT = """() => {
   return out.slice(0, 5);
 }"""
 SEND_CONTROLS = "#send-button, .annotation-send"
+SIDEWAYS = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
 async def _on_screen(page: Page, selector: str) -> bool:
@@ -57,7 +58,7 @@ async def check_screen(page: Page, name: str, *, your_turn: bool = False, input_
         await page.set_viewport_size({"width": width, "height": height})
         await page.evaluate("() => new Promise(requestAnimationFrame)")  # laid out at this width
         where = f"{name} at {width} px"
-        overflow = await page.evaluate("() => { const d = document.documentElement; return d.scrollWidth - d.clientWidth; }")
+        overflow = await page.evaluate(SIDEWAYS)
         assert overflow <= 0, f"{where}: the page scrolls sideways by {overflow} px"
         sticking = await page.evaluate(STICKING_OUT)
         assert sticking == [], f"{where}: wider than the viewport: {sticking}"
