@@ -23,7 +23,8 @@ function storable(value) {
 
 export class Composer {
   /** send(frame) queues a message frame; loadFragment(role) fetches a task's own fragment for a role. */
-  constructor({ view, maxChars, maxFrameBytes, send, loadFragment = null }) {
+  constructor({ view, maxChars, maxFrameBytes, send, loadFragment = null, typing = null }) {
+    this.typing = typing; // {input(), stop()}: tells the partners the worker is typing
     this.view = view;
     this.loadFragment = loadFragment;
     this.maxChars = maxChars;
@@ -62,6 +63,7 @@ export class Composer {
       if (entry.turn && entry.turn.id === id) return; // answered already: the answer is being resent
     }
     this.lastTurnId = id;
+    this.view.clearPartnerStatus(); // it is our turn now
     this.#show({ id, prompt: event.prompt || "", widget: event.widget || { kind: "text" }, deadline });
   }
 
@@ -83,6 +85,7 @@ export class Composer {
   /** No turn: a disabled text box with a hint (by default: wait, while live; nothing once over). */
   idle(placeholder = this.live ? IDLE_PLACEHOLDER : "") {
     this.turn = null;
+    this.typing?.stop();
     this.view.stopCountdown();
     this.#mount({ kind: "text", placeholder });
     this.view.setTurn({ open: false, prompt: "" });
@@ -98,14 +101,15 @@ export class Composer {
       return;
     }
     this.view.showError("");
-    this.view.addPending(frame.client_id, answer.text);
+    const about = this.widget.about;
+    // Labels about a message are shown once, under that message where the boxes were; anything else is a bubble.
+    if (!about) this.view.addPending(frame.client_id, answer.text);
     this.consumed.set(frame.client_id, {
       turn: this.turn,
       text: this.widget.kind === "text" ? answer.text : null,
     });
-    const about = this.widget.about;
     this.idle();
-    if (about) this.view.showAnnotation(about, answer.text, "pending"); // where the boxes were
+    if (about) this.view.showAnnotation(about, answer.text, "pending", frame.client_id);
     this.send(frame);
   }
 
@@ -126,7 +130,10 @@ export class Composer {
     this.widget = createWidget(spec, {
       maxChars: this.maxChars,
       id: "chat-input",
-      onChange: () => this.#refresh(),
+      onChange: () => {
+        if (this.#enabled() && this.widget?.kind === "text") this.typing?.input();
+        this.#refresh();
+      },
       onEnter: () => this.sendAnswer(),
       loadFragment: this.loadFragment,
     });

@@ -30,7 +30,8 @@ function socketUrl(wsPath) {
 
 export class Connection {
   /**
-   * handlers: onEvent(frame) for sequenced events; onWelcome, onAck, onError, onTyping(frame);
+   * handlers: onEvent(frame) for sequenced events; onWelcome, onAck, onError, onTyping, onPartnerTurn,
+   * onPresence(frame);
    * onStatus(status, detail) with status "connecting" | "connected" | "reconnecting" | "offline";
    * onStopped({code, message}); renewToken() -> Promise<{token, ws_path} | null> (used once on 4401).
    */
@@ -78,6 +79,11 @@ export class Connection {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return ws.bufferedAmount === 0;
+  }
+
+  /** Live and disposable (typing): written now if a socket is up, else dropped. */
+  sendLive(frame) {
+    if (this.welcomed) this.#write(frame);
   }
 
   /** Send every unacked message again (same client ids: the server stores each once). */
@@ -165,6 +171,12 @@ export class Connection {
         break;
       case "typing":
         this.handlers.onTyping?.(frame);
+        break;
+      case "partner_turn":
+        this.handlers.onPartnerTurn?.(frame);
+        break;
+      case "presence":
+        this.handlers.onPresence?.(frame);
         break;
       default:
         break; // pong and future unsequenced frames only prove the socket is alive

@@ -9,6 +9,36 @@ import { readParams } from "./params.js";
 import { externalSubmitUrl, postExternalSubmit } from "./submit.js";
 import { View } from "./view.js";
 
+const TYPING_EVERY_MS = 2500; // while typing, tell the partner at most this often (the server relays it)
+const TYPING_IDLE_MS = 4000; // no key for this long: stopped typing
+
+/** "I am typing" to the partners: live frames, throttled, never stored. */
+class TypingSignal {
+  constructor(send) {
+    this.send = send;
+    this.active = false;
+    this.sentAt = 0;
+    this.idle = null;
+  }
+
+  input() {
+    const now = Date.now();
+    if (!this.active || now - this.sentAt >= TYPING_EVERY_MS) {
+      this.send({ type: "typing", active: true });
+      this.active = true;
+      this.sentAt = now;
+    }
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.stop(), TYPING_IDLE_MS);
+  }
+
+  stop() {
+    clearTimeout(this.idle);
+    if (this.active) this.send({ type: "typing", active: false });
+    this.active = false;
+  }
+}
+
 const DEFAULT_LIMITS = { max_message_chars: 2000, max_frame_bytes: 65536, heartbeat_ms: 20000 };
 const CLOSE_REPLACED = 4409;
 
@@ -20,6 +50,7 @@ const page = {
   composer: null,
   connection: null,
   agentState: null,
+  streamState: null, // the last state event of the stream (agentState may come from a join or a welcome)
   canSubmit: false,
   headSeq: 0,
   ownMessages: 0,
@@ -61,6 +92,7 @@ async function boot() {
     maxChars: page.limits.max_message_chars,
     maxFrameBytes: page.limits.max_frame_bytes,
     send: (frame) => page.connection?.send(frame),
+    typing: new TypingSignal((frame) => page.connection?.sendLive(frame)),
     loadFragment: (role) => loadFragment(params.runId, role),
   });
   if (params.preview) {
@@ -115,6 +147,8 @@ function connect(reply) {
       onAck: (frame) => view.markStored(frame.client_id, frame.message_id),
       onError,
       onTyping: (frame) => view.setTyping(frame.sender, frame.active),
+      onPartnerTurn,
+      onPresence: (frame) => view.showPresence(frame.sender, frame.present, frame.grace_s),
       onStatus: (status, detail) => view.setConnection(status, detail),
       onStopped,
       renewToken,
@@ -143,30 +177,50 @@ function onWelcome(frame) {
   view.setSynced(page.connection.lastSeq >= page.headSeq);
 }
 
+const QUALIFIED = "You passed the qualification. The task itself starts now; the qualification's chat is folded above.";
+
 function onEvent(event) {
-  if (event.type === "state") applyState(event.state, event.text, event.can_submit);
+  if (event.type === "state") {
+    // The stream's own order (live or replayed): leaving onboarding for the waiting room is a pass.
+    if (page.streamState === "onboarding" && event.state === "waiting") view.closeQualification(QUALIFIED);
+    page.streamState = event.state;
+    applyState(event.state, event.text, event.can_submit);
+    if (event.state !== "in_task") view.clearPartnerStatus();
+    // The pairing, with the worker's role (and the partners'), stays in the chat as where it began.
+    else if (event.text && event.text !== stateMeta("in_task").text) view.addNotice(event);
+  }
   else if (event.type === "turn") page.composer.openTurn(event); // stored by an earlier version
   else if (event.type === "message") onMessage(event);
   if (event.seq >= page.headSeq) view.setSynced(true);
 }
 
+/** Labels about a chat message ({checkboxes, message_id}): shown under that message, not as a bubble. */
+function labelsOf(event) {
+  const data = event.data ?? {};
+  return typeof data.message_id === "string" && Array.isArray(data.checkboxes) ? data.message_id : null;
+}
+
 function onMessage(event) {
+  const about = event.mine ? labelsOf(event) : null;
   if (event.kind === "context") view.setContext(event);
   else if (event.kind === "system") view.addNotice(event);
+  else if (about) view.showAnnotation(about, event.text, "stored", event.client_id ?? ""); // also after a reload
   else if (event.mine) view.confirmOwn(event);
   else {
     view.addMessage(event);
     view.setTyping(event.sender, false);
+    view.clearPartnerStatus(); // their turn is over
   }
   if (event.mine) {
     page.ownMessages += 1;
     if (event.client_id) page.connection.settle(event.client_id); // stored, even if its ack was lost
     page.composer.onOwnMessage(event);
-    const labels = event.data ?? {};
-    if (typeof labels.message_id === "string" && Array.isArray(labels.checkboxes)) {
-      view.showAnnotation(labels.message_id, event.text, "stored"); // also after a reload
-    }
   }
+}
+
+/** A partner's turn: shown while the worker has no turn of their own (in a survey both answer at once). */
+function onPartnerTurn(frame) {
+  if (!page.composer.turn) view.showPartnerTurn(frame.sender, frame.timeout_s);
 }
 
 const RATE_LIMIT_RETRY_MS = 1500;

@@ -4,6 +4,7 @@
 const byId = (id) => document.getElementById(id);
 const NEAR_BOTTOM_PX = 80;
 const TYPING_FADE_MS = 15_000;
+const STEP_KINDS = new Set(["form", "fragment"]); // widgets shown as a step under the transcript
 
 function item(className, children) {
   const li = document.createElement("li");
@@ -65,6 +66,7 @@ export class View {
     this.log = byId("chat-log");
     this.typingTimer = null;
     this.countdownTimer = null;
+    this.partnerTimer = null;
     this.inline = null; // {box, send}: a widget shown under a chat message
   }
 
@@ -189,7 +191,7 @@ export class View {
     if (event.message_id && this.log.querySelector(`[data-message-id="${CSS.escape(event.message_id)}"]`)) {
       return; // already shown (belt and braces: the connection already drops duplicate seqs)
     }
-    const node = this.#bubble(event.mine ? `${event.sender} (you)` : event.sender, event.text, event.mine);
+    const node = this.#bubble(event.mine ? "You" : event.sender, event.text, event.mine);
     node.dataset.seq = String(event.seq);
     node.dataset.messageId = event.message_id ?? "";
     if (event.mine) {
@@ -216,15 +218,17 @@ export class View {
     const node = this.#pending(clientId);
     if (!node || node.dataset.status === "failed") return;
     node.dataset.status = "stored";
-    if (messageId) node.dataset.messageId = messageId;
-    node.querySelector(".tick").textContent = "✓ sent";
+    if (messageId && node.classList.contains("message")) node.dataset.messageId = messageId;
+    const tick = node.querySelector(".tick");
+    if (tick) tick.textContent = "✓ sent";
   }
 
   markFailed(clientId, reason) {
     const node = this.#pending(clientId);
     if (!node) return;
     node.dataset.status = "failed";
-    node.querySelector(".tick").textContent = `not sent: ${reason}`;
+    const tick = node.querySelector(".tick") ?? node.querySelector(".annotation-value");
+    tick.textContent = `not sent: ${reason}`;
   }
 
   /** The stream's copy of our own message: upgrade the local bubble, or add it (after a reload). */
@@ -235,15 +239,69 @@ export class View {
       return;
     }
     node.dataset.seq = String(event.seq);
-    node.querySelector(".sender").textContent = `${event.sender} (you)`;
     node.querySelector(".text").textContent = event.text;
     this.markStored(event.client_id, event.message_id);
+  }
+
+  /** The qualification is over: fold its chat away under a summary and say how it ended, so the real
+   *  chat starts on its own. Runs at the same point of the stream live and on a replay. */
+  closeQualification(resultText) {
+    const items = [...this.log.children].filter((node) => !node.matches("details.past-step"));
+    const past = document.createElement("details");
+    past.className = "past-step";
+    const summary = document.createElement("summary");
+    summary.textContent = `Qualification: ${items.filter((node) => node.matches(".message")).length} messages (passed)`;
+    const list = document.createElement("ol");
+    list.append(...items);
+    past.append(summary, list);
+    const result = item("step-result", [span("text", resultText)]);
+    this.log.append(past, result);
+    this.log.scrollTop = this.log.scrollHeight;
   }
 
   addNotice(event) {
     const node = item("notice", [span("text", event.text)]);
     node.dataset.seq = String(event.seq);
     this.#append(node);
+  }
+
+  /** A partner's turn, counted down; or a partner's page gone / back. Hidden by clearPartnerStatus. */
+  showPartnerTurn(sender, timeoutS) {
+    this.#partnerStatus(`${sender}'s turn`, "turn", timeoutS);
+  }
+
+  showPresence(sender, present, graceS) {
+    const text = present
+      ? `${sender} is back.`
+      : `${sender}'s page closed or lost its connection. They have ${Math.round(graceS)} s to come back; `
+        + "if they do not, the task ends here and you can submit.";
+    this.#partnerStatus(text, present ? "back" : "away", null);
+  }
+
+  clearPartnerStatus() {
+    clearInterval(this.partnerTimer);
+    const node = byId("partner-status");
+    node.hidden = true;
+    node.textContent = "";
+  }
+
+  #partnerStatus(text, kind, timeoutS) {
+    this.clearPartnerStatus();
+    const node = byId("partner-status");
+    node.dataset.kind = kind;
+    node.hidden = false;
+    if (typeof timeoutS !== "number" || timeoutS <= 0) {
+      node.textContent = text;
+      return;
+    }
+    const deadline = Date.now() + timeoutS * 1000;
+    const tick = () => {
+      const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+      node.textContent = `${text} · ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left`;
+      if (left === 0) clearInterval(this.partnerTimer);
+    };
+    tick();
+    this.partnerTimer = setInterval(tick, 1000);
   }
 
   setTyping(sender, active) {
@@ -264,8 +322,15 @@ export class View {
     this.inline?.box.remove();
     this.inline = null;
     const anchor = widget.about ? this.#messageNode(widget.about) : null;
+    byId("send-button").hidden = Boolean(anchor); // one send control at a time: the one by the boxes
+    this.body.dataset.step = !anchor && STEP_KINDS.has(widget.kind) ? "form" : "";
     if (!anchor) {
       byId("widget").replaceChildren(widget.element);
+      if (this.body.dataset.step) {
+        // A survey is a step of its own under the transcript: the pane scrolls, the chat keeps its height.
+        byId("composer").scrollIntoView({ block: "nearest" });
+        return;
+      }
       if (nearBottom) this.log.scrollTop = this.log.scrollHeight; // a taller widget must not hide the latest line
       return;
     }
@@ -282,13 +347,13 @@ export class View {
     anchor.querySelector(".annotation, .annotation-result")?.remove();
     anchor.append(box);
     this.inline = { box, send };
-    const hint = span("widget-hint", "Answer under the highlighted message above, then press Send labels.");
+    const hint = span("widget-hint", "Tick the labels under the highlighted message above, then press Send labels there.");
     byId("widget").replaceChildren(hint);
     box.scrollIntoView({ block: "nearest" });
   }
 
   /** The labels given for a chat message, kept visible under it (`status`: pending, then stored). */
-  showAnnotation(messageId, text, status) {
+  showAnnotation(messageId, text, status, clientId = "") {
     const anchor = this.#messageNode(messageId);
     if (!anchor) return;
     anchor.querySelector(".annotation, .annotation-result")?.remove();
@@ -296,6 +361,7 @@ export class View {
     result.className = "annotation-result";
     result.dataset.annotates = messageId;
     result.dataset.status = status;
+    if (clientId) result.dataset.clientId = clientId;
     result.append(span("annotation-label", "Your labels: "), span("annotation-value", text));
     anchor.append(result);
   }

@@ -39,17 +39,39 @@ function baseWidget(kind, element) {
   };
 }
 
+/** Characters as the server counts them (code points: an emoji is one, not two). */
+function charCount(text) {
+  let count = 0;
+  for (const _ of text) count += 1;
+  return count;
+}
+
+/** Free text up to the server's limit (or a task's lower `max_length`). Longer text is kept as typed or
+ *  pasted, never cut: a note under the box says by how much it is over, and the answer is not valid. */
 function textWidget(spec, { maxChars, onChange, onEnter, id }) {
   const requested = Number.isInteger(spec.max_length) && spec.max_length > 0 ? spec.max_length : maxChars;
   const limit = Math.min(requested, maxChars);
   const area = make("textarea", {
     rows: 2,
-    maxLength: limit,
     placeholder: spec.placeholder || "Type your message…",
     dataset: { widgetKind: "text" },
   });
   if (id) area.id = id;
-  area.addEventListener("input", onChange);
+  const note = make("p", { className: "limit-note", role: "alert", hidden: true });
+  const used = () => charCount(area.value.trim());
+  const showLimit = () => {
+    const over = used() - limit;
+    note.hidden = over <= 0;
+    note.textContent = over > 0
+      ? `Too long to send: ${used().toLocaleString("en-US")} characters, and the limit is ${limit.toLocaleString("en-US")}. `
+        + `Remove ${over.toLocaleString("en-US")} to send it.`
+      : "";
+    area.setAttribute("aria-invalid", String(over > 0));
+  };
+  area.addEventListener("input", () => {
+    showLimit();
+    onChange();
+  });
   if (onEnter) {
     area.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -59,17 +81,19 @@ function textWidget(spec, { maxChars, onChange, onEnter, id }) {
     });
   }
   const required = spec.required !== false;
+  const element = make("div", { className: "text-field" }, [area, note]);
   return {
-    ...baseWidget("text", area),
-    counter: () => ({ used: area.value.length, limit }),
+    ...baseWidget("text", element),
+    counter: () => ({ used: used(), limit }),
     value: () => area.value.trim(),
     setValue(text) {
       area.value = text;
+      showLimit();
       onChange();
     },
     isValid() {
-      const text = area.value.trim();
-      return text.length <= limit && (!required || text.length > 0);
+      const count = used();
+      return count <= limit && (!required || count > 0);
     },
     summary() {
       return area.value.trim();

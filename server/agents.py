@@ -54,6 +54,8 @@ class HumanAgent:
         # from the moment one is taken (before its write) every other is refused.
         self._answering: tuple[asyncio.Future[Message], str] | None = None
         self._expired: asyncio.Future[Message] | None = None  # ran out of time while its answer was written
+        # Set by the conversation: tells the partners whose turn it is (role, timeout), never stored.
+        self.on_turn: Callable[[str, float | None], Awaitable[None]] | None = None
 
     def enter(self, *, role: str, conversation_id: str) -> None:
         self.role = role
@@ -83,6 +85,8 @@ class HumanAgent:
         timer: asyncio.TimerHandle | None = None
         try:
             await self.channel.open_turn(turn_frame(turn_id=turn_id, prompt=prompt, widget=spec, timeout_s=timeout))
+            if self.on_turn is not None:
+                await self.on_turn(self.role, timeout)
             if timeout is not None:  # a timer on the turn itself: an answer and the timeout cannot both win
                 timer = loop.call_later(timeout, self._expire, turn)
             return await turn

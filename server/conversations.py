@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from server.agents import BotAgent, HumanAgent, new_id
-from server.protocol import Typing, chat_event
+from server.protocol import PartnerTurn, Presence, Typing, chat_event
 from server.states import AgentState
 from server.store import Conversation, MessageRow
 from worlds.base import Agent, AgentTimeout, World
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 S = AgentState
+
+TYPING_EVERY_S = 1.0  # a worker's typing is relayed at most this often (the page sends one every few seconds)
 
 FAILED_TEXT = (
     "Something went wrong on our side and the conversation ended. "
@@ -51,6 +54,7 @@ class ConversationHost:
         self.completed = 0
         caps = run.task.caps
         self.bot_semaphore = asyncio.Semaphore(caps.bot_concurrency)
+        self._typed_at: dict[str, float] = {}  # agent id -> when its typing was last relayed
 
     def target_met(self) -> bool:
         return self.completed >= self.run.task.caps.target_conversations
@@ -80,6 +84,7 @@ class ConversationHost:
         humans = [run.humans[a] for a in agent_ids]
         for role, human in zip(task.roles, humans, strict=True):
             human.enter(role=role, conversation_id=conv_id)
+            human.on_turn = self._turn_notifier(human)
         bots = [
             BotAgent(
                 factory(role), role=role, run_id=run.id, conversation_id=conv_id, store=run.store,
@@ -95,7 +100,9 @@ class ConversationHost:
         live = LiveConversation(id=conv_id, world=task.world(agents, context, saver=save), humans=humans, bots=bots)
         self.live[conv_id] = live
         moved = await asyncio.gather(*(  # one group commit for all of them
-            run.move(human.agent_id, S.IN_TASK, role=human.role, conversation_id=conv_id) for human in humans
+            run.move(human.agent_id, S.IN_TASK, role=human.role, conversation_id=conv_id,
+                     text=self._pairing_text(human.role))
+            for human in humans
         ), return_exceptions=True)
         failure = next((m for m in moved if isinstance(m, BaseException)), None)
         if failure is not None:  # the store failed under the pairing: nobody is left half in a conversation
@@ -112,6 +119,61 @@ class ConversationHost:
             await self._finish(live, "partner_left")
             return
         live.task = run.supervisor.spawn(self._run_world(live), name=f"world:{conv_id}")
+
+    def _pairing_text(self, role: str) -> str | None:
+        """What the pairing says to the worker in `role`: their role and, where the task reveals them, their
+        partners' (None, the state's own text, for a task of one person alone)."""
+        task = self.run.task
+        others = [r for r in [*task.roles, *task.bots] if r != role]
+        if not others:
+            return None
+        opening = "You are paired." if len(task.roles) > 1 else "You are in the task."
+        text = f"{opening} Your role: {role}."
+        if task.reveal_partner_roles:
+            text = text[:-1] + f"; your partner{'s are' if len(others) > 1 else ' is'} {', '.join(others)}."
+        return text
+
+    # ---- what partners see of each other, live (ephemeral frames: never stored) ------------------------
+
+    def _partners(self, agent_id: str) -> list[HumanAgent]:
+        human = self.run.humans.get(agent_id)
+        live = self.live.get(human.conversation_id) if human is not None else None
+        if live is None or live.ended:
+            return []
+        return [other for other in live.humans if other.agent_id != agent_id]
+
+    async def _tell_partners(self, agent_id: str, frame: dict[str, Any]) -> None:
+        for partner in self._partners(agent_id):
+            await partner.channel.send_ephemeral(frame)
+
+    def _turn_notifier(self, human: HumanAgent) -> Any:
+        async def notify(role: str, timeout_s: float | None) -> None:
+            await self._tell_partners(human.agent_id, PartnerTurn(sender=role, timeout_s=timeout_s).model_dump())
+
+        return notify
+
+    async def relay_typing(self, agent_id: str, active: bool) -> None:
+        """A worker is typing (or stopped): tell their partners, at most once a second while typing."""
+        human = self.run.humans.get(agent_id)
+        if human is None or not human.role:
+            return
+        now = time.monotonic()
+        if active and now - self._typed_at.get(agent_id, -TYPING_EVERY_S) < TYPING_EVERY_S:
+            return
+        if active:
+            self._typed_at[agent_id] = now
+        else:
+            self._typed_at.pop(agent_id, None)
+        await self._tell_partners(agent_id, Typing(sender=human.role, active=active).model_dump())
+
+    async def presence(self, agent_id: str, *, present: bool) -> None:
+        """A worker's page went away (its socket closed or went silent) or came back: tell their partners at
+        once; the reconnect grace decides later whether they left."""
+        human = self.run.humans.get(agent_id)
+        if human is None or not human.role:
+            return
+        grace = self.run.task.timeouts.reconnect_grace
+        await self._tell_partners(agent_id, Presence(sender=human.role, present=present, grace_s=grace).model_dump())
 
     def _typing_notifier(self, humans: list[HumanAgent]) -> Any:
         async def notify(role: str, active: bool) -> None:
@@ -173,6 +235,9 @@ class ConversationHost:
         live.ended = True
         run = self.run
         self.live.pop(live.id, None)
+        for human in live.humans:
+            self._typed_at.pop(human.agent_id, None)
+            human.on_turn = None
         await run.store.end_conversation(live.id, outcome, reason)
         if outcome == "completed":
             self.completed += 1

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from server import logs
 from server.admin import install_admin
+from server.admin.local_token import announce_dashboard, with_local_admin_token
 from server.delivery import open_delivery
 from server.errors import install_error_handlers
 from server.migrations import check_schema
@@ -91,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         unset = {k: v for k, v in given.items() if k not in settings.model_fields_set}
         if unset:  # PARLEY_HOST / PARLEY_PORT win; else uvicorn's own flags say where this process listens
             settings = Settings.model_validate(unset)
+    configured = settings
+    settings = with_local_admin_token(settings)
     instance_id = new_instance_id(settings.instance_id)
     logs.configure(settings.log_level, settings.log_format, instance=instance_id)
 
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runs.register(settings.demo_runs)
             await ownership.start()  # serves every active run no live instance owns (after a restart: all)
             _announce(settings, runs)
+            announce_dashboard(settings, local=settings.admin_token != configured.admin_token)
             tune_gc(settings.gc_thresholds)
             async with (
                 hit_manager(settings, store, runs, ownership) as app.state.hits,

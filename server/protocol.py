@@ -108,8 +108,17 @@ class Submit(_Frame):
     type: Literal["submit"]
 
 
-ClientFrame = Annotated[Hello | Say | Ping | Submit, Field(discriminator="type")]
-_client_adapter: TypeAdapter[Hello | Say | Ping | Submit] = TypeAdapter(ClientFrame)
+class TypingNow(_Frame):
+    """The worker is typing (`active`) or stopped. Relayed to the partners in the conversation as `Typing`,
+    at most one a second per worker; never stored. The page sends one every few seconds while typing."""
+
+    type: Literal["typing"]
+    active: bool
+
+
+AnyClientFrame = Hello | Say | Ping | Submit | TypingNow
+ClientFrame = Annotated[AnyClientFrame, Field(discriminator="type")]
+_client_adapter: TypeAdapter[AnyClientFrame] = TypeAdapter(ClientFrame)
 
 
 # Refusals of what Parley does not store, by pydantic error type: the code and the message the page shows.
@@ -130,7 +139,7 @@ class FrameError(ValueError):
         self.client_id = client_id  # the refused message's, when the frame had a valid one
 
 
-def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> Hello | Say | Ping | Submit:
+def parse_client_frame(raw: str | bytes, *, max_bytes: int) -> AnyClientFrame:
     """Validate one incoming frame, or raise FrameError with a code the page understands."""
     if isinstance(raw, bytes):
         raise FrameError("binary_frame", "Frames must be JSON text, not binary.")
@@ -223,6 +232,25 @@ class Typing(_Frame):
     type: Literal["typing"] = "typing"
     sender: str
     active: bool
+
+
+class PartnerTurn(_Frame):
+    """Ephemeral: it is a partner's turn (`sender`, their role), with `timeout_s` to answer. Sent to the other
+    workers of the conversation when the turn opens; not sequenced, not stored."""
+
+    type: Literal["partner_turn"] = "partner_turn"
+    sender: str
+    timeout_s: float | None = None
+
+
+class Presence(_Frame):
+    """Ephemeral: a partner's page went away (`present` false: its socket closed or went silent; they have
+    `grace_s` to come back) or came back. Not sequenced, not stored."""
+
+    type: Literal["presence"] = "presence"
+    sender: str
+    present: bool
+    grace_s: float
 
 
 # Sequenced events: stored in the agent's stream before they are sent. `seq` is added by the channel.

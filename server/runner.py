@@ -247,6 +247,8 @@ class Run:
         if grace is not None:
             grace.cancel()
         state = self.states[agent_id]
+        if grace is not None and state == S.IN_TASK:
+            await self.host.presence(agent_id, present=True)
         if state in (S.JOINED, S.ONBOARDING, S.WAITING) and agent_id not in self._lifecycles:
             task = self.supervisor.spawn(self._lifecycle(agent_id), name=f"agent:{agent_id}")
             self._lifecycles[agent_id] = task
@@ -263,6 +265,8 @@ class Run:
             return
         if self.states.get(agent_id) in LIVE_STATES:
             self._start_grace(agent_id)
+            if self.states.get(agent_id) == S.IN_TASK:
+                await self.host.presence(agent_id, present=False)
         else:
             self._release_if_gone(agent_id)
 

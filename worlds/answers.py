@@ -47,7 +47,8 @@ def _read_value(spec: Mapping[str, Any], value: Any, what: str) -> Any:
         text = value.strip() if isinstance(value, str) else ""
         if not text and spec.get("required", True):
             raise BadAnswer(f"{what} is empty")
-        if len(text) > int(spec.get("max_length", 2000)):
+        limit = spec.get("max_length")  # none: the server's limit on a message already applies
+        if limit is not None and len(text) > int(limit):
             raise BadAnswer(f"{what} is too long")
         return text
     if kind == "rating":

@@ -56,8 +56,13 @@ class Widget:
         return {"kind": self.kind, **self.spec}
 
 
-def text_input(placeholder: str = "Type your message...", max_length: int = 2000) -> Widget:
-    return Widget("text", {"placeholder": placeholder, "max_length": max_length})
+def text_input(placeholder: str = "Type your message...", max_length: int | None = None) -> Widget:
+    """Free text. Without `max_length` the limit is the server's (`PARLEY_MAX_MESSAGE_CHARS`); a task may ask
+    for less. The page refuses longer text with a message; it never cuts what the worker wrote."""
+    spec: dict[str, Any] = {"placeholder": placeholder}
+    if max_length is not None:
+        spec["max_length"] = max_length
+    return Widget("text", spec)
 
 
 def rating(low: int, high: int, labels: tuple[str, str] = ("", "")) -> Widget:
@@ -212,6 +217,9 @@ class Task:
     timeouts: Timeouts = field(default_factory=Timeouts)
     caps: Caps = field(default_factory=Caps)
     ui: Mapping[str, str | Path] = field(default_factory=dict)  # role -> its page fragment (.html), see fragment()
+    # The pairing tells each worker their role; False keeps the partners' roles from them (e.g. a study of
+    # how people treat a partner they cannot place).
+    reveal_partner_roles: bool = True
 
     def __post_init__(self) -> None:
         if not self.roles:

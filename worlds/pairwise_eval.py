@@ -104,12 +104,12 @@ class PairwiseEvalWorld(World):
             shown = item["shown"]
             await worker.observe(Message(
                 kind="context", sender="Task", text=render_pair(shown),
-                data={"pair": n, "of": len(hit["pairs"]), "question": self.question,
-                      "conversations": {s: shown[s]["dialogue"] for s in SIDES}},
+                # The question is asked once, where it is answered (the form below the conversations).
+                data={"pair": n, "of": len(hit["pairs"]), "conversations": {s: shown[s]["dialogue"] for s in SIDES}},
             ))
             answer, _ = await ask(
                 worker, timeout=self.turn_timeout, widget=widget,
-                prompt=f"Pair {n} of {len(hit['pairs'])}: {self.question}",
+                prompt=f"Pair {n} of {len(hit['pairs'])}: read both conversations, then answer below.",
             )
             side = answer["choice"].removeprefix("Conversation ")
             other = SIDES[1 - SIDES.index(side)]

@@ -143,6 +143,23 @@ async function enterDashboard() {
   }
 }
 
+/** A one-click login link (`/admin#token=...`, logged at start-up): log in with it once, and take the token
+ *  out of the address bar and its history whatever the answer. */
+async function loginFromLink() {
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (!token) return false;
+  history.replaceState(null, "", location.pathname + location.search);
+  const reply = await api.login(token);
+  if (reply.status === 200) return false;
+  show("login");
+  $("login-error").textContent = reply.status === 401
+    ? "This login link is out of date: the server has another admin token now. Use the link in the server's "
+      + "latest start-up log, or enter the token below."
+    : errorMessage(reply);
+  $("login-error").hidden = false;
+  return true;
+}
+
 $("login-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const reply = await api.login($("token").value);
@@ -153,7 +170,9 @@ $("login-form").addEventListener("submit", async (event) => {
   }
   $("token").value = "";
   $("login-error").hidden = true;
-  await enterDashboard();
+  await loginFromLink().then((refused) => {
+  if (!refused) enterDashboard();
+});
 });
 
 $("logout").addEventListener("click", async () => {
@@ -175,4 +194,6 @@ $("approve-all").addEventListener("click", async () => {
   notify(`Approved ${reply.body.approved.length} assignment(s)${failed ? `; ${failed} could not be` : ""}.`);
 });
 
-enterDashboard();
+loginFromLink().then((refused) => {
+  if (!refused) enterDashboard();
+});

@@ -28,28 +28,42 @@ function renderParticipant(participant, { notify, reload }) {
     return node;
   }
   const reason = () => node.querySelector(".feedback").value.trim();
-  const act = async (label, request) => {
+  const worker = participant.worker_id;
+  const where = (body) => (body.via === "parley" ? " (recorded in Parley: this work is not on MTurk)" : "");
+  // What each action did, in words; `refused` names the action when the server says no.
+  const said = {
+    approve: { refused: "Not approved", done: (b) => `Approved the work of ${worker}${where(b)}.`,
+      again: () => `The work of ${worker} was approved already.` },
+    reject: { refused: "Not rejected", done: (b) => `Rejected the work of ${worker}${where(b)}.`,
+      again: () => `The work of ${worker} was rejected already.` },
+    bonus: { refused: "Bonus not paid", done: () => `Paid ${worker} a bonus of $${amountShown()}.`,
+      again: () => `This bonus was paid to ${worker} already; it was not paid twice.` },
+    block: { refused: "Not blocked", done: (b) => `Blocked ${worker}: Parley turns them away from now on${where(b)}.`,
+      again: () => `${worker} was blocked already.` },
+  };
+  const amountShown = () => Number(node.querySelector(".amount").value.trim().replace(/^\$/, "")).toFixed(2);
+  const act = async (action, request) => {
     const reply = await request();
+    const words = said[action];
     if (reply.status === 200) {
-      const note = reply.body.duplicate ? " (already done)" : reply.body.via === "parley" ? " (recorded in Parley)" : "";
-      notify(`${label}: ${participant.worker_id} is now ${reply.body.state}${note}.`);
+      notify(reply.body.duplicate ? words.again(reply.body) : words.done(reply.body));
       await reload();
     } else {
-      notify(`${label} refused: ${errorMessage(reply)}`, "error");
+      notify(`${words.refused}: ${errorMessage(reply)}`, "error");
     }
   };
   node.querySelector(".approve").addEventListener("click", () =>
-    act("Approved", () => api.approve(participant.agent_id, reason())));
+    act("approve", () => api.approve(participant.agent_id, reason())));
   node.querySelector(".reject").addEventListener("click", () =>
-    act("Rejected", () => api.reject(participant.agent_id, reason())));
+    act("reject", () => api.reject(participant.agent_id, reason())));
   node.querySelector(".bonus").addEventListener("click", () => {
     const amount = node.querySelector(".amount").value.trim();
     // One key per click intent: a retried request is paid once; a second click with the same fields too.
     const key = `${amount}:${reason()}`;
-    act("Bonus", () => api.bonus(participant.agent_id, amount, reason(), key));
+    act("bonus", () => api.bonus(participant.agent_id, amount, reason(), key));
   });
   node.querySelector(".block").addEventListener("click", () =>
-    act("Blocked", () => api.block(participant.worker_id, reason())));
+    act("block", () => api.block(participant.worker_id, reason())));
   const history = node.querySelector(".history");
   for (const entry of participant.reviews) {
     const amount = entry.amount_cents ? ` $${(entry.amount_cents / 100).toFixed(2)}` : "";

@@ -1,4 +1,6 @@
-// The sandbox worker site: pick a worker id, find HITs, preview, accept, work, return, follow status.
+// The sandbox worker site, in MTurk's shapes: pick a worker id; HIT groups (the HITs of one HIT type, with
+// how many are available); "Your HITs", the accepted ones, with Continue; the assignment being worked in the
+// address (?assignment=..., so a reload returns to it); the lists refresh themselves.
 // Every label and status comes from the server's JSON and is set with textContent.
 
 const STORAGE_KEY = "parley-sandbox-worker-id";
@@ -7,6 +9,7 @@ const $ = (selector) => document.querySelector(selector);
 
 let workerId = "";
 let task = null; // { mode: "preview" | "work", hitId, assignmentId, title }
+let inProgress = []; // the worker's accepted assignments, from the last refresh
 
 async function api(path, body) {
   const options = body === undefined ? {} : {
@@ -52,6 +55,7 @@ function openTask(next, url, frameHeight, htmlQuestion) {
   if (htmlQuestion) frame.setAttribute("sandbox", HTML_QUESTION_SANDBOX);
   else frame.removeAttribute("sandbox"); // takes effect with the navigation below
   frame.src = url;
+  showInAddress(next.mode === "work" ? next.assignmentId : "");
   $("#task-panel").scrollIntoView({ block: "nearest" });
 }
 
@@ -59,13 +63,30 @@ function closeTask() {
   task = null;
   $("#task-panel").hidden = true;
   $("#task-frame").src = "about:blank";
+  showInAddress("");
 }
 
+/** The assignment being worked, in the address: a reload (F5) opens it again. */
+function showInAddress(assignmentId) {
+  const url = new URL(window.location.href);
+  if (assignmentId) url.searchParams.set("assignment", assignmentId);
+  else url.searchParams.delete("assignment");
+  if (url.href !== window.location.href) history.replaceState(null, "", url);
+}
+
+function continueWork(assignment) {
+  openTask(
+    { mode: "work", hitId: assignment.hit_id, assignmentId: assignment.assignment_id, title: assignment.title },
+    assignment.work_url, assignment.frame_height, assignment.html_question,
+  );
+}
+
+/** Accept & Work: any free HIT of the group (a list a moment old still works while one is left). */
 async function accept(hit) {
   try {
-    const accepted = await api("worker/accept", { worker_id: workerId, hit_id: hit.hit_id });
+    const accepted = await api("worker/accept", { worker_id: workerId, hit_type_id: hit.hit_type_id });
     openTask(
-      { mode: "work", hitId: hit.hit_id, assignmentId: accepted.assignment_id, title: hit.title },
+      { mode: "work", hitId: accepted.hit_id ?? hit.hit_id, assignmentId: accepted.assignment_id, title: hit.title },
       accepted.url, hit.frame_height, hit.html_question,
     );
     notify(`Accepted assignment ${accepted.assignment_id}.`);
@@ -87,18 +108,20 @@ async function returnTask() {
   await refresh();
 }
 
-function renderHits(hits) {
+function renderHits(groups) {
   const list = $("#hits");
   list.replaceChildren();
   $("#hits-empty").textContent = "No HITs available to you right now.";
-  $("#hits-empty").hidden = hits.length > 0;
-  for (const hit of hits) {
+  $("#hits-empty").hidden = groups.length > 0;
+  for (const hit of groups) {
     const card = $("#hit-card").content.firstElementChild.cloneNode(true);
-    card.dataset.hitId = hit.hit_id;
+    card.dataset.hitTypeId = hit.hit_type_id;
+    card.dataset.hitId = hit.hit_id; // the group's HIT that Preview shows
+    const count = hit.hits_available;
     card.querySelector(".title").textContent = hit.title;
     card.querySelector(".description").textContent = hit.description;
     card.querySelector(".reward").textContent = `$${hit.reward}`;
-    card.querySelector(".available").textContent = `${hit.assignments_available} available`;
+    card.querySelector(".available").textContent = `${count} HIT${count === 1 ? "" : "s"} available`;
     card.querySelector(".duration").textContent = `${minutes(hit.assignment_duration_seconds)} allotted`;
     card.querySelector(".refusal").textContent = hit.refusal ? hit.refusal.message : "";
     const preview = card.querySelector(".preview");
@@ -114,37 +137,56 @@ function renderHits(hits) {
   }
 }
 
+function cells(row, values) {
+  for (const value of values) {
+    const cell = document.createElement("td");
+    cell.textContent = value;
+    row.append(cell);
+  }
+}
+
+function button(label, className, onClick) {
+  const node = document.createElement("button");
+  node.type = "button";
+  node.className = className;
+  node.textContent = label;
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+function timeLeft(deadline) {
+  const left = Math.max(0, deadline - Date.now() / 1000);
+  return left ? minutes(left) : "expired";
+}
+
+/** "Your HITs": accepted and not yet submitted or returned, each with Continue; then the past ones. */
 function renderAssignments(assignments) {
-  const table = $("#assignments");
-  const body = table.querySelector("tbody");
-  body.replaceChildren();
-  table.hidden = assignments.length === 0;
-  $("#assignments-empty").hidden = assignments.length > 0;
-  for (const assignment of assignments) {
+  inProgress = assignments.filter((assignment) => assignment.work_url);
+  const queue = $("#queue");
+  queue.hidden = inProgress.length === 0;
+  $("#queue-empty").hidden = inProgress.length > 0;
+  queue.querySelector("tbody").replaceChildren(...inProgress.map((assignment) => {
     const row = document.createElement("tr");
     row.dataset.assignmentId = assignment.assignment_id;
-    const cells = [assignment.title, assignment.assignment_id, assignment.status,
-      clock(assignment.accept_time), assignment.requester_feedback || ""];
-    cells.forEach((text, index) => {
-      const cell = document.createElement("td");
-      cell.textContent = text;
-      if (index === 2) cell.className = "status";
-      row.append(cell);
-    });
+    cells(row, [assignment.title, timeLeft(assignment.deadline)]);
     const actions = document.createElement("td");
-    if (assignment.work_url) {
-      const resume = document.createElement("button");
-      resume.type = "button";
-      resume.textContent = "Continue";
-      resume.addEventListener("click", () => openTask(
-        { mode: "work", hitId: assignment.hit_id, assignmentId: assignment.assignment_id, title: assignment.title },
-        assignment.work_url, assignment.frame_height, assignment.html_question,
-      ));
-      actions.append(resume);
-    }
+    actions.append(button("Continue", "continue", () => continueWork(assignment)));
     row.append(actions);
-    body.append(row);
-  }
+    return row;
+  }));
+
+  const past = assignments.filter((assignment) => !assignment.work_url);
+  const table = $("#assignments");
+  table.hidden = past.length === 0;
+  $("#assignments-empty").hidden = past.length > 0;
+  table.querySelector("tbody").replaceChildren(...past.map((assignment) => {
+    const row = document.createElement("tr");
+    row.dataset.assignmentId = assignment.assignment_id;
+    cells(row, [assignment.title, assignment.assignment_id, assignment.status, clock(assignment.accept_time),
+      assignment.requester_feedback || ""]);
+    row.children[2].className = "status";
+    return row;
+  }));
 }
 
 function renderMessages(messages) {
@@ -169,7 +211,7 @@ async function refresh() {
     const [hits, assignments, messages] = await Promise.all([
       api(`worker/hits${query}`), api(`worker/assignments${query}`), api(`worker/messages${query}`),
     ]);
-    renderHits(hits.hits);
+    renderHits(hits.groups);
     renderAssignments(assignments.assignments);
     renderMessages(messages.messages);
   } catch (error) {
@@ -192,6 +234,13 @@ async function useWorker(id) {
   localStorage.setItem(STORAGE_KEY, workerId);
   notify(`Working as ${workerId}.`);
   await refresh();
+}
+
+/** After a reload: open the assignment the address names, if it is still this worker's to work on. */
+function reopen(assignmentId) {
+  const assignment = inProgress.find((found) => found.assignment_id === assignmentId);
+  if (assignment) continueWork(assignment);
+  else notify(`Assignment ${assignmentId} is no longer in progress for ${workerId || "this worker"}.`, true);
 }
 
 window.addEventListener("message", (event) => {
@@ -218,6 +267,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#return-task").addEventListener("click", returnTask);
   $("#accept-previewed").addEventListener("click", () => task && task.hit && accept(task.hit));
   const saved = localStorage.getItem(STORAGE_KEY);
-  if (saved) useWorker(saved);
+  const working = new URLSearchParams(window.location.search).get("assignment");
+  if (saved) useWorker(saved).then(() => working && reopen(working));
   setInterval(() => { if (document.visibilityState === "visible") refresh(); }, REFRESH_MS);
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") refresh(); });
 });

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from server.agents import new_id
@@ -243,10 +244,22 @@ class ReviewDesk:
 
 
 def parse_amount(amount: str | float) -> int:
+    """Dollars as a person types them ("0.50", "$2", " 1.5 ") in cents, or a refusal that says what to type."""
+    text = str(amount).strip().removeprefix("$").strip()
+    if not text:
+        raise ReviewRefused(422, "invalid_amount", "Enter the bonus in dollars, like 0.50.")
     try:
-        return cents(amount)
-    except ArithmeticError as exc:
-        raise ReviewRefused(422, "invalid_amount", f"Not an amount in dollars: {amount!r}") from exc
+        value = Decimal(text)
+        whole_cents = value.is_finite() and value == value.quantize(Decimal("0.01"))
+    except ArithmeticError:  # not a number, or too large to hold in cents
+        value, whole_cents = Decimal("NaN"), False
+    if not value.is_finite():
+        raise ReviewRefused(422, "invalid_amount", f"“{text}” is not an amount in dollars: enter it like 0.50.")
+    if not whole_cents:
+        raise ReviewRefused(
+            422, "invalid_amount", "Bonuses are paid in whole cents: enter at most two decimals, like 0.50."
+        )
+    return cents(value)
 
 
 def _required(text: str, message: str) -> str:

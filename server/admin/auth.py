@@ -1,5 +1,6 @@
 """The admin credential: `PARLEY_ADMIN_TOKEN`, sent as a bearer token (scripts, Prometheus) or held in a
-session cookie set by logging in on the dashboard. No token configured, no access: every admin path refuses.
+session cookie set by logging in on the dashboard. No token configured, no access: every admin path refuses
+(a server listening on loopback only makes a local token at start-up: `server.admin.local_token`).
 
 The cookie holds a random session id, never the token; the session is a row in the database
 (`server.store.admin_sessions`), so logging out revokes the cookie for good, on every instance. The cookie
@@ -48,7 +49,9 @@ def token_mark(admin_token: str) -> str:
 
 def _disabled() -> AdminRefused:
     return AdminRefused(
-        403, "admin_disabled", "The admin dashboard is off: set PARLEY_ADMIN_TOKEN on the server to turn it on."
+        403, "admin_disabled",
+        "The review dashboard is off: this server has no admin token. Start it with PARLEY_ADMIN_TOKEN set, or "
+        "listening on 127.0.0.1 only (as `make run` does), where it makes a token and logs a login link.",
     )
 
 

@@ -37,7 +37,8 @@ class Reason(BaseModel):
 
 
 class Bonus(BaseModel):
-    amount: StoredText = Field(min_length=1, max_length=16, description="dollars, e.g. 0.50")
+    # Checked by `parse_amount`, which says in words what is wrong (an empty amount too).
+    amount: StoredText = Field(default="", max_length=64, description="dollars, e.g. 0.50")
     reason: StoredText = Field(default="", max_length=1024)
     key: StoredText = Field(default="", max_length=128, description="idempotency key: the same key pays once")
 

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from server.channel import Channel, Disconnected, dumps
 from server.protocol import (
     PROTOCOL_VERSION,
+    AnyClientFrame,
     ErrorFrame,
     FrameError,
     Hello,
@@ -29,6 +30,7 @@ from server.protocol import (
     Pong,
     Say,
     Submit,
+    TypingNow,
     parse_client_frame,
 )
 from server.relay import MOVED, Relay
@@ -244,7 +246,7 @@ async def _serve(socket: Socket, run: Run, agent_id: str, settings: Settings) ->
 
 
 async def _dispatch(
-    frame: Hello | Say | Ping | Submit, channel: Channel, run: Run, agent_id: str, settings: Settings,
+    frame: AnyClientFrame, channel: Channel, run: Run, agent_id: str, settings: Settings,
     socket: Socket,
 ) -> None:
     if isinstance(frame, Ping):
@@ -260,6 +262,8 @@ async def _dispatch(
         await run.receive(agent_id, frame, socket)
     elif isinstance(frame, Submit):
         await run.submit(agent_id)
+    elif isinstance(frame, TypingNow):
+        await run.host.relay_typing(agent_id, frame.active)  # ephemeral: to the partners, never stored
     else:
         await channel.send_ephemeral(ErrorFrame(
             code="unexpected_hello", message="Already connected; hello is only the first frame.",

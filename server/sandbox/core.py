@@ -131,6 +131,10 @@ class Sandbox:
         with self._session(mutates=True) as ctx:
             return worker_actions.accept(ctx.state, worker_id, hit_id, ctx.now)
 
+    def accept_from_group(self, worker_id: str, hit_type_id: str) -> Assignment:
+        with self._session(mutates=True) as ctx:
+            return worker_actions.accept_from_group(ctx.state, worker_id, hit_type_id, ctx.now)
+
     def return_assignment(self, assignment_id: str) -> Assignment:
         with self._session(mutates=True) as ctx:
             return worker_actions.return_assignment(ctx.state, assignment_id, ctx.now)

@@ -33,9 +33,12 @@ _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
 
 class AcceptRequest(BaseModel):
+    """One HIT (`hit_id`), or any free HIT of a HIT group (`hit_type_id`, MTurk's "Accept & Work")."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
     worker_id: str
-    hit_id: str
+    hit_id: str = ""
+    hit_type_id: str = ""
 
 
 class PickRequest(BaseModel):
@@ -159,9 +162,14 @@ def worker_routes(sandbox: Sandbox) -> APIRouter:
         try:
             wanted = await _body(request, AcceptRequest)
             sandbox.check_holder(check_worker_id(wanted.worker_id), _session(request))
-            assignment = sandbox.accept(wanted.worker_id, wanted.hit_id)
+            if bool(wanted.hit_id) == bool(wanted.hit_type_id):
+                raise WorkerRefusal("bad_request", "Give either hit_id or hit_type_id.", 400)
+            if wanted.hit_type_id:
+                assignment = sandbox.accept_from_group(wanted.worker_id, wanted.hit_type_id)
+            else:
+                assignment = sandbox.accept(wanted.worker_id, wanted.hit_id)
             url = sandbox.work_url(assignment.assignment_id, sandbox_base(request))
-            return JSONResponse({"assignment_id": assignment.assignment_id, "url": url})
+            return JSONResponse({"assignment_id": assignment.assignment_id, "hit_id": assignment.hit_id, "url": url})
         except WorkerRefusal as error:
             return _refused(error)
 

@@ -93,6 +93,32 @@ def accept(state: SandboxState, worker_id: str, hit_id: str, now: float) -> Assi
     return assignment
 
 
+_GONE = frozenset({"no_assignment_left", "already_working", "already_submitted", "hit_expired"})
+
+
+def accept_from_group(state: SandboxState, worker_id: str, hit_type_id: str, now: float) -> Assignment:
+    """MTurk's "Accept & Work" on a HIT group: the oldest HIT of the type this worker may accept now, so a
+    list a moment old still works while any HIT of the group is free."""
+    check_worker_id(worker_id)
+    hits = sorted(
+        (hit for hit in state.hits.values() if hit.hit_type_id == hit_type_id and not hit.disposed),
+        key=lambda hit: hit.creation_time,
+    )
+    refusals = []
+    for hit in hits:
+        refusal = accept_refusal(state, worker_id, hit, now)
+        if refusal is None:
+            return accept(state, worker_id, hit.hit_id, now)
+        refusals.append(refusal)
+    for refusal in refusals:
+        if refusal.code not in _GONE:
+            raise refusal  # blocked or not qualified: say so rather than "none left"
+    raise WorkerRefusal(
+        "no_hit_left", "No HIT of this group is left for you: other workers took them. The list is up to date now.",
+        409,
+    )
+
+
 def _in_progress(assignment: Assignment) -> None:
     if assignment.status is AssignmentStatus.ACCEPTED:
         return

@@ -43,9 +43,29 @@ def hit_json(state: SandboxState, view: WorkerHit, now: float, sandbox_base: str
     }
 
 
+def group_json(state: SandboxState, members: list[WorkerHit], now: float, sandbox_base: str) -> dict[str, Any]:
+    """A HIT group as MTurk lists it: the HITs of one HIT type, with how many are available. Previewed and
+    named by its oldest HIT this worker may accept (else its oldest)."""
+    members = sorted(members, key=lambda view: view.hit.creation_time)
+    acceptable = [view for view in members if view.refusal is None]
+    shown = (acceptable or members)[0]
+    return {
+        **hit_json(state, shown, now, sandbox_base),
+        "hit_type_id": shown.hit.hit_type_id,
+        "hits_available": len(members),
+    }
+
+
 def hits_json(state: SandboxState, worker_id: str, now: float, sandbox_base: str) -> dict[str, Any]:
     views = visible_hits(state, worker_id, now)
-    return {"worker_id": worker_id, "hits": [hit_json(state, view, now, sandbox_base) for view in views]}
+    groups: dict[str, list[WorkerHit]] = {}
+    for view in views:
+        groups.setdefault(view.hit.hit_type_id, []).append(view)
+    return {
+        "worker_id": worker_id,
+        "hits": [hit_json(state, view, now, sandbox_base) for view in views],
+        "groups": [group_json(state, members, now, sandbox_base) for members in groups.values()],
+    }
 
 
 def assignment_json(state: SandboxState, assignment: Assignment, sandbox_base: str) -> dict[str, Any]:

@@ -47,7 +47,9 @@ def test_admin_paths_refuse_a_wrong_token_or_cookie(admin_server: LiveServer, me
 
 
 def test_without_an_admin_token_configured_every_admin_path_is_off(db_url: str, tmp_path: Path) -> None:
-    with serve(admin_settings(db_url, tmp_path, token="")) as server:
+    # Listening beyond loopback: no local token is made (tests/admin/test_first_run.py has the loopback case).
+    settings = admin_settings(db_url, tmp_path, token="").model_copy(update={"host": "0.0.0.0"})
+    with serve(settings) as server:
         for method, path in API_PATHS:
             reply = _request(server, method, path, headers={"authorization": "Bearer x"})
             assert reply.status_code == 403, path

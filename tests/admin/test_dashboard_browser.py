@@ -65,7 +65,7 @@ async def test_requester_watches_a_conversation_live_opens_it_and_approves(
     await expect(page.locator("#notice")).to_contain_text("needs a reason")
     await participant.locator(".feedback").fill("Thank you!")
     await participant.locator(".approve").click()
-    await expect(page.locator("#notice")).to_contain_text("is now approved")
+    await expect(page.locator("#notice")).to_contain_text("Approved the work of W-browser")
     await expect(transcript.locator("li.participant .state")).to_have_text("approved")
     await expect(transcript.locator("li.participant .history")).to_contain_text("approve: Thank you!")
     await expect(page.locator("#count-approved")).to_have_text("1")

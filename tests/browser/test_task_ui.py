@@ -182,10 +182,9 @@ async def label(page: WorkerPage, labels: list[str]) -> str:
     assert bot_box["y"] <= inline_box["y"] and inline_box["y"] + inline_box["height"] <= bottom
     for option in labels:
         await inline.locator(f"input[value='{option}']").check()
-    mine = page.messages(mine=True)
-    before = await mine.count()
     await bot.locator(".annotation-send").click()
-    await expect(mine).to_have_count(before + 1)
+    # Shown once, under the message it labels (not also as a bubble of its own).
+    await expect(bot.locator(".annotation-result")).to_be_visible()
     return message_id
 
 
