@@ -16,6 +16,7 @@ import typer
 import uvicorn
 from rich.live import Live
 
+from server import run_flags as flag_rules
 from server.cli import FAILURES, Target, _guard, app, console, with_manager
 from server.cli_progress import watch
 from server.cli_servers import (
@@ -30,17 +31,19 @@ from server.cli_servers import (
 )
 from server.cli_stop import stop_and_expire, wait_until_expired
 from server.hits import HitManager, check_live, publish_run
-from server.hits.admin import publishing_choice
+from server.hits.admin import check_public_url, describe_qualifications, publishing_choice
 from server.providers.mturk import account_key, endpoint_for
+from server.run_flags import FlagError, RunFlags, check_task
 from server.serving import uvicorn_options
 from server.settings import Settings
 from server.store import Store
 from server.store.hits import HTML, HitPlan, HitStore
 from server.store.leases import InstanceRow
 from server.tasks import load_task
-from worlds.base import Task
+from worlds.base import Task, worker_ids
 
 ON_EXIT = ("ask", "stop", "leave")
+PROVIDERS = {"builtin": "the built-in MTurk sandbox", "sandbox": "MTurk's sandbox", "live": "LIVE MTurk"}
 T = TypeVar("T")
 
 
@@ -70,7 +73,7 @@ class Registered:
 
 async def register(
     store: Store, settings: Settings, *, run_id: str, module: str, task: Task, provider: str, endpoint_url: str,
-    listen: str, budget: float, live: bool, question: str, assignments: int,
+    listen: str, budget: float, live: bool, question: str, assignments: int, flags: RunFlags | None = None,
 ) -> Registered:
     """Write the run (active) and its HIT plan; refuse when this database's live servers use another MTurk."""
     instances = await live_instances(store)
@@ -82,17 +85,21 @@ async def register(
             f"MTurk sandbox, so none would publish this run on the {provider} provider: run with their provider "
             f"(PARLEY_PROVIDER), or stop them and run again"
         )
+    flags = flags or RunFlags()
     existing = await store.get_run(run_id)
     if existing is not None and existing.task_module != module:
         raise ValueError(f"run {run_id} already exists for {existing.task_module}, not {module}: use a new --run-id")
+    if existing is not None and existing.options != flags.options():
+        raise ValueError(f"run {run_id} already exists with other flags ({existing.options or 'none'}): run it "
+                         "again with the same flags, or use a new --run-id")
     sandbox = servers[0].url if servers and provider == "builtin" else listen
     endpoint = endpoint_for(provider, public_url=sandbox, endpoint_url=endpoint_url)
     plan = await publish_run(
         HitStore(store), run_id=run_id, account=account_key(endpoint), task=task, budget_usd=budget, live=live,
         public_url=settings.public_url, question=question, assignments=assignments,
-        lifetime_s=settings.hit_lifetime_s,
+        lifetime_s=settings.hit_lifetime_s, max_hits=flags.hits or 0,
     )
-    await store.ensure_run(run_id, module, {})
+    await store.ensure_run(run_id, module, flags.options())
     await store.set_run_status(run_id, "active")  # running a stopped run again resumes it
     return Registered(plan=plan, servers=servers)
 
@@ -113,27 +120,57 @@ def run(
     run_id: Annotated[str, typer.Option(help="default: <task name>-<time>")] = "",
     budget: Annotated[float, typer.Option(help="budget cap in USD: reward + fees + bonuses (0: none)")] = 0.0,
     live: Annotated[bool, typer.Option("--live", help="publish on LIVE MTurk: real money")] = False,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="publish on MTurk's own sandbox (needs an https:// "
+                                                            "PARLEY_PUBLIC_URL)")] = False,
     confirm_spend: Annotated[float, typer.Option(help="confirm the live budget without a prompt")] = -1.0,
     question: Annotated[str, typer.Option(
         help="html: one HTMLQuestion HIT per item (tasks with a form, e.g. worlds.static_form); external: "
              "Parley's task page. Default: html when the task has a form")] = "",
-    assignments: Annotated[int, typer.Option(help="workers per item for html HITs, 1..9 (0: the task's)")] = 0,
+    hits: Annotated[int | None, typer.Option("--hits", "-nh", help="HITs to publish in all (default: as many "
+                                                                   "as the target needs)")] = None,
+    assignments: Annotated[int | None, typer.Option("--assignments", "-na", help="assignments per HIT: 1 for "
+                                                    "ExternalQuestion runs, 1..9 for html ones")] = None,
+    reward: Annotated[str, typer.Option("--reward", "-r", help="USD per assignment, at least 0.01")] = "",
+    conversations: Annotated[int | None, typer.Option(help="completed conversations to collect")] = None,
+    lifetime: Annotated[str, typer.Option(help="a HIT's lifetime, e.g. 30m, 4h, 2d (renewed while served)")] = "",
+    assignment_duration: Annotated[str, typer.Option(help="time a worker has to submit, e.g. 1h")] = "",
+    max_conversations: Annotated[int | None, typer.Option(help="conversations at once")] = None,
+    per_worker: Annotated[int | None, typer.Option(help="units one worker may do in all")] = None,
+    locale: Annotated[list[str] | None, typer.Option(help="worker locale: US, US-CA (repeat, or a,b)")] = None,
+    min_approval_rate: Annotated[int | None, typer.Option(help="percent of approved assignments")] = None,
+    min_approved_hits: Annotated[int | None, typer.Option(help="approved HITs at least")] = None,
+    masters: Annotated[bool, typer.Option("--masters", help="MTurk Masters only")] = False,
+    allow_list: Annotated[str, typer.Option(help="file of worker ids: only they see the HITs")] = "",
+    block_list: Annotated[str, typer.Option(help="file of worker ids who never see the HITs")] = "",
+    qualification: Annotated[list[str] | None, typer.Option(
+        help="a requirement in MTurk's shape, as JSON (repeat)")] = None,
     host: Annotated[str, typer.Option(help="where a server started here listens (default: PARLEY_HOST)")] = "",
     port: Annotated[int, typer.Option(help="where a server started here listens (default: PARLEY_PORT)")] = 0,
     detach: Annotated[bool, typer.Option("--detach", help="return once the run is served")] = False,
     on_exit: Annotated[str, typer.Option(help="on Ctrl-C: ask | stop (the run) | leave (it running)")] = "ask",
 ) -> None:
     """Register a task's run and have this database's Parley server serve and publish it (starting one in the
-    background when none runs): on the built-in sandbox unless --provider or --live says otherwise."""
+    background when none runs): on the built-in sandbox unless --sandbox, --live or --provider says otherwise.
+    The flags override the task's declaration; docs/mturk.md has a worked example of each."""
     target: Target = ctx.obj
     if on_exit not in ON_EXIT:
         raise typer.BadParameter(f"--on-exit must be one of {', '.join(ON_EXIT)}")
-    provider = "live" if live else ("builtin" if target.provider == "live" else target.provider)
+    if live and sandbox:
+        raise typer.BadParameter("--live and --sandbox name two different MTurks: give one")
+    chosen = "builtin" if target.provider == "live" else target.provider  # live MTurk only with --live
+    provider = "live" if live else "sandbox" if sandbox else chosen
     settings = target.settings
     host, port = host or settings.host, port or settings.port
-    loaded = _checked(task, live=live, budget=budget, public_url=settings.public_url, question=question,
-                      assignments=assignments)
+    flags = _flags(hits=hits, assignments=assignments, reward=reward, conversations=conversations,
+                   lifetime=lifetime, assignment_duration=assignment_duration, max_conversations=max_conversations,
+                   per_worker=per_worker, locale=locale, min_approval_rate=min_approval_rate,
+                   min_approved_hits=min_approved_hits, masters=masters, allow_list=allow_list,
+                   block_list=block_list, qualification=qualification)
+    loaded, per_hit = _checked(task, flags, live=live, provider=provider, budget=budget,
+                               public_url=settings.public_url, question=question)
     run_id = run_id or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    _announce_plan(run_id, loaded, flags, provider=provider, budget=budget, question=per_hit,
+                   default_lifetime_s=settings.hit_lifetime_s)
     if live and confirm_spend != budget:
         typer.confirm(
             f"Publish run {run_id} on LIVE MTurk, spending up to ${budget:.2f} of real money?", abort=True
@@ -143,9 +180,10 @@ def run(
     registered = _guard(_with_store(settings, lambda store: register(
         store, settings, run_id=run_id, module=task, task=loaded, provider=provider,
         endpoint_url=target.endpoint_url, listen=listen_url(host, port), budget=budget, live=live,
-        question=question, assignments=assignments,
+        question=question, assignments=flags.assignments or 0, flags=flags,
     )))
-    _announce_plan(run_id, registered.plan, budget)
+    console.print(f"Run [bold]{run_id}[/bold] is registered on {registered.plan.account}; waiting for a Parley "
+                  "server to take it.")
     child = None if registered.servers else _start(settings, host=host, port=port, provider=provider)
     owner = _served(settings, run_id, child)
     if detach:
@@ -155,16 +193,60 @@ def run(
     _follow(steer, run_id, loaded.caps.target_conversations, on_exit=on_exit, owner=owner, child=child)
 
 
-def _checked(task: str, *, live: bool, budget: float, public_url: str, question: str, assignments: int) -> Task:
-    """The task, once the live-mode rules and its question kind allow it; refused before anything is written."""
+def _flags(
+    *, hits: int | None, assignments: int | None, reward: str, conversations: int | None, lifetime: str,
+    assignment_duration: str, max_conversations: int | None, per_worker: int | None, locale: list[str] | None,
+    min_approval_rate: int | None, min_approved_hits: int | None, masters: bool, allow_list: str, block_list: str,
+    qualification: list[str] | None,
+) -> RunFlags:
+    """The flags as one checked RunFlags; a bad value ends the command before anything is written."""
     try:
-        loaded = load_task(task)
+        flags = RunFlags(
+            hits=hits, assignments=assignments, reward=flag_rules.reward(reward) if reward else None,
+            conversations=conversations,
+            lifetime_s=flag_rules.seconds(lifetime, "--lifetime") if lifetime else None,
+            assignment_duration_s=flag_rules.seconds(assignment_duration, "--assignment-duration")
+            if assignment_duration else None,
+            max_conversations=max_conversations, per_worker=per_worker,
+            locales=flag_rules.locales(locale) if locale else None, min_approval_rate=min_approval_rate,
+            min_approved_hits=min_approved_hits, masters=masters,
+            allow_list=_worker_file(allow_list, "--allow-list"), block_list=_worker_file(block_list, "--block-list"),
+            custom=tuple(flag_rules.requirement(q) for q in qualification or ()),
+        )
+        flags.check()
+    except ValueError as exc:
+        console.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    return flags
+
+
+def _worker_file(path: str, flag: str) -> tuple[str, ...]:
+    if not path:
+        return ()
+    try:
+        ids = worker_ids(path)
+    except OSError as exc:
+        raise FlagError(f"{flag} {path}: cannot read it ({exc.strerror or exc})") from None
+    if not ids:
+        raise FlagError(f"{flag} {path}: no worker ids in it (one a line)")
+    return ids
+
+
+def _checked(
+    task: str, flags: RunFlags, *, live: bool, provider: str, budget: float, public_url: str, question: str
+) -> tuple[Task, tuple[str, int]]:
+    """The task with the flags over it and its (question kind, assignments per HIT), once the provider's rules
+    allow them; refused before anything is written."""
+    try:
         check_live(live=live, budget_usd=budget, public_url=public_url)
-        publishing_choice(loaded, question, assignments)
+        check_public_url(provider, public_url)
+        loaded = load_task(task, flags.options())
+        check_task(loaded)
+        per_hit = publishing_choice(loaded, question, flags.assignments or 0)
     except FAILURES as exc:
         console.print(f"[red]Error:[/red] {exc}")
         raise typer.Exit(1) from None
-    return loaded
+    return loaded, per_hit
 
 
 def _served(settings: Settings, run_id: str, child: Child | None) -> InstanceRow:
@@ -216,12 +298,34 @@ def _start(settings: Settings, *, host: str, port: int, provider: str) -> Child:
     return child
 
 
-def _announce_plan(run_id: str, plan: HitPlan, budget: float) -> None:
-    cap = f"${budget:.2f}" if budget else "none"
-    kind = (f"one HTMLQuestion HIT per item, {plan.assignments} worker(s) each" if plan.question == HTML
-            else "ExternalQuestion HITs of its task page")
-    console.print(f"Run [bold]{run_id}[/bold] publishes {kind} on {plan.account} (budget {cap}); "
-                  f"waiting for a Parley server to take it.")
+def _announce_plan(
+    run_id: str, task: Task, flags: RunFlags, *, provider: str, budget: float, question: tuple[str, int],
+    default_lifetime_s: int,
+) -> None:
+    """What the run will publish, every setting the flags may change, before anything is written."""
+    kind, per_hit = question
+    how_many = f"{flags.hits}" if flags.hits else "as many as needed,"
+    what = (f"{how_many} HTMLQuestion HIT(s), one per item, {per_hit} assignment(s) each" if kind == HTML
+            else f"{how_many} ExternalQuestion HIT(s) of its task page, 1 assignment each")
+    caps = task.caps
+    lines = [
+        f"Run [bold]{run_id}[/bold] ({task.name}) publishes {what} on {PROVIDERS[provider]}:",
+        f"  reward ${task.reward:.2f} per assignment (+ MTurk's fee); budget "
+        f"{f'${budget:.2f}' if budget else 'no cap'}",
+        f"  HIT lifetime {_duration(task.hit_lifetime_s or default_lifetime_s)} (renewed while served); "
+        f"{_duration(task.assignment_duration_s)} to submit once accepted",
+        f"  target {caps.target_conversations} conversation(s), at most {caps.max_conversations} at once, "
+        f"at most {caps.per_worker_total} per worker",
+        f"  qualifications: {describe_qualifications(task.qualifications, live=provider == 'live')}",
+    ]
+    console.print("\n".join(lines))
+
+
+def _duration(s: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
 
 
 def _leave(run_id: str, owner: InstanceRow, child: Child | None) -> None:

@@ -195,6 +195,46 @@ class Caps:
     target_conversations: int = 100
 
 
+MASTERS = "masters"  # Qualifications(masters=True): MTurk's Masters type (its sandbox or live id, as published)
+
+
+@dataclass(frozen=True)
+class Qualifications:
+    """Who may see and accept a task's HITs; Parley pushes these to MTurk as QualificationRequirements, so a
+    worker who does not qualify never accepts (docs/mturk.md, "Qualifications").
+
+    `locales`: countries ("US") or country-subdivisions ("US-CA"); None keeps Parley's default (US, on live
+    MTurk only). `min_approval_rate`: percent of approved assignments; None keeps the default (95, live
+    only). `min_approved_hits`: at least this many approved HITs. `masters`: MTurk Masters only.
+    `allow_list`: worker ids; only they see the HITs (Parley grants them a qualification of the run).
+    `block_list`: worker ids who never see them. `custom`: requirements in MTurk's own shape, e.g.
+    `{"QualificationTypeId": "3X...", "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [80]}`.
+    """
+
+    locales: tuple[str, ...] | None = None
+    min_approval_rate: int | None = None
+    min_approved_hits: int = 0
+    masters: bool = False
+    allow_list: tuple[str, ...] = ()
+    block_list: tuple[str, ...] = ()
+    custom: tuple[Mapping[str, Any], ...] = ()
+
+
+def worker_ids(path: str | Path) -> tuple[str, ...]:
+    """Worker ids from a file: one a line (or comma-separated); blank lines and `#` comments skipped."""
+    path = Path(path)
+    ids: list[str] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for part in line.split("#", 1)[0].split(","):
+            worker = part.strip()
+            if not worker:
+                continue
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", worker):
+                raise ValueError(f"{path}:{lineno}: {worker!r} is not a worker id (letters and digits)")
+            ids.append(worker)
+    return tuple(dict.fromkeys(ids))
+
+
 @dataclass
 class Task:
     """A task declaration: the one thing a task module exports (as `task`, or `make_task(**options)`)."""
@@ -212,6 +252,9 @@ class Task:
     timeouts: Timeouts = field(default_factory=Timeouts)
     caps: Caps = field(default_factory=Caps)
     ui: Mapping[str, str | Path] = field(default_factory=dict)  # role -> its page fragment (.html), see fragment()
+    qualifications: Qualifications = field(default_factory=Qualifications)
+    hit_lifetime_s: int = 0  # how long a HIT stays findable before Parley renews it; 0: the server's default
+    assignment_duration_s: int = 3600  # how long a worker has, once they accept, to submit
 
     def __post_init__(self) -> None:
         if not self.roles:

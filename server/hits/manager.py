@@ -29,7 +29,7 @@ from server.registry import Runs
 from server.runner import Run
 from server.states import LIVE_STATES, AgentState
 from server.store import AgentRow, Store
-from server.store.hits import HTML, BudgetExceeded, HitPlan, HitStore
+from server.store.hits import HTML, BudgetExceeded, HitLimitReached, HitPlan, HitStore
 from server.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,8 @@ class HitManager:
                 if plan.run_id not in self._over_budget:
                     log.warning("HIT manager: not publishing more: %s", exc)
                 self._over_budget.add(plan.run_id)
+            except HitLimitReached:
+                pass  # all the HITs `parley run --hits` allows are out: the run publishes no more
 
     # ---- what runs tell us --------------------------------------------------------------------
 

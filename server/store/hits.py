@@ -49,6 +49,7 @@ class HitPlan(SQLModel, table=True):
     created_at: float = Field(default_factory=now)
     question: str = Field(default=EXTERNAL, max_length=16)
     assignments: int = 1  # MaxAssignments of each HIT
+    max_hits: int = 0  # HITs the run may ever publish (`parley run --hits`); 0: as many as its target needs
 
 
 class HitRecord(SQLModel, table=True):
@@ -132,6 +133,13 @@ class BudgetExceeded(Exception):
         self.budget_cents = budget_cents
 
 
+class HitLimitReached(Exception):
+    """The run has published all the HITs `--hits` allows."""
+
+    def __init__(self, run_id: str, max_hits: int) -> None:
+        super().__init__(f"run {run_id} has published its {max_hits} HIT(s) (--hits)")
+
+
 class HitStore:
     """Async API over the HIT manager's tables; uses the Store's engine, transactions and write lock."""
 
@@ -194,6 +202,9 @@ class HitStore:
             spent = await self._spend(conn, run_id)
             if budget and spent + charge_cents > budget:
                 raise BudgetExceeded(run_id, spent, charge_cents, budget)
+            max_hits = int(plan._mapping["max_hits"])
+            if max_hits and await self._published(conn, run_id) >= max_hits:
+                raise HitLimitReached(run_id, max_hits)
             slot = int(plan._mapping["next_slot"])
             await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(next_slot=slot + 1))
             record = HitRecord(token=token_for(slot), run_id=run_id, slot=slot, charge_cents=charge_cents, **fields)
@@ -269,6 +280,18 @@ class HitStore:
         return {str(hit): int(count) for hit, count in await self.store._all(stmt)}
 
     # ---- money --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _published(conn: Any, run_id: str) -> int:
+        """HITs of the run that MTurk made (or may be making): every record but the failed ones."""
+        found = await conn.execute(
+            select(func.count()).select_from(_HIT).where(_HIT.c.run_id == run_id, _HIT.c.status != "failed")
+        )
+        return int(found.scalar_one())
+
+    async def published(self, run_id: str) -> int:
+        async with self.store.engine.connect() as conn:
+            return await self._published(conn, run_id)
 
     @staticmethod
     async def _spend(conn: Any, run_id: str) -> int:
