@@ -6,7 +6,7 @@ import dataclasses
 
 from tests.support import tasks as support
 from worlds import chat_demo, static_form
-from worlds.base import Caps, Task
+from worlds.base import Caps, Qualifications, Task
 
 
 def chat2() -> Task:
@@ -40,4 +40,11 @@ def form3_capped() -> static_form.FormTask:
     """`form3` with a worker allowed two of its three items."""
     task = form3()
     task.caps = dataclasses.replace(task.caps, per_worker_total=2)
+    return task
+
+
+def chat2_in_france() -> Task:
+    """chat2 whose declaration asks for workers in France (or Quebec) with 1+ approved HITs."""
+    task = chat2()
+    task.qualifications = Qualifications(locales=("FR", "CA-QC"), min_approved_hits=1)
     return task
