@@ -204,6 +204,24 @@ def bonus(
 
 
 @app.command()
+def compensate(
+    ctx: typer.Context, worker_id: str,
+    amount: Annotated[str, typer.Option(help="USD, at least 0.01")],
+    reason: Annotated[str, typer.Option(help="shown to the worker on the HIT")],
+    run_id: Annotated[str, typer.Option("--run", help="whose budget pays (default: the worker's latest run)")] = "",
+    key: Annotated[str, typer.Option(help="tells apart two compensations alike")] = "",
+) -> None:
+    """Pay a worker who has no assignment to bonus: a one-assignment HIT only they see, paid on submit. Running
+    it again publishes nothing more (and says whether it is paid)."""
+
+    async def work(target: Target, manager: HitManager) -> None:
+        paid = await manager.compensations.pay(worker_id, amount, reason, run_id=run_id, key=key)
+        console.print(paid.describe())
+
+    _run(ctx, work)
+
+
+@app.command()
 def block(ctx: typer.Context, worker_id: str, reason: Annotated[str, typer.Option()]) -> None:
     """Soft-block a worker: Parley refuses them and MTurk hides Parley's HITs from them."""
 

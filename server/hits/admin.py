@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.hits import plan as rules
+from server.hits.compensation import ANNOTATION as COMPENSATION
 from server.hits.forms import html_form_of
 from server.hits.publisher import Publisher, status_of
 from server.run_flags import check_task
@@ -144,9 +145,11 @@ async def open_hits(publisher: Publisher) -> list[OpenHit]:
 
 
 async def orphans(publisher: Publisher, hit_store: HitStore) -> list[OpenHit]:
-    """Open HITs no publishing run of this database wants: from stopped runs, other databases, crashes."""
+    """Open HITs no publishing run of this database wants: from stopped runs, other databases, crashes.
+    Compensation HITs are left alone: each waits for its one worker."""
     wanted = {p.run_id for p in await hit_store.plans(publisher.mturk.account) if p.publishing}
-    return [hit for hit in await open_hits(publisher) if hit.run_id not in wanted]
+    return [hit for hit in await open_hits(publisher)
+            if hit.run_id not in wanted and not hit.run_id.startswith(COMPENSATION)]  # compensations wait for a worker
 
 
 async def expire_hits(

@@ -19,6 +19,7 @@ from typing import Any
 
 from server.fence import Fence, LeaseLost, always
 from server.hits import plan as rules
+from server.hits.compensation import Compensations
 from server.hits.forms import FormRuns
 from server.hits.publisher import Publisher
 from server.hits.quals import Qualifications, at_cap_name, onboarding_failed_name
@@ -82,6 +83,7 @@ class HitManager:
         moves: AgentMoves = RunMoves(runs, store) if runs is not None else StoreMoves(store)
         self.sync = AssignmentSync(mturk, self.hit_store, store, moves)
         self.review = Review(mturk, self.hit_store, store, self.quals, self.sync)
+        self.compensations = Compensations(mturk, self.hit_store, store, self.quals)
         self.supervisor = Supervisor("hits")
         self.ready = asyncio.Event()  # set after the first full pass (the start-up reconciliation)
         self.passes = 0
@@ -138,6 +140,7 @@ class HitManager:
                     log.warning("HIT manager: %s; left to its new owner", exc)
                 except Exception:
                     log.exception("HIT manager: run %s failed this pass", plan.run_id)
+            await self.compensations.settle_open({p.run_id for p in plans})
             self.passes += 1
 
     async def _tend_run(self, plan: HitPlan, hits: list[dict[str, Any]], listed_at: float) -> None:
