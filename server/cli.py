@@ -97,18 +97,19 @@ def status(ctx: typer.Context) -> None:
 
     async def work(target: Target, manager: HitManager) -> None:
         table = Table("run", "task", "status", "owner", "conversations", "HITs open/taken/submitted/reviewed",
-                      "spend / budget")
+                      "spent + reserved / budget")
         leases = await owners(manager.store)
         for row in await manager.store.runs():
             completed = len(await manager.store.conversations(row.id, states=["completed"]))
             records = await manager.hit_store.hits(row.id)
             count = {s: sum(1 for r in records if r.status == s) for s in ("open", "taken", "submitted", "reviewed")}
             plan = await manager.hit_store.plan(row.id)
-            spend = dollars(await manager.hit_store.spend(row.id))
+            money = await manager.hit_store.money(row.id)
+            spend = f"${dollars(money.spent_cents)} + ${dollars(money.reserved_cents)}"
             budget = (f"${dollars(plan.budget_cents)}" if plan.budget_cents else "no cap") if plan else "not published"
             owner = leases.get(row.id, Owner("", None))
             table.add_row(row.id, row.task_module, row.status, owner.describe(), str(completed),
-                          "/".join(map(str, count.values())), f"${spend} / {budget}")
+                          "/".join(map(str, count.values())), f"{spend} / {budget}")
         console.print(table)
 
     _run(ctx, work)
@@ -197,8 +198,10 @@ def bonus(
     """Pay a bonus; running it again pays nothing more."""
 
     async def work(target: Target, manager: HitManager) -> None:
+        before = await manager.review.bonus_paid(assignment_id, amount, reason, key=key)
         paid = await manager.review.bonus(assignment_id, amount, reason, key=key)
-        console.print(f"Bonus ${dollars(paid.amount_cents)} to {paid.worker_id}: {paid.status}.")
+        said = "already paid (nothing more was sent)" if before else paid.status
+        console.print(f"Bonus ${dollars(paid.amount_cents)} to {paid.worker_id}: {said}.")
 
     _run(ctx, work)
 

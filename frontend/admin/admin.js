@@ -2,6 +2,7 @@
 
 import { api, errorMessage } from "./api.js";
 import { showFormAnswers } from "./forms.js";
+import { wireWorkerActions } from "./workers.js";
 import { watchRun } from "./live.js";
 import { showTranscript } from "./transcript.js";
 
@@ -50,8 +51,9 @@ function renderSnapshot(snapshot) {
   setCount("count-submitted", snapshot.assignments.submitted);
   setCount("count-approved", snapshot.assignments.approved);
   setCount("count-rejected", snapshot.assignments.rejected);
-  const budget = snapshot.spend.budget_cents ? dollars(snapshot.spend.budget_cents) : "no cap";
-  $("spend").textContent = `${dollars(snapshot.spend.spent_cents)} / ${budget}`;
+  $("spent").textContent = dollars(snapshot.spend.spent_cents);
+  $("reserved").textContent = dollars(snapshot.spend.reserved_cents);
+  $("budget").textContent = snapshot.spend.budget_cents ? dollars(snapshot.spend.budget_cents) : "no cap";
   renderConversations(snapshot.recent);
 }
 
@@ -153,7 +155,8 @@ $("login-form").addEventListener("submit", async (event) => {
   }
   $("token").value = "";
   $("login-error").hidden = true;
-  await enterDashboard();
+  await wireWorkerActions({ notify, current: () => currentRun });
+enterDashboard();
 });
 
 $("logout").addEventListener("click", async () => {
@@ -175,4 +178,5 @@ $("approve-all").addEventListener("click", async () => {
   notify(`Approved ${reply.body.approved.length} assignment(s)${failed ? `; ${failed} could not be` : ""}.`);
 });
 
+wireWorkerActions({ notify, current: () => currentRun });
 enterDashboard();

@@ -8,6 +8,7 @@ drift): every HIT that may still cost its reward + fee, plus every bonus sent or
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, func, insert, select, update
@@ -156,6 +157,20 @@ class BudgetExceeded(Exception):
         self.budget_cents = budget_cents
 
 
+@dataclass(frozen=True)
+class Money:
+    """A run's money in cents. `reserved`: held for what may still cost (HITs being made, open or taken, bonuses
+    being sent, compensation HITs not yet worked); `spent`: the rest, for work done (submitted or reviewed HITs,
+    bonuses and compensations paid). Their sum is what the budget cap counts."""
+
+    spent_cents: int
+    reserved_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.spent_cents + self.reserved_cents
+
+
 class HitLimitReached(Exception):
     """The run has published all the HITs `--hits` allows."""
 
@@ -297,6 +312,10 @@ class HitStore:
         stmt = stmt.order_by(_ANSWER.c.item_id, _ANSWER.c.submitted_at, _ANSWER.c.assignment_id)
         return [FormAnswer.model_validate(r._mapping) for r in await self.store._all(stmt)]
 
+    async def form_answer(self, assignment_id: str) -> FormAnswer | None:
+        row = await self.store._one(select(_ANSWER).where(_ANSWER.c.assignment_id == assignment_id))
+        return FormAnswer.model_validate(row._mapping) if row else None
+
     async def form_answer_counts(self, run_id: str) -> dict[str, int]:
         """HIT id -> answers kept for it."""
         stmt = select(_ANSWER.c.hit_id, func.count()).where(_ANSWER.c.run_id == run_id).group_by(_ANSWER.c.hit_id)
@@ -331,6 +350,25 @@ class HitStore:
             .where(_COMP.c.run_id == run_id, _COMP.c.status.not_in(COMPENSATION_FREE))
         )
         return int(hits.scalar_one()) + int(bonuses.scalar_one()) + int(compensations.scalar_one())
+
+    async def money(self, run_id: str) -> Money:
+        """The run's spend split into spent and reserved (see Money)."""
+        async with self.store.engine.connect() as conn:
+            total = await self._spend(conn, run_id)
+            hits = await conn.execute(
+                select(func.coalesce(func.sum(_HIT.c.charge_cents), 0))
+                .where(_HIT.c.run_id == run_id, _HIT.c.status.in_(HIT_LIVE))
+            )
+            bonuses = await conn.execute(
+                select(func.coalesce(func.sum(_BONUS.c.amount_cents + _BONUS.c.fee_cents), 0))
+                .where(_BONUS.c.run_id == run_id, _BONUS.c.status != "paid")
+            )
+            compensations = await conn.execute(
+                select(func.coalesce(func.sum(_COMP.c.amount_cents + _COMP.c.fee_cents), 0))
+                .where(_COMP.c.run_id == run_id, _COMP.c.status.in_(("creating", "open")))
+            )
+        reserved = int(hits.scalar_one()) + int(bonuses.scalar_one()) + int(compensations.scalar_one())
+        return Money(spent_cents=total - reserved, reserved_cents=reserved)
 
     async def spend(self, run_id: str) -> int:
         """Cents spent or committed by the run: live and worked HITs' reward + fee, every bonus, and every
