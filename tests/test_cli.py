@@ -227,6 +227,7 @@ LIBRARY_TASKS = [
     "worlds.model_chat",
     "worlds.pairwise_eval",
     "worlds.role_survey",  # custom UI per role
+    "worlds.picture_pick",  # pictures from its assets
     "worlds.static_form --question external",  # the form served by Parley's task page
 ]
 

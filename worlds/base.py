@@ -93,6 +93,14 @@ def fragment(role: str, *, fields: list[str] | None = None) -> Widget:
     return Widget("fragment", spec)
 
 
+def image(asset: str, *, caption: str = "", alt: str = "") -> dict[str, str]:
+    """A picture of the task's assets (`Task(assets=<dir>)`), by its path inside that folder, for a message's
+    data: `Message(kind="context", data={"images": [image("cat.png", caption="A cat")]})`. The page shows
+    `data["images"]` in the task pane (context messages) or under the chat line (chat messages), each with
+    its caption as text; `alt` (default: the caption) is read to those who cannot see it."""
+    return {"asset": asset, "caption": caption, "alt": alt or caption}
+
+
 class AgentTimeout(Exception):
     """An agent did not act within its timeout. The runner ends the conversation unless the world catches it."""
 
@@ -253,6 +261,8 @@ class Task:
     caps: Caps = field(default_factory=Caps)
     ui: Mapping[str, str | Path] = field(default_factory=dict)  # role -> its page fragment (.html), see fragment()
     qualifications: Qualifications = field(default_factory=Qualifications)
+    assets: str | Path | None = None  # a folder served read-only at /task/<run>/assets/ (see image())
+    preview: Callable[[Any], Message | None] | None = None  # context -> what a previewing worker may see
     hit_lifetime_s: int = 0  # how long a HIT stays findable before Parley renews it; 0: the server's default
     assignment_duration_s: int = 3600  # how long a worker has, once they accept, to submit
 
@@ -269,6 +279,18 @@ class Task:
             raise ValueError(f"task {self.name!r}: ui names {sorted(unknown)}, which are not human roles")
         self._ui = {role: load_fragment(path) for role, path in self.ui.items()}
         self._contexts: list[Any] | None = None
+        if self.assets is not None and not Path(self.assets).is_dir():
+            raise ValueError(f"task {self.name!r}: assets {str(self.assets)!r} is not a folder")
+
+    @property
+    def assets_dir(self) -> Path | None:
+        return Path(self.assets) if self.assets is not None else None
+
+    def preview_message(self) -> Message | None:
+        """What a worker previewing the HIT sees in the task pane: `preview(first context)`, when declared."""
+        if self.preview is None:
+            return None
+        return self.preview(self.context_for(0))
 
     def ui_for(self, role: str) -> RoleUI | None:
         """The page fragment this task declared for `role` (read and checked when the task was built)."""
