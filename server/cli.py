@@ -26,6 +26,7 @@ from server.hits.plan import dollars
 from server.providers.mturk import MTurk, MTurkError
 from server.settings import Settings
 from server.store import Store
+from server.store.review import ReviewStore
 from server.tasks import TaskLoadError
 
 app = typer.Typer(help="Parley: live-chat crowdsourcing tasks on Amazon Mechanical Turk.", no_args_is_help=True)
@@ -121,11 +122,15 @@ def review(ctx: typer.Context, run_id: str, all_work: Annotated[bool, typer.Opti
 
     async def work(target: Target, manager: HitManager) -> None:
         statuses = ["submitted", "reviewed"] if all_work else ["submitted"]
+        flags = {a.agent_id: a.reason for a in await ReviewStore(manager.store).actions_for_run(run_id, "flag")}
         table = Table("assignment", "worker", "HIT", "MTurk status", "agent state", "conversation")
         for record in await manager.hit_store.hits(run_id, statuses=statuses):
             agent = await manager.store.agent_for_assignment(run_id, record.assignment_id)
+            state = agent.state if agent else "-"
+            if agent is not None and agent.id in flags:
+                state += f" (flagged: {flags[agent.id]})"
             table.add_row(record.assignment_id, record.worker_id, record.hit_id or "", record.assignment_status,
-                          agent.state if agent else "-", agent.conversation_id if agent else "-")
+                          state, agent.conversation_id if agent else "-")
         states = ["Submitted", "Approved", "Rejected"] if all_work else ["Submitted"]
         for answer in await manager.hit_store.form_answers(run_id, statuses=states):
             table.add_row(answer.assignment_id, answer.worker_id, answer.hit_id, answer.assignment_status,

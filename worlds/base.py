@@ -123,6 +123,7 @@ class Agent(Protocol):
 
 
 Saver = Callable[[dict[str, Any]], Awaitable[None]]
+GOLD_KEY = "_gold"  # in a world's saved result: its gold checks, [{"role", "passed", "item"}] (see World.gold)
 
 
 class World:
@@ -133,6 +134,8 @@ class World:
         self.context = context
         self._saver = saver
         self.turns = 0
+        self._saved: dict[str, Any] = {}
+        self._gold: list[dict[str, Any]] = []
 
     def agent(self, role: str) -> Agent:
         for agent in self.agents:
@@ -153,8 +156,17 @@ class World:
 
     async def save(self, data: dict[str, Any]) -> None:
         """Keep this world's result. Call it as often as useful; the last call wins."""
+        self._saved = dict(data)
         if self._saver is not None:
-            await self._saver(data)
+            await self._saver({**data, GOLD_KEY: list(self._gold)} if self._gold else data)
+
+    async def gold(self, agent: Agent, passed: bool, item: str = "") -> bool:
+        """Record one gold check of `agent` (an answer the task knows): kept with the world's result, and acted
+        on as the task's `GoldPolicy` says (qualification score, soft block, flag for rejection). Returns
+        `passed`, so a world can write `if not await self.gold(worker, answer == expected, "pair-7"): ...`."""
+        self._gold.append({"role": agent.role, "passed": bool(passed), "item": item})
+        await self.save(self._saved)
+        return passed
 
     async def broadcast(self, message: Message, *, exclude: Agent | None = None) -> None:
         for agent in self.agents:
@@ -203,7 +215,22 @@ class Caps:
     target_conversations: int = 100
 
 
-MASTERS = "masters"  # Qualifications(masters=True): MTurk's Masters type (its sandbox or live id, as published)
+@dataclass(frozen=True)
+class GoldPolicy:
+    """What a task's gold checks (`World.gold(agent, passed)`, in onboarding or mixed into the work) do.
+
+    A worker's score is the percent of their gold checks passed in the run, acted on once they have
+    `min_checks`. `qualification`: the name of a qualification type (created on the account) whose value
+    Parley keeps at each worker's score on MTurk, to require in other runs (`--qualification`).
+    `soft_block_below`: soft-block a worker whose score is below this percent (MTurk then hides Parley's
+    HITs from them; `parley unblock` lifts it). `flag_for_rejection`: mark the worker's work in a
+    conversation with a failed check, on the dashboard and in `parley review`, for the requester to reject.
+    """
+
+    qualification: str = ""
+    soft_block_below: int = 0
+    flag_for_rejection: bool = False
+    min_checks: int = 1
 
 
 @dataclass(frozen=True)
@@ -261,6 +288,7 @@ class Task:
     caps: Caps = field(default_factory=Caps)
     ui: Mapping[str, str | Path] = field(default_factory=dict)  # role -> its page fragment (.html), see fragment()
     qualifications: Qualifications = field(default_factory=Qualifications)
+    gold: GoldPolicy | None = None  # what failing the world's gold checks does (see World.gold)
     assets: str | Path | None = None  # a folder served read-only at /task/<run>/assets/ (see image())
     preview: Callable[[Any], Message | None] | None = None  # context -> what a previewing worker may see
     hit_lifetime_s: int = 0  # how long a HIT stays findable before Parley renews it; 0: the server's default

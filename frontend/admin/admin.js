@@ -51,6 +51,7 @@ function renderSnapshot(snapshot) {
   setCount("count-submitted", snapshot.assignments.submitted);
   setCount("count-approved", snapshot.assignments.approved);
   setCount("count-rejected", snapshot.assignments.rejected);
+  setCount("count-flagged", snapshot.flagged);
   $("spent").textContent = dollars(snapshot.spend.spent_cents);
   $("reserved").textContent = dollars(snapshot.spend.reserved_cents);
   $("budget").textContent = snapshot.spend.budget_cents ? dollars(snapshot.spend.budget_cents) : "no cap";

@@ -83,6 +83,7 @@ async def run_snapshot(*, store: Store, runs: Runs, run_id: str) -> dict[str, An
             "by_status": hits,
         },
         "spend": await _money(store, run_id, budget or 0),
+        "flagged": len({a.agent_id for a in await reviews.actions_for_run(run_id, "flag")}),
         "recent": [
             {
                 "id": conv.id, "index": conv.index, "state": conv.state, "created_at": conv.created_at,

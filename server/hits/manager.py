@@ -21,6 +21,7 @@ from server.fence import Fence, LeaseLost, always
 from server.hits import plan as rules
 from server.hits.compensation import Compensations
 from server.hits.forms import FormRuns
+from server.hits.gold import GoldChecks
 from server.hits.publisher import Publisher
 from server.hits.quals import Qualifications, at_cap_name, onboarding_failed_name
 from server.hits.review import Review
@@ -84,6 +85,7 @@ class HitManager:
         self.sync = AssignmentSync(mturk, self.hit_store, store, moves)
         self.review = Review(mturk, self.hit_store, store, self.quals, self.sync)
         self.compensations = Compensations(mturk, self.hit_store, store, self.quals)
+        self.gold = GoldChecks(store, self.review, self.quals)
         self.supervisor = Supervisor("hits")
         self.ready = asyncio.Event()  # set after the first full pass (the start-up reconciliation)
         self.passes = 0
@@ -128,6 +130,7 @@ class HitManager:
             if endpoint:
                 self.mturk.retarget(endpoint)
             plans = [p for p in await self.hit_store.plans(self.mturk.account) if self.fence(p.run_id)]
+            await self._tend_gold({p.run_id for p in plans})
             if not plans:
                 self.passes += 1
                 return
@@ -174,6 +177,16 @@ class HitManager:
                 self._over_budget.add(plan.run_id)
             except HitLimitReached:
                 pass  # all the HITs `parley run --hits` allows are out: the run publishes no more
+
+    async def _tend_gold(self, published: set[str]) -> None:
+        """Gold checks' consequences for every run served here whose task declares a GoldPolicy."""
+        for run in self.runs or ():
+            if run.task.gold is None or not self.fence(run.id):
+                continue
+            try:
+                await self.gold.tend(run.id, run.task, on_mturk=run.id in published)
+            except Exception:
+                log.exception("HIT manager: gold checks of run %s failed this pass", run.id)
 
     # ---- what runs tell us --------------------------------------------------------------------
 

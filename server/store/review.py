@@ -213,6 +213,12 @@ class ReviewStore:
             return existing, False
         return action, True
 
+    async def actions_for_run(self, run_id: str, action: str | None = None) -> list[ReviewAction]:
+        stmt = select(_REVIEW).where(_REVIEW.c.run_id == run_id).order_by(_REVIEW.c.created_at)
+        if action is not None:
+            stmt = stmt.where(_REVIEW.c.action == action)
+        return [ReviewAction.model_validate(r._mapping) for r in await self.store._all(stmt)]
+
     async def action(self, action_id: str) -> ReviewAction | None:
         row = await self.store._one(select(_REVIEW).where(_REVIEW.c.id == action_id))
         return ReviewAction.model_validate(row._mapping) if row else None

@@ -15,10 +15,11 @@ from playwright.async_api import Browser, expect
 
 from server.hits import plan as rules
 from server.store import Store
+from server.store.hits import HitStore
 from tests.admin.conftest import TOKEN
 from tests.admin.test_dashboard_browser import _logged_in
 from tests.hits.form_flow import answer_every_item
-from tests.hits.harness import HitServer, mturk, settings_for
+from tests.hits.harness import HitServer, eventually, mturk, settings_for
 from tests.hits.test_compensation import compensation_hits
 from tests.test_cli import serve
 
@@ -33,14 +34,21 @@ def form_server(tmp_path: Path, db_url: str) -> Iterator[HitServer]:
 
 @pytest.fixture
 async def answered(form_server: HitServer) -> AsyncIterator[HitServer]:
-    """The form run with every item answered by three workers (nine answers awaiting review)."""
+    """The form run with every item answered by three workers (nine answers awaiting review), once the HIT
+    manager has settled its HITs (all worked: their money spent, none reserved)."""
     store = Store(form_server.settings.db_url)
     await store.open()
     try:
         await answer_every_item(form_server.base, mturk(form_server.endpoint), store, "form")
+        hit_store = HitStore(store)
+        await eventually(lambda: _settled(hit_store), timeout=30, what="the form run's three HITs settled")
     finally:
         await store.close()
     yield form_server
+
+
+async def _settled(hit_store: HitStore) -> bool:
+    return {r.status for r in await hit_store.hits("form")} == {"submitted"}
 
 
 def admin_client(server: HitServer) -> httpx.AsyncClient:
