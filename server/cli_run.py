@@ -16,8 +16,8 @@ import typer
 import uvicorn
 from rich.live import Live
 
-from server import run_flags as flag_rules
 from server.cli import FAILURES, Target, _guard, app, console, with_manager
+from server.cli_plan import announce_plan, read_flags
 from server.cli_progress import watch
 from server.cli_servers import (
     Child,
@@ -31,19 +31,18 @@ from server.cli_servers import (
 )
 from server.cli_stop import stop_and_expire, wait_until_expired
 from server.hits import HitManager, check_live, publish_run
-from server.hits.admin import check_public_url, describe_qualifications, publishing_choice
+from server.hits.admin import check_public_url, publishing_choice
 from server.providers.mturk import account_key, endpoint_for
-from server.run_flags import FlagError, RunFlags, check_task
+from server.run_flags import RunFlags, check_task
 from server.serving import uvicorn_options
 from server.settings import Settings
 from server.store import Store
-from server.store.hits import HTML, HitPlan, HitStore
+from server.store.hits import HitPlan, HitStore
 from server.store.leases import InstanceRow
 from server.tasks import load_task
-from worlds.base import Task, worker_ids
+from worlds.base import Task
 
 ON_EXIT = ("ask", "stop", "leave")
-PROVIDERS = {"builtin": "the built-in MTurk sandbox", "sandbox": "MTurk's sandbox", "live": "LIVE MTurk"}
 T = TypeVar("T")
 
 
@@ -161,15 +160,15 @@ def run(
     provider = "live" if live else "sandbox" if sandbox else chosen
     settings = target.settings
     host, port = host or settings.host, port or settings.port
-    flags = _flags(hits=hits, assignments=assignments, reward=reward, conversations=conversations,
-                   lifetime=lifetime, assignment_duration=assignment_duration, max_conversations=max_conversations,
+    flags = read_flags(hits=hits, assignments=assignments, reward=reward, conversations=conversations,
+                      lifetime=lifetime, assignment_duration=assignment_duration, max_conversations=max_conversations,
                    per_worker=per_worker, locale=locale, min_approval_rate=min_approval_rate,
                    min_approved_hits=min_approved_hits, masters=masters, allow_list=allow_list,
                    block_list=block_list, qualification=qualification)
     loaded, per_hit = _checked(task, flags, live=live, provider=provider, budget=budget,
                                public_url=settings.public_url, question=question)
     run_id = run_id or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    _announce_plan(run_id, loaded, flags, provider=provider, budget=budget, question=per_hit,
+    announce_plan(run_id, loaded, flags, provider=provider, budget=budget, question=per_hit,
                    default_lifetime_s=settings.hit_lifetime_s)
     if live and confirm_spend != budget:
         typer.confirm(
@@ -191,45 +190,6 @@ def run(
         return
     steer = Target(settings=settings, provider=provider, endpoint_url=target.endpoint_url)
     _follow(steer, run_id, loaded.caps.target_conversations, on_exit=on_exit, owner=owner, child=child)
-
-
-def _flags(
-    *, hits: int | None, assignments: int | None, reward: str, conversations: int | None, lifetime: str,
-    assignment_duration: str, max_conversations: int | None, per_worker: int | None, locale: list[str] | None,
-    min_approval_rate: int | None, min_approved_hits: int | None, masters: bool, allow_list: str, block_list: str,
-    qualification: list[str] | None,
-) -> RunFlags:
-    """The flags as one checked RunFlags; a bad value ends the command before anything is written."""
-    try:
-        flags = RunFlags(
-            hits=hits, assignments=assignments, reward=flag_rules.reward(reward) if reward else None,
-            conversations=conversations,
-            lifetime_s=flag_rules.seconds(lifetime, "--lifetime") if lifetime else None,
-            assignment_duration_s=flag_rules.seconds(assignment_duration, "--assignment-duration")
-            if assignment_duration else None,
-            max_conversations=max_conversations, per_worker=per_worker,
-            locales=flag_rules.locales(locale) if locale else None, min_approval_rate=min_approval_rate,
-            min_approved_hits=min_approved_hits, masters=masters,
-            allow_list=_worker_file(allow_list, "--allow-list"), block_list=_worker_file(block_list, "--block-list"),
-            custom=tuple(flag_rules.requirement(q) for q in qualification or ()),
-        )
-        flags.check()
-    except ValueError as exc:
-        console.print(f"[red]Error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    return flags
-
-
-def _worker_file(path: str, flag: str) -> tuple[str, ...]:
-    if not path:
-        return ()
-    try:
-        ids = worker_ids(path)
-    except OSError as exc:
-        raise FlagError(f"{flag} {path}: cannot read it ({exc.strerror or exc})") from None
-    if not ids:
-        raise FlagError(f"{flag} {path}: no worker ids in it (one a line)")
-    return ids
 
 
 def _checked(
@@ -296,36 +256,6 @@ def _start(settings: Settings, *, host: str, port: int, provider: str) -> Child:
     console.print(f"No Parley server of this database was alive: started one (pid {child.pid}) on {child.url}; "
                   f"its log: {child.log}")
     return child
-
-
-def _announce_plan(
-    run_id: str, task: Task, flags: RunFlags, *, provider: str, budget: float, question: tuple[str, int],
-    default_lifetime_s: int,
-) -> None:
-    """What the run will publish, every setting the flags may change, before anything is written."""
-    kind, per_hit = question
-    how_many = f"{flags.hits}" if flags.hits else "as many as needed,"
-    what = (f"{how_many} HTMLQuestion HIT(s), one per item, {per_hit} assignment(s) each" if kind == HTML
-            else f"{how_many} ExternalQuestion HIT(s) of its task page, 1 assignment each")
-    caps = task.caps
-    lines = [
-        f"Run [bold]{run_id}[/bold] ({task.name}) publishes {what} on {PROVIDERS[provider]}:",
-        f"  reward ${task.reward:.2f} per assignment (+ MTurk's fee); budget "
-        f"{f'${budget:.2f}' if budget else 'no cap'}",
-        f"  HIT lifetime {_duration(task.hit_lifetime_s or default_lifetime_s)} (renewed while served); "
-        f"{_duration(task.assignment_duration_s)} to submit once accepted",
-        f"  target {caps.target_conversations} conversation(s), at most {caps.max_conversations} at once, "
-        f"at most {caps.per_worker_total} per worker",
-        f"  qualifications: {describe_qualifications(task.qualifications, live=provider == 'live')}",
-    ]
-    console.print("\n".join(lines))
-
-
-def _duration(s: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size and s % size == 0:
-            return f"{s // size}{unit}"
-    return f"{s}s"
 
 
 def _leave(run_id: str, owner: InstanceRow, child: Child | None) -> None:

@@ -24,7 +24,8 @@ from server.hits.review import ReviewError
 from server.providers.mturk import MTurk, MTurkError
 from server.run_flags import FlagError, reward
 from server.store import Store
-from server.store.hits import CompensationRecord, HitStore
+from server.store.compensations import CompensationRecord, CompensationStore
+from server.store.hits import HitStore
 
 log = logging.getLogger(__name__)
 ANNOTATION = "parley-compensation"  # RequesterAnnotation: never a run id, so no run's sweep adopts these HITs
@@ -98,6 +99,7 @@ class Compensations:
     def __init__(self, mturk: MTurk, hit_store: HitStore, store: Store, quals: Qualifications) -> None:
         self.mturk = mturk
         self.hit_store = hit_store
+        self.records = CompensationStore(hit_store)
         self.store = store
         self.quals = quals
 
@@ -122,11 +124,11 @@ class Compensations:
         if plan.account != self.mturk.account:
             raise ReviewError(f"run {run_id} publishes on {plan.account}, not {self.mturk.account}: use its provider")
         token = compensation_token(run_id, worker_id, amount_cents, reason, key)
-        existing = await self.hit_store.compensation(token)
+        existing = await self.records.get(token)
         if existing is not None and existing.status in ("open", "paid"):
             settled = await self.settle(existing)
             return Paid(settled, already=True)
-        record = await self.hit_store.reserve_compensation(CompensationRecord(
+        record = await self.records.reserve(CompensationRecord(
             token=token, run_id=run_id, worker_id=worker_id, amount_cents=amount_cents,
             fee_cents=rules.fee_cents(amount_cents), reason=reason,
         ))
@@ -151,10 +153,10 @@ class Compensations:
             found = _HIT_ID.search(exc.message) if ("AlreadyExists" in exc.code or "Duplicate" in exc.code) else None
             if found is None:
                 if not exc.transient:
-                    await self.hit_store.set_compensation(record.token, status="failed")
+                    await self.records.update(record.token, status="failed")
                 raise
             hit_id = found.group(0)  # made by an earlier try that crashed before writing it down
-        await self.hit_store.set_compensation(record.token, hit_id=hit_id, status="open")
+        await self.records.update(record.token, hit_id=hit_id, status="open")
         return record.model_copy(update={"hit_id": hit_id, "status": "open"})
 
     async def settle(self, record: CompensationRecord) -> CompensationRecord:
@@ -168,19 +170,19 @@ class Compensations:
             if assignment["AssignmentStatus"] == "Submitted":
                 await _approve(self.mturk, assignment["AssignmentId"], record.reason)
             values = {"status": "paid", "assignment_id": assignment["AssignmentId"]}
-            await self.hit_store.set_compensation(record.token, **values)
+            await self.records.update(record.token, **values)
             return record.model_copy(update=values)
         hit = (await self.mturk.call("GetHIT", HITId=record.hit_id))["HIT"]
         closed = hit.get("HITStatus") in ("Reviewable", "Reviewing", "Disposed") or (
             epoch(hit.get("Expiration")) <= time.time())
         if closed and not hit.get("NumberOfAssignmentsPending") and not hit.get("NumberOfAssignmentsCompleted"):
-            await self.hit_store.set_compensation(record.token, status="expired")
+            await self.records.update(record.token, status="expired")
             return record.model_copy(update={"status": "expired"})
         return record
 
     async def settle_open(self, run_ids: set[str]) -> None:
         """The HIT manager's pass: every open compensation of these runs."""
-        for record in await self.hit_store.compensations(statuses=("open",)):
+        for record in await self.records.listed(statuses=("open",)):
             if record.run_id in run_ids:
                 try:
                     await self.settle(record)

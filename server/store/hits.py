@@ -15,6 +15,8 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, func, i
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from server.store.compensations import COMPENSATION_FREE
+from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.models import now
 from server.store.store import Store
 
@@ -116,35 +118,12 @@ class BonusRecord(SQLModel, table=True):
     created_at: float = Field(default_factory=now)
 
 
-class CompensationRecord(SQLModel, table=True):
-    """A one-assignment HIT that pays one worker (`parley compensate`): only they see it; paid on submit.
-
-    status: `creating` (reserved, MTurk not yet asked or not yet answered), `open` (published), `paid`
-    (approved), `expired` (closed unworked: its charge released), `failed` (MTurk refused it: nothing spent).
-    """
-
-    __tablename__ = "mturk_compensation"
-    token: str = Field(primary_key=True, max_length=64)  # the HIT's UniqueRequestToken
-    run_id: str = Field(max_length=64, index=True)  # whose budget pays it
-    worker_id: str = Field(max_length=128)
-    amount_cents: int
-    fee_cents: int
-    reason: str = Field(max_length=1024)
-    hit_id: str = Field(default="", max_length=64)
-    assignment_id: str = Field(default="", max_length=128)
-    status: str = Field(default="creating", max_length=16)
-    created_at: float = Field(default_factory=now)
-    updated_at: float = Field(default_factory=now)
-
-
-COMPENSATION_FREE = ("expired", "failed")
 _PLAN = HitPlan.__table__  # type: ignore[attr-defined]
 _HIT = HitRecord.__table__  # type: ignore[attr-defined]
 _PLAN_OF = select(_PLAN).where(_PLAN.c.run_id == bindparam("run_id"))  # read on every state change: built once
 _QUAL = QualificationRecord.__table__  # type: ignore[attr-defined]
 _BONUS = BonusRecord.__table__  # type: ignore[attr-defined]
 _ANSWER = FormAnswer.__table__  # type: ignore[attr-defined]
-_COMP = CompensationRecord.__table__  # type: ignore[attr-defined]
 
 
 class BudgetExceeded(Exception):
@@ -324,6 +303,12 @@ class HitStore:
     # ---- money --------------------------------------------------------------------------------
 
     @staticmethod
+    async def _budget(conn: Any, run_id: str) -> int:
+        """The run's budget cap in cents (0: none, or no plan)."""
+        plan = (await conn.execute(select(_PLAN.c.budget_cents).where(_PLAN.c.run_id == run_id))).first()
+        return int(plan[0]) if plan else 0
+
+    @staticmethod
     async def _published(conn: Any, run_id: str) -> int:
         """HITs of the run that MTurk made (or may be making): every record but the failed ones."""
         found = await conn.execute(
@@ -417,39 +402,3 @@ class HitStore:
     async def set_bonus_status(self, token: str, status: str) -> None:
         async with self.store._tx() as conn:
             await conn.execute(update(_BONUS).where(_BONUS.c.token == token).values(status=status))
-
-    # ---- compensations ------------------------------------------------------------------------
-
-    async def reserve_compensation(self, record: CompensationRecord) -> CompensationRecord:
-        """Record a compensation before MTurk is asked; the existing record if its token was seen. Checks the
-        run's budget in the same transaction."""
-        existing = await self.compensation(record.token)
-        if existing is not None:
-            return existing
-        async with self.store._tx() as conn:
-            plan = (await conn.execute(select(_PLAN.c.budget_cents).where(_PLAN.c.run_id == record.run_id))).first()
-            budget = int(plan[0]) if plan else 0
-            spent = await self._spend(conn, record.run_id)
-            wanted = record.amount_cents + record.fee_cents
-            if budget and spent + wanted > budget:
-                raise BudgetExceeded(record.run_id, spent, wanted, budget)
-            await conn.execute(insert(_COMP).values(**record.model_dump()))
-        return record
-
-    async def compensation(self, token: str) -> CompensationRecord | None:
-        row = await self.store._one(select(_COMP).where(_COMP.c.token == token))
-        return CompensationRecord.model_validate(row._mapping) if row else None
-
-    async def compensations(self, run_id: str | None = None, statuses: Iterable[str] | None = None) -> list[
-        CompensationRecord
-    ]:
-        stmt = select(_COMP).order_by(_COMP.c.created_at)
-        if run_id is not None:
-            stmt = stmt.where(_COMP.c.run_id == run_id)
-        if statuses is not None:
-            stmt = stmt.where(_COMP.c.status.in_(list(statuses)))
-        return [CompensationRecord.model_validate(r._mapping) for r in await self.store._all(stmt)]
-
-    async def set_compensation(self, token: str, **values: Any) -> None:
-        async with self.store._tx() as conn:
-            await conn.execute(update(_COMP).where(_COMP.c.token == token).values(updated_at=now(), **values))

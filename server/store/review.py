@@ -15,7 +15,9 @@ from sqlalchemy import Index, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
-from server.store.hits import COMPENSATION_FREE, HIT_FREE, BonusRecord, CompensationRecord, HitPlan, HitRecord
+from server.store.compensations import COMPENSATION_FREE
+from server.store.compensations import COMPENSATION_TABLE as _COMP
+from server.store.hits import HIT_FREE, BonusRecord, HitPlan, HitRecord
 from server.store.models import AgentRow, Conversation, MessageRow, Meta, TaskRun, WorldData, now
 from server.store.store import Store
 
@@ -64,7 +66,6 @@ _META = Meta.__table__  # type: ignore[attr-defined]
 _HIT = HitRecord.__table__  # type: ignore[attr-defined]
 _PLAN = HitPlan.__table__  # type: ignore[attr-defined]
 _BONUS = BonusRecord.__table__  # type: ignore[attr-defined]
-_COMP = CompensationRecord.__table__  # type: ignore[attr-defined]
 _REVIEW = ReviewAction.__table__  # type: ignore[attr-defined]
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from server.hits.compensation import ANNOTATION, compensation_token, question
 from server.store import Store
-from server.store.hits import CompensationRecord, HitStore
+from server.store.compensations import CompensationRecord, CompensationStore
+from server.store.hits import HitStore
 from tests.hits.harness import HitServer, mturk, settings_for
 from tests.hits.test_qualifications import refusal
 from tests.sandbox.helpers import accept_as, external_submit_url
@@ -40,7 +41,7 @@ async def records(server: HitServer) -> list[CompensationRecord]:
     store = Store(server.settings.database_url)
     await store.open()
     try:
-        return await HitStore(store).compensations()
+        return await CompensationStore(HitStore(store)).listed()
     finally:
         await store.close()
 
@@ -98,7 +99,7 @@ def test_a_retry_after_a_crash_adopts_the_hit_mturk_made_instead_of_paying_twice
         store = Store(server.settings.database_url)
         await store.open()
         try:
-            await HitStore(store).reserve_compensation(record)  # reserved, then MTurk made it, then the crash
+            await CompensationStore(HitStore(store)).reserve(record)  # reserved, then MTurk made it, then the crash
         finally:
             await store.close()
 
