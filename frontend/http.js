@@ -65,6 +65,11 @@ export function fetchTaskInfo(runId) {
   return callWithRetries(`/task/${encodeURIComponent(runId)}/info`, { method: "GET" });
 }
 
+/** What the task lets a previewing worker see of its context: {ok, body: {context: event-like | null}}. */
+export function fetchPreview(runId) {
+  return callWithRetries(`/task/${encodeURIComponent(runId)}/preview`, { method: "GET" });
+}
+
 /** Join (or join again) the assignment with this page's resume key: only the page holding it gets a token. */
 export function joinTask(runId, params) {
   return callWithRetries(`/task/${encodeURIComponent(runId)}/join`, {

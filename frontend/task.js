@@ -4,7 +4,7 @@
 import { Composer } from "./composer.js";
 import { Connection } from "./connection.js";
 import { loadFragment } from "./fragments.js";
-import { fetchTaskInfo, joinTask, prolificCompletion } from "./http.js";
+import { fetchPreview, fetchTaskInfo, joinTask, prolificCompletion } from "./http.js";
 import { readParams } from "./params.js";
 import { externalSubmitUrl, postExternalSubmit } from "./submit.js";
 import { View } from "./view.js";
@@ -99,6 +99,8 @@ async function boot() {
     view.setPhase("preview");
     view.setStatus("Accept the HIT to start.", "info");
     page.composer.idle("Accept the HIT to start");
+    const preview = await fetchPreview(params.runId);
+    if (preview.ok && preview.body?.context) view.setContext({ ...preview.body.context, seq: 0 });
     return;
   }
   if (!params.workerId) {

@@ -60,6 +60,25 @@ function pairView(data, sides) {
   return wrap;
 }
 
+/** A task's pictures (`data.images`: [{asset, caption, alt}]) as figures; only the run's own assets load. */
+function figures(images, assetBase) {
+  if (!Array.isArray(images) || !assetBase) return [];
+  return images.filter((image) => image && typeof image.asset === "string").map((image) => {
+    const figure = document.createElement("figure");
+    figure.className = "task-image";
+    const img = document.createElement("img");
+    img.src = assetBase + image.asset.split("/").map(encodeURIComponent).join("/");
+    img.alt = typeof image.alt === "string" ? image.alt : "";
+    figure.append(img);
+    if (typeof image.caption === "string" && image.caption) {
+      const caption = document.createElement("figcaption");
+      caption.textContent = image.caption;
+      figure.append(caption);
+    }
+    return figure;
+  });
+}
+
 export class View {
   constructor() {
     this.body = document.body;
@@ -77,6 +96,7 @@ export class View {
   }
 
   setTaskInfo(info) {
+    this.assetBase = `/task/${encodeURIComponent(info.run_id)}/assets/`;
     byId("task-title").textContent = info.title || "Task";
     document.title = info.title || "Parley task";
     byId("task-description").textContent = info.description || "";
@@ -165,6 +185,7 @@ export class View {
       }
       target.append(list);
     }
+    target.append(...figures(event.data?.images, this.assetBase));
     target.dataset.seq = String(event.seq);
     pane.hidden = false;
   }
@@ -192,6 +213,7 @@ export class View {
       return; // already shown (belt and braces: the connection already drops duplicate seqs)
     }
     const node = this.#bubble(event.mine ? "You" : event.sender, event.text, event.mine);
+    node.append(...figures(event.data?.images, this.assetBase));
     node.dataset.seq = String(event.seq);
     node.dataset.messageId = event.message_id ?? "";
     if (event.mine) {

@@ -26,6 +26,7 @@ from server.hits.plan import dollars
 from server.providers.mturk import MTurk, MTurkError
 from server.settings import Settings
 from server.store import Store
+from server.store.review import ReviewStore
 from server.tasks import TaskLoadError
 
 app = typer.Typer(help="Parley: live-chat crowdsourcing tasks on Amazon Mechanical Turk.", no_args_is_help=True)
@@ -97,18 +98,19 @@ def status(ctx: typer.Context) -> None:
 
     async def work(target: Target, manager: HitManager) -> None:
         table = Table("run", "task", "status", "owner", "conversations", "HITs open/taken/submitted/reviewed",
-                      "spend / budget")
+                      "spent + reserved / budget")
         leases = await owners(manager.store)
         for row in await manager.store.runs():
             completed = len(await manager.store.conversations(row.id, states=["completed"]))
             records = await manager.hit_store.hits(row.id)
             count = {s: sum(1 for r in records if r.status == s) for s in ("open", "taken", "submitted", "reviewed")}
             plan = await manager.hit_store.plan(row.id)
-            spend = dollars(await manager.hit_store.spend(row.id))
+            money = await manager.hit_store.money(row.id)
+            spend = f"${dollars(money.spent_cents)} + ${dollars(money.reserved_cents)}"
             budget = (f"${dollars(plan.budget_cents)}" if plan.budget_cents else "no cap") if plan else "not published"
             owner = leases.get(row.id, Owner("", None))
             table.add_row(row.id, row.task_module, row.status, owner.describe(), str(completed),
-                          "/".join(map(str, count.values())), f"${spend} / {budget}")
+                          "/".join(map(str, count.values())), f"{spend} / {budget}")
         console.print(table)
 
     _run(ctx, work)
@@ -120,11 +122,15 @@ def review(ctx: typer.Context, run_id: str, all_work: Annotated[bool, typer.Opti
 
     async def work(target: Target, manager: HitManager) -> None:
         statuses = ["submitted", "reviewed"] if all_work else ["submitted"]
+        flags = {a.agent_id: a.reason for a in await ReviewStore(manager.store).actions_for_run(run_id, "flag")}
         table = Table("assignment", "worker", "HIT", "MTurk status", "agent state", "conversation")
         for record in await manager.hit_store.hits(run_id, statuses=statuses):
             agent = await manager.store.agent_for_assignment(run_id, record.assignment_id)
+            state = agent.state if agent else "-"
+            if agent is not None and agent.id in flags:
+                state += f" (flagged: {flags[agent.id]})"
             table.add_row(record.assignment_id, record.worker_id, record.hit_id or "", record.assignment_status,
-                          agent.state if agent else "-", agent.conversation_id if agent else "-")
+                          state, agent.conversation_id if agent else "-")
         states = ["Submitted", "Approved", "Rejected"] if all_work else ["Submitted"]
         for answer in await manager.hit_store.form_answers(run_id, statuses=states):
             table.add_row(answer.assignment_id, answer.worker_id, answer.hit_id, answer.assignment_status,
@@ -197,8 +203,28 @@ def bonus(
     """Pay a bonus; running it again pays nothing more."""
 
     async def work(target: Target, manager: HitManager) -> None:
+        before = await manager.review.bonus_paid(assignment_id, amount, reason, key=key)
         paid = await manager.review.bonus(assignment_id, amount, reason, key=key)
-        console.print(f"Bonus ${dollars(paid.amount_cents)} to {paid.worker_id}: {paid.status}.")
+        said = "already paid (nothing more was sent)" if before else paid.status
+        console.print(f"Bonus ${dollars(paid.amount_cents)} to {paid.worker_id}: {said}.")
+
+    _run(ctx, work)
+
+
+@app.command()
+def compensate(
+    ctx: typer.Context, worker_id: str,
+    amount: Annotated[str, typer.Option(help="USD, at least 0.01")],
+    reason: Annotated[str, typer.Option(help="shown to the worker on the HIT")],
+    run_id: Annotated[str, typer.Option("--run", help="whose budget pays (default: the worker's latest run)")] = "",
+    key: Annotated[str, typer.Option(help="tells apart two compensations alike")] = "",
+) -> None:
+    """Pay a worker who has no assignment to bonus: a one-assignment HIT only they see, paid on submit. Running
+    it again publishes nothing more (and says whether it is paid)."""
+
+    async def work(target: Target, manager: HitManager) -> None:
+        paid = await manager.compensations.pay(worker_id, amount, reason, run_id=run_id, key=key)
+        console.print(paid.describe())
 
     _run(ctx, work)
 

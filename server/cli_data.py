@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +15,7 @@ from server.cli import Target, _run, app, console
 from server.export import FORMATS, export_run
 from server.hits import HitManager
 from server.hits.forms import AGREEMENT_STATUSES, agreement_of, html_form_of
+from server.store.hits import HIT_LIVE, FormAnswer, HitStore
 from server.tasks import load_task
 
 
@@ -43,6 +45,17 @@ def export(
         console.print(f"Wrote {chunks} {fmt} chunks of run {run_id} to {out}")
 
 
+async def _answers_summary(hit_store: HitStore, run_id: str, answers: list[FormAnswer]) -> str:
+    """How many answers are in, how many await review, and how many are still pending: assignments of the run's
+    HITs that may still be worked (being made, open, taken, or closed with their answers not yet read)."""
+    kept = Counter(a.hit_id for a in answers)
+    pending = sum(max(0, r.max_assignments - kept.get(r.hit_id or "", 0))
+                  for r in await hit_store.hits(run_id, statuses=(*HIT_LIVE, "closed")))
+    waiting = sum(1 for a in answers if a.assignment_status == "Submitted")
+    return (f"Run {run_id}: {len(answers)} answer(s) in ({waiting} awaiting review), {pending} still pending on "
+            "HITs that may yet be worked; agreement below counts the answers in, except rejected ones.")
+
+
 @app.command()
 def agreement(
     ctx: typer.Context,
@@ -54,19 +67,22 @@ def agreement(
     Counts every kept answer except rejected ones and unreadable ones.
     """
 
-    async def work(target: Target, manager: HitManager) -> list[dict[str, Any]]:
+    async def work(target: Target, manager: HitManager) -> tuple[list[dict[str, Any]], str]:
         row = await manager.store.get_run(run_id)
         if row is None:
             raise ValueError(f"there is no run {run_id}; `parley status` lists the runs")
         form = html_form_of(load_task(row.task_module, row.options))
         if form is None:
             raise ValueError(f"run {run_id} ({row.task_module}) is not a form task: it has no per-item answers")
-        return agreement_of(form, await manager.hit_store.form_answers(run_id, statuses=AGREEMENT_STATUSES))
+        answers = await manager.hit_store.form_answers(run_id)
+        counted = [a for a in answers if a.assignment_status in AGREEMENT_STATUSES]
+        return agreement_of(form, counted), await _answers_summary(manager.hit_store, run_id, answers)
 
-    report = _run(ctx, work)
+    report, summary = _run(ctx, work)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
+    console.print(summary)
     for figures in report:
         kappa = figures["fleiss_kappa"]
         console.print(f"[bold]{figures['field']}[/bold]: {figures['items']} item(s) with 2+ answers, "

@@ -12,7 +12,7 @@ from server.cli_servers import Owner, owner_of
 from server.hits.plan import dollars
 from server.states import AgentState
 from server.store import Store
-from server.store.hits import HIT_LIVE, HitStore
+from server.store.hits import HitStore
 
 S = AgentState
 HIT_COLUMNS = {"open": ("creating", "open"), "taken": ("taken",), "submitted": ("submitted",),
@@ -44,13 +44,13 @@ async def snapshot(store: Store, run_id: str, target: int) -> Snapshot:
     records = await hit_store.hits(run_id)
     agents = await store.agents(run_id, states=[s for states in WORKER_COLUMNS.values() for s in states])
     plan = await hit_store.plan(run_id)
-    reserved = sum(r.charge_cents for r in records if r.status in HIT_LIVE)
+    money = await hit_store.money(run_id)
     return Snapshot(
         run_id=run_id, status=row.status if row else "gone",
         hits={name: sum(1 for r in records if r.status in states) for name, states in HIT_COLUMNS.items()},
         workers={name: sum(1 for a in agents if a.state in states) for name, states in WORKER_COLUMNS.items()},
         completed=len(await store.conversations(run_id, states=["completed"])), target=target,
-        spent_cents=await hit_store.spend(run_id) - reserved, reserved_cents=reserved,
+        spent_cents=money.spent_cents, reserved_cents=money.reserved_cents,
         budget_cents=plan.budget_cents if plan else 0, owner=await owner_of(store, run_id),
     )
 

@@ -17,6 +17,7 @@ import uvicorn
 from rich.live import Live
 
 from server.cli import FAILURES, Target, _guard, app, console, with_manager
+from server.cli_plan import announce_plan, read_flags
 from server.cli_progress import watch
 from server.cli_servers import (
     Child,
@@ -30,12 +31,13 @@ from server.cli_servers import (
 )
 from server.cli_stop import stop_and_expire, wait_until_expired
 from server.hits import HitManager, check_live, publish_run
-from server.hits.admin import publishing_choice
+from server.hits.admin import check_public_url, publishing_choice
 from server.providers.mturk import account_key, endpoint_for
+from server.run_flags import RunFlags, check_task
 from server.serving import uvicorn_options
 from server.settings import Settings
 from server.store import Store
-from server.store.hits import HTML, HitPlan, HitStore
+from server.store.hits import HitPlan, HitStore
 from server.store.leases import InstanceRow
 from server.tasks import load_task
 from worlds.base import Task
@@ -70,7 +72,7 @@ class Registered:
 
 async def register(
     store: Store, settings: Settings, *, run_id: str, module: str, task: Task, provider: str, endpoint_url: str,
-    listen: str, budget: float, live: bool, question: str, assignments: int,
+    listen: str, budget: float, live: bool, question: str, assignments: int, flags: RunFlags | None = None,
 ) -> Registered:
     """Write the run (active) and its HIT plan; refuse when this database's live servers use another MTurk."""
     instances = await live_instances(store)
@@ -82,17 +84,21 @@ async def register(
             f"MTurk sandbox, so none would publish this run on the {provider} provider: run with their provider "
             f"(PARLEY_PROVIDER), or stop them and run again"
         )
+    flags = flags or RunFlags()
     existing = await store.get_run(run_id)
     if existing is not None and existing.task_module != module:
         raise ValueError(f"run {run_id} already exists for {existing.task_module}, not {module}: use a new --run-id")
+    if existing is not None and existing.options != flags.options():
+        raise ValueError(f"run {run_id} already exists with other flags ({existing.options or 'none'}): run it "
+                         "again with the same flags, or use a new --run-id")
     sandbox = servers[0].url if servers and provider == "builtin" else listen
     endpoint = endpoint_for(provider, public_url=sandbox, endpoint_url=endpoint_url)
     plan = await publish_run(
         HitStore(store), run_id=run_id, account=account_key(endpoint), task=task, budget_usd=budget, live=live,
         public_url=settings.public_url, question=question, assignments=assignments,
-        lifetime_s=settings.hit_lifetime_s,
+        lifetime_s=settings.hit_lifetime_s, max_hits=flags.hits or 0,
     )
-    await store.ensure_run(run_id, module, {})
+    await store.ensure_run(run_id, module, flags.options())
     await store.set_run_status(run_id, "active")  # running a stopped run again resumes it
     return Registered(plan=plan, servers=servers)
 
@@ -113,11 +119,30 @@ def run(
     run_id: Annotated[str, typer.Option(help="default: <task name>-<time>")] = "",
     budget: Annotated[float, typer.Option(help="budget cap in USD: reward + fees + bonuses (0: none)")] = 0.0,
     live: Annotated[bool, typer.Option("--live", help="publish on LIVE MTurk: real money")] = False,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="publish on MTurk's own sandbox (needs an https:// "
+                                                            "PARLEY_PUBLIC_URL)")] = False,
     confirm_spend: Annotated[float, typer.Option(help="confirm the live budget without a prompt")] = -1.0,
     question: Annotated[str, typer.Option(
         help="html: one HTMLQuestion HIT per item (tasks with a form, e.g. worlds.static_form); external: "
              "Parley's task page. Default: html when the task has a form")] = "",
-    assignments: Annotated[int, typer.Option(help="workers per item for html HITs, 1..9 (0: the task's)")] = 0,
+    hits: Annotated[int | None, typer.Option("--hits", "-nh", help="HITs to publish in all (default: as many "
+                                                                   "as the target needs)")] = None,
+    assignments: Annotated[int | None, typer.Option("--assignments", "-na", help="assignments per HIT: 1 for "
+                                                    "ExternalQuestion runs, 1..9 for html ones")] = None,
+    reward: Annotated[str, typer.Option("--reward", "-r", help="USD per assignment, at least 0.01")] = "",
+    conversations: Annotated[int | None, typer.Option(help="completed conversations to collect")] = None,
+    lifetime: Annotated[str, typer.Option(help="a HIT's lifetime, e.g. 30m, 4h, 2d (renewed while served)")] = "",
+    assignment_duration: Annotated[str, typer.Option(help="time a worker has to submit, e.g. 1h")] = "",
+    max_conversations: Annotated[int | None, typer.Option(help="conversations at once")] = None,
+    per_worker: Annotated[int | None, typer.Option(help="units one worker may do in all")] = None,
+    locale: Annotated[list[str] | None, typer.Option(help="worker locale: US, US-CA (repeat, or a,b)")] = None,
+    min_approval_rate: Annotated[int | None, typer.Option(help="percent of approved assignments")] = None,
+    min_approved_hits: Annotated[int | None, typer.Option(help="approved HITs at least")] = None,
+    masters: Annotated[bool, typer.Option("--masters", help="MTurk Masters only")] = False,
+    allow_list: Annotated[str, typer.Option(help="file of worker ids: only they see the HITs")] = "",
+    block_list: Annotated[str, typer.Option(help="file of worker ids who never see the HITs")] = "",
+    qualification: Annotated[list[str] | None, typer.Option(
+        help="a requirement in MTurk's shape, as JSON (repeat)")] = None,
     host: Annotated[str, typer.Option(help="where a server started here listens (default: PARLEY_HOST)")] = "",
     port: Annotated[int, typer.Option(help="where a server started here listens (default: PARLEY_PORT)")] = 0,
     detach: Annotated[bool, typer.Option("--detach", help="return once the run is served")] = False,
@@ -126,7 +151,8 @@ def run(
                                             "built-in Prolific unless --live, see `parley prolific run`)")] = "mturk",
 ) -> None:
     """Register a task's run and have this database's Parley server serve and publish it (starting one in the
-    background when none runs): on the built-in sandbox unless --provider or --live says otherwise."""
+    background when none runs): on the built-in sandbox unless --sandbox, --live or --provider says otherwise.
+    The flags override the task's declaration; docs/mturk.md has a worked example of each."""
     target: Target = ctx.obj
     if recruit_on == "prolific" and not (question or assignments):
         from server.cli_prolific import run_on_prolific  # here: server.cli_prolific builds on this module
@@ -139,12 +165,22 @@ def run(
                                  "for MTurk's sandbox or live endpoint use `parley --provider sandbox|live run`")
     if on_exit not in ON_EXIT:
         raise typer.BadParameter(f"--on-exit must be one of {', '.join(ON_EXIT)}")
-    provider = "live" if live else ("builtin" if target.provider == "live" else target.provider)
+    if live and sandbox:
+        raise typer.BadParameter("--live and --sandbox name two different MTurks: give one")
+    chosen = "builtin" if target.provider == "live" else target.provider  # live MTurk only with --live
+    provider = "live" if live else "sandbox" if sandbox else chosen
     settings = target.settings
     host, port = host or settings.host, port or settings.port
-    loaded = _checked(task, live=live, budget=budget, public_url=settings.public_url, question=question,
-                      assignments=assignments)
+    flags = read_flags(hits=hits, assignments=assignments, reward=reward, conversations=conversations,
+                      lifetime=lifetime, assignment_duration=assignment_duration, max_conversations=max_conversations,
+                   per_worker=per_worker, locale=locale, min_approval_rate=min_approval_rate,
+                   min_approved_hits=min_approved_hits, masters=masters, allow_list=allow_list,
+                   block_list=block_list, qualification=qualification)
+    loaded, per_hit = _checked(task, flags, live=live, provider=provider, budget=budget,
+                               public_url=settings.public_url, question=question)
     run_id = run_id or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    announce_plan(run_id, loaded, flags, provider=provider, budget=budget, question=per_hit,
+                   default_lifetime_s=settings.hit_lifetime_s)
     if live and confirm_spend != budget:
         typer.confirm(
             f"Publish run {run_id} on LIVE MTurk, spending up to ${budget:.2f} of real money?", abort=True
@@ -154,9 +190,10 @@ def run(
     registered = _guard(_with_store(settings, lambda store: register(
         store, settings, run_id=run_id, module=task, task=loaded, provider=provider,
         endpoint_url=target.endpoint_url, listen=listen_url(host, port), budget=budget, live=live,
-        question=question, assignments=assignments,
+        question=question, assignments=flags.assignments or 0, flags=flags,
     )))
-    _announce_plan(run_id, registered.plan, budget)
+    console.print(f"Run [bold]{run_id}[/bold] is registered on {registered.plan.account}; waiting for a Parley "
+                  "server to take it.")
     child = None if registered.servers else _start(settings, host=host, port=port, provider=provider)
     owner = _served(settings, run_id, child)
     if detach:
@@ -166,16 +203,21 @@ def run(
     _follow(steer, run_id, loaded.caps.target_conversations, on_exit=on_exit, owner=owner, child=child)
 
 
-def _checked(task: str, *, live: bool, budget: float, public_url: str, question: str, assignments: int) -> Task:
-    """The task, once the live-mode rules and its question kind allow it; refused before anything is written."""
+def _checked(
+    task: str, flags: RunFlags, *, live: bool, provider: str, budget: float, public_url: str, question: str
+) -> tuple[Task, tuple[str, int]]:
+    """The task with the flags over it and its (question kind, assignments per HIT), once the provider's rules
+    allow them; refused before anything is written."""
     try:
-        loaded = load_task(task)
         check_live(live=live, budget_usd=budget, public_url=public_url)
-        publishing_choice(loaded, question, assignments)
+        check_public_url(provider, public_url)
+        loaded = load_task(task, flags.options())
+        check_task(loaded)
+        per_hit = publishing_choice(loaded, question, flags.assignments or 0)
     except FAILURES as exc:
         console.print(f"[red]Error:[/red] {exc}")
         raise typer.Exit(1) from None
-    return loaded
+    return loaded, per_hit
 
 
 def _served(settings: Settings, run_id: str, child: Child | None, *, hits: bool = True) -> InstanceRow:
@@ -225,14 +267,6 @@ def _start(settings: Settings, *, host: str, port: int, provider: str) -> Child:
     console.print(f"No Parley server of this database was alive: started one (pid {child.pid}) on {child.url}; "
                   f"its log: {child.log}")
     return child
-
-
-def _announce_plan(run_id: str, plan: HitPlan, budget: float) -> None:
-    cap = f"${budget:.2f}" if budget else "none"
-    kind = (f"one HTMLQuestion HIT per item, {plan.assignments} worker(s) each" if plan.question == HTML
-            else "ExternalQuestion HITs of its task page")
-    console.print(f"Run [bold]{run_id}[/bold] publishes {kind} on {plan.account} (budget {cap}); "
-                  f"waiting for a Parley server to take it.")
 
 
 def _leave(run_id: str, owner: InstanceRow, child: Child | None) -> None:

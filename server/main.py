@@ -27,7 +27,7 @@ from server.prolific_wiring import mount_prolific_sandbox, study_manager
 from server.protocol import ErrorReply
 from server.registry import Runs
 from server.relay import Relay
-from server.routes import fragments, health, prolific, task, ws
+from server.routes import assets, fragments, health, prolific, task, ws
 from server.routes.task import FRONTEND
 from server.sandbox import Sandbox
 from server.security import SecurityHeaders
@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(task.router)
     app.include_router(fragments.router)
+    app.include_router(assets.router)
     app.include_router(prolific.router)
     app.state.sandbox = mount_sandbox(app, settings)
     app.state.prolific_sandbox = mount_prolific_sandbox(app, settings)

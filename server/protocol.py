@@ -340,6 +340,12 @@ class TaskInfo(BaseModel):
     limits: dict[str, int]
 
 
+class TaskPreview(BaseModel):
+    """What the page shows in the task pane while the worker only previews the HIT (None: nothing)."""
+
+    context: dict[str, Any] | None = None
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from server.run_flags import OVERRIDES, FlagError, RunFlags, check_task
 from worlds.base import Task
 
 
@@ -13,7 +14,10 @@ class TaskLoadError(ValueError):
 
 
 def load_task(spec: str, options: dict[str, Any] | None = None) -> Task:
-    """Build a Task from "module" (its `make_task(**options)`, else its `task`) or "module:factory"."""
+    """Build a Task from "module" (its `make_task(**options)`, else its `task`) or "module:factory", with the
+    run's flags (`options[OVERRIDES]`, from `parley run`) applied over its declaration."""
+    options = dict(options or {})
+    flags = RunFlags.from_options(options.pop(OVERRIDES, None) or {})
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -31,4 +35,11 @@ def load_task(spec: str, options: dict[str, Any] | None = None) -> Task:
     if not isinstance(task, Task):
         raise TaskLoadError(f"{module_name} must define `task = Task(...)` or `make_task(**options) -> Task`")
     task.load_contexts()
+    if flags == RunFlags():
+        return task
+    task = flags.apply(task)
+    try:
+        check_task(task)
+    except FlagError as exc:
+        raise TaskLoadError(str(exc)) from None
     return task

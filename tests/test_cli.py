@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,13 +74,17 @@ def test_review_approve_bonus_and_balance_through_the_cli(server: HitServer) -> 
     approved = parley(server, "approve", assignment_id, "--feedback", "Thanks")
     assert approved.exit_code == 0, approved.output
     assert client.get_assignment(AssignmentId=assignment_id)["Assignment"]["AssignmentStatus"] == "Approved"
-    for _ in range(2):
-        paid = parley(server, "bonus", assignment_id, "0.50", "--reason", "Nice work")
-        assert paid.exit_code == 0 and "paid" in paid.output, paid.output
+    paid = parley(server, "bonus", assignment_id, "0.50", "--reason", "Nice work")
+    assert paid.exit_code == 0 and "ACLIWORKER: paid." in paid.output, paid.output
+    again = parley(server, "bonus", assignment_id, "0.50", "--reason", "Nice work")
+    assert again.exit_code == 0 and "already paid" in again.output, again.output
     assert len(client.list_bonus_payments(AssignmentId=assignment_id)["BonusPayments"]) == 1
     assert parley(server, "balance").output != before
     status = parley(server, "status")
     assert status.exit_code == 0 and "tests.hits.tasks:chat2" in status.output and "no cap" in status.output
+    # Spent: the approved HIT ($0.60) and the bonus ($0.60); reserved: the run's other HITs, open ($0.60 each).
+    spent = re.search(r"\$(\d+\.\d\d) \+ \$(\d+\.\d\d) / no cap", status.output)
+    assert spent is not None and spent.group(1) == "1.20" and float(spent.group(2)) > 0, status.output
 
 
 def test_expire_stops_the_run_and_closes_its_open_hits(server: HitServer) -> None:
@@ -127,7 +132,7 @@ def test_run_refuses_a_question_kind_or_assignments_the_task_cannot_take_and_wri
     too_many = parley(server, "run", "tests.hits.tasks:form3", "--assignments", "10", "--run-id", "R2")
     assert too_many.exit_code == 1 and "1..9" in too_many.output and "40%" in too_many.output
     external = parley(server, "run", "tests.hits.tasks:chat2", "--assignments", "3", "--run-id", "R3")
-    assert external.exit_code == 1 and "leave out --assignments 3" in external.output
+    assert external.exit_code == 1 and "--assignments 3" in external.output and "--hits" in external.output
     status = parley(server, "status").output
     assert "R1" not in status and "R2" not in status and "R3" not in status  # nothing was written
 
@@ -193,6 +198,7 @@ def test_a_form_runs_agreement_export_and_review_through_the_cli(form_server: Hi
     assert figures["fleiss_kappa"] == pytest.approx(11 / 56)
     table = parley(form_server, "agreement", "form")
     assert "percent agreement 0.444" in table.output and "Fleiss' kappa 0.196" in table.output
+    assert "9 answer(s) in (9 awaiting review), 0 still pending" in table.output, table.output
 
     out = tmp_path / "form.csv"
     assert parley(form_server, "export", "form", "--format", "csv", "--out", str(out)).exit_code == 0
@@ -221,6 +227,7 @@ LIBRARY_TASKS = [
     "worlds.model_chat",
     "worlds.pairwise_eval",
     "worlds.role_survey",  # custom UI per role
+    "worlds.picture_pick",  # pictures from its assets
     "worlds.static_form --question external",  # the form served by Parley's task page
 ]
 

@@ -98,6 +98,14 @@ def fragment(role: str, *, fields: list[str] | None = None) -> Widget:
     return Widget("fragment", spec)
 
 
+def image(asset: str, *, caption: str = "", alt: str = "") -> dict[str, str]:
+    """A picture of the task's assets (`Task(assets=<dir>)`), by its path inside that folder, for a message's
+    data: `Message(kind="context", data={"images": [image("cat.png", caption="A cat")]})`. The page shows
+    `data["images"]` in the task pane (context messages) or under the chat line (chat messages), each with
+    its caption as text; `alt` (default: the caption) is read to those who cannot see it."""
+    return {"asset": asset, "caption": caption, "alt": alt or caption}
+
+
 class AgentTimeout(Exception):
     """An agent did not act within its timeout. The runner ends the conversation unless the world catches it."""
 
@@ -120,6 +128,7 @@ class Agent(Protocol):
 
 
 Saver = Callable[[dict[str, Any]], Awaitable[None]]
+GOLD_KEY = "_gold"  # in a world's saved result: its gold checks, [{"role", "passed", "item"}] (see World.gold)
 
 
 class World:
@@ -130,6 +139,8 @@ class World:
         self.context = context
         self._saver = saver
         self.turns = 0
+        self._saved: dict[str, Any] = {}
+        self._gold: list[dict[str, Any]] = []
 
     def agent(self, role: str) -> Agent:
         for agent in self.agents:
@@ -150,8 +161,17 @@ class World:
 
     async def save(self, data: dict[str, Any]) -> None:
         """Keep this world's result. Call it as often as useful; the last call wins."""
+        self._saved = dict(data)
         if self._saver is not None:
-            await self._saver(data)
+            await self._saver({**data, GOLD_KEY: list(self._gold)} if self._gold else data)
+
+    async def gold(self, agent: Agent, passed: bool, item: str = "") -> bool:
+        """Record one gold check of `agent` (an answer the task knows): kept with the world's result, and acted
+        on as the task's `GoldPolicy` says (qualification score, soft block, flag for rejection). Returns
+        `passed`, so a world can write `if not await self.gold(worker, answer == expected, "pair-7"): ...`."""
+        self._gold.append({"role": agent.role, "passed": bool(passed), "item": item})
+        await self.save(self._saved)
+        return passed
 
     async def broadcast(self, message: Message, *, exclude: Agent | None = None) -> None:
         for agent in self.agents:
@@ -200,6 +220,61 @@ class Caps:
     target_conversations: int = 100
 
 
+@dataclass(frozen=True)
+class GoldPolicy:
+    """What a task's gold checks (`World.gold(agent, passed)`, in onboarding or mixed into the work) do.
+
+    A worker's score is the percent of their gold checks passed in the run, acted on once they have
+    `min_checks`. `qualification`: the name of a qualification type (created on the account) whose value
+    Parley keeps at each worker's score on MTurk, to require in other runs (`--qualification`).
+    `soft_block_below`: soft-block a worker whose score is below this percent (MTurk then hides Parley's
+    HITs from them; `parley unblock` lifts it). `flag_for_rejection`: mark the worker's work in a
+    conversation with a failed check, on the dashboard and in `parley review`, for the requester to reject.
+    """
+
+    qualification: str = ""
+    soft_block_below: int = 0
+    flag_for_rejection: bool = False
+    min_checks: int = 1
+
+
+@dataclass(frozen=True)
+class Qualifications:
+    """Who may see and accept a task's HITs; Parley pushes these to MTurk as QualificationRequirements, so a
+    worker who does not qualify never accepts (docs/mturk.md, "Qualifications").
+
+    `locales`: countries ("US") or country-subdivisions ("US-CA"); None keeps Parley's default (US, on live
+    MTurk only). `min_approval_rate`: percent of approved assignments; None keeps the default (95, live
+    only). `min_approved_hits`: at least this many approved HITs. `masters`: MTurk Masters only.
+    `allow_list`: worker ids; only they see the HITs (Parley grants them a qualification of the run).
+    `block_list`: worker ids who never see them. `custom`: requirements in MTurk's own shape, e.g.
+    `{"QualificationTypeId": "3X...", "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [80]}`.
+    """
+
+    locales: tuple[str, ...] | None = None
+    min_approval_rate: int | None = None
+    min_approved_hits: int = 0
+    masters: bool = False
+    allow_list: tuple[str, ...] = ()
+    block_list: tuple[str, ...] = ()
+    custom: tuple[Mapping[str, Any], ...] = ()
+
+
+def worker_ids(path: str | Path) -> tuple[str, ...]:
+    """Worker ids from a file: one a line (or comma-separated); blank lines and `#` comments skipped."""
+    path = Path(path)
+    ids: list[str] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for part in line.split("#", 1)[0].split(","):
+            worker = part.strip()
+            if not worker:
+                continue
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", worker):
+                raise ValueError(f"{path}:{lineno}: {worker!r} is not a worker id (letters and digits)")
+            ids.append(worker)
+    return tuple(dict.fromkeys(ids))
+
+
 @dataclass
 class Task:
     """A task declaration: the one thing a task module exports (as `task`, or `make_task(**options)`)."""
@@ -217,6 +292,12 @@ class Task:
     timeouts: Timeouts = field(default_factory=Timeouts)
     caps: Caps = field(default_factory=Caps)
     ui: Mapping[str, str | Path] = field(default_factory=dict)  # role -> its page fragment (.html), see fragment()
+    qualifications: Qualifications = field(default_factory=Qualifications)
+    gold: GoldPolicy | None = None  # what failing the world's gold checks does (see World.gold)
+    assets: str | Path | None = None  # a folder served read-only at /task/<run>/assets/ (see image())
+    preview: Callable[[Any], Message | None] | None = None  # context -> what a previewing worker may see
+    hit_lifetime_s: int = 0  # how long a HIT stays findable before Parley renews it; 0: the server's default
+    assignment_duration_s: int = 3600  # how long a worker has, once they accept, to submit
     # The pairing tells each worker their role; False keeps the partners' roles from them (e.g. a study of
     # how people treat a partner they cannot place).
     reveal_partner_roles: bool = True
@@ -234,6 +315,18 @@ class Task:
             raise ValueError(f"task {self.name!r}: ui names {sorted(unknown)}, which are not human roles")
         self._ui = {role: load_fragment(path) for role, path in self.ui.items()}
         self._contexts: list[Any] | None = None
+        if self.assets is not None and not Path(self.assets).is_dir():
+            raise ValueError(f"task {self.name!r}: assets {str(self.assets)!r} is not a folder")
+
+    @property
+    def assets_dir(self) -> Path | None:
+        return Path(self.assets) if self.assets is not None else None
+
+    def preview_message(self) -> Message | None:
+        """What a worker previewing the HIT sees in the task pane: `preview(first context)`, when declared."""
+        if self.preview is None:
+            return None
+        return self.preview(self.context_for(0))
 
     def ui_for(self, role: str) -> RoleUI | None:
         """The page fragment this task declared for `role` (read and checked when the task was built)."""

@@ -27,7 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from worlds.answers import ask
-from worlds.base import Caps, ContextFileError, Message, Task, Timeouts, World, choice, form, jsonl_contexts, text_input
+from worlds.base import (
+    Caps,
+    ContextFileError,
+    GoldPolicy,
+    Message,
+    Task,
+    Timeouts,
+    World,
+    choice,
+    form,
+    jsonl_contexts,
+    text_input,
+)
 
 PAIRS = Path(__file__).parent / "data" / "pairwise_conversations.jsonl"
 QUESTION = "Who would you prefer to talk to for a long conversation?"
@@ -118,6 +130,8 @@ class PairwiseEvalWorld(World):
                 "winner": shown[side]["model"], "loser": shown[other]["model"], "reason": answer["reason"],
                 "gold": item["gold"] is not None, "correct": None if item["gold"] is None else side == item["gold"],
             })
+            if item["gold"] is not None:  # the task's GoldPolicy acts on it (flag for rejection by default)
+                await self.gold(worker, side == item["gold"], item["pair_id"])
             await self.save(self._record(hit["hit"], results))
 
     def _record(self, hit: int, results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,6 +141,9 @@ class PairwiseEvalWorld(World):
             "hit": hit, "question": self.question, "results": results,
             "gold": {"total": len(checks), "correct": sum(checks), "passed": passed},
         }
+
+
+FLAG_FAILED_GOLD = GoldPolicy(flag_for_rejection=True)  # a failed gold pair marks the HIT for rejection
 
 
 def make_task(
@@ -139,6 +156,7 @@ def make_task(
     seed: int = 0,
     turn_timeout: float = 300.0,
     target_conversations: int = 1000,
+    gold_policy: GoldPolicy | None = FLAG_FAILED_GOLD,
 ) -> Task:
     if pairs_per_hit < 1 or gold_per_hit < 0:
         raise ValueError("pairs_per_hit must be >= 1 and gold_per_hit >= 0")
@@ -159,6 +177,7 @@ def make_task(
         roles=["Evaluator"],
         contexts=build_hits(source, pairs_per_hit=pairs_per_hit, gold_per_hit=gold_per_hit, seed=seed),
         reward=0.4,
+        gold=gold_policy,
         keywords=["chatbot", "comparison", "evaluation"],
         timeouts=Timeouts(turn=turn_timeout, waiting=60.0),
         caps=Caps(

@@ -41,6 +41,13 @@ class QADataCollectionWorld(World):
     timeout: float = 300.0
 
 
+def preview(context: Any) -> Message | None:
+    """A previewing worker reads the paragraph they would work on (an example: the first one)."""
+    if not context:
+        return None
+    return Message(kind="context", sender="Task", text=context["text"], data={"title": context.get("title", "")})
+
+
 def make_task(
     contexts_path: str | None = None,
     contexts: Iterable[Any] | None = None,
@@ -62,6 +69,7 @@ def make_task(
         world=World,
         roles=["Writer"],
         contexts=source,
+        preview=preview,
         reward=0.35,
         keywords=["question answering", "writing"],
         timeouts=Timeouts(turn=turn_timeout, waiting=60.0),

@@ -2,6 +2,7 @@
 
 import { api, errorMessage } from "./api.js";
 import { showFormAnswers } from "./forms.js";
+import { wireWorkerActions } from "./workers.js";
 import { watchRun } from "./live.js";
 import { showTranscript } from "./transcript.js";
 
@@ -50,8 +51,10 @@ function renderSnapshot(snapshot) {
   setCount("count-submitted", snapshot.assignments.submitted);
   setCount("count-approved", snapshot.assignments.approved);
   setCount("count-rejected", snapshot.assignments.rejected);
-  const budget = snapshot.spend.budget_cents ? dollars(snapshot.spend.budget_cents) : "no cap";
-  $("spend").textContent = `${dollars(snapshot.spend.spent_cents)} / ${budget}`;
+  setCount("count-flagged", snapshot.flagged);
+  $("spent").textContent = dollars(snapshot.spend.spent_cents);
+  $("reserved").textContent = dollars(snapshot.spend.reserved_cents);
+  $("budget").textContent = snapshot.spend.budget_cents ? dollars(snapshot.spend.budget_cents) : "no cap";
   renderConversations(snapshot.recent);
 }
 
@@ -170,9 +173,7 @@ $("login-form").addEventListener("submit", async (event) => {
   }
   $("token").value = "";
   $("login-error").hidden = true;
-  await loginFromLink().then((refused) => {
-  if (!refused) enterDashboard();
-});
+  await enterDashboard();
 });
 
 $("logout").addEventListener("click", async () => {
@@ -194,6 +195,7 @@ $("approve-all").addEventListener("click", async () => {
   notify(`Approved ${reply.body.approved.length} assignment(s)${failed ? `; ${failed} could not be` : ""}.`);
 });
 
+wireWorkerActions({ notify, current: () => currentRun });
 loginFromLink().then((refused) => {
   if (!refused) enterDashboard();
 });

@@ -45,6 +45,15 @@ export const api = {
   bonus: (agentId, amount, reason, key) =>
     call("POST", `/admin/api/agents/${encodeURIComponent(agentId)}/bonus`, { amount, reason, key }),
   block: (workerId, reason) => call("POST", `/admin/api/workers/${encodeURIComponent(workerId)}/block`, { reason }),
+  unblock: (workerId) => call("POST", `/admin/api/workers/${encodeURIComponent(workerId)}/unblock`, {}),
+  notifyWorkers: (workerIds, subject, message) =>
+    call("POST", "/admin/api/workers/notify", { worker_ids: workerIds, subject, message }),
+  compensate: (workerId, amount, reason, runId) =>
+    call("POST", `/admin/api/workers/${encodeURIComponent(workerId)}/compensate`, { amount, reason, run_id: runId }),
+  approveAnswer: (assignmentId, feedback) =>
+    call("POST", `/admin/api/form-answers/${encodeURIComponent(assignmentId)}/approve`, { feedback }),
+  rejectAnswer: (assignmentId, reason) =>
+    call("POST", `/admin/api/form-answers/${encodeURIComponent(assignmentId)}/reject`, { reason }),
   approveRun: (runId) => call("POST", `/admin/api/runs/${encodeURIComponent(runId)}/approve`, {}),
   exportUrl: (runId, format, raw) =>
     `/admin/api/runs/${encodeURIComponent(runId)}/export?format=${format}&raw_worker_ids=${raw ? "true" : "false"}`,

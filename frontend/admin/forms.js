@@ -17,7 +17,36 @@ function row(values) {
 
 const figure = (value) => (value === null || value === undefined ? "n/a" : value.toFixed(3));
 
-function render(form) {
+function reviewCell(answer, { notify, reload }) {
+  const cell = document.createElement("td");
+  if (answer.status !== "Submitted" && answer.status !== "Rejected") return cell;
+  const text = document.createElement("input");
+  text.type = "text";
+  text.className = "answer-reason";
+  text.placeholder = "Reason or feedback";
+  text.setAttribute("aria-label", `Reason or feedback for ${answer.assignment_id}`);
+  const act = (label, cls, send) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = cls;
+    button.textContent = label;
+    button.addEventListener("click", async () => {
+      const reply = await send(answer.assignment_id, text.value);
+      if (reply.status !== 200) {
+        notify(`${label} refused: ${errorMessage(reply)}`, "error");
+        return;
+      }
+      notify(`${label}d ${answer.assignment_id} (${reply.body.status}).`);
+      reload();
+    });
+    return button;
+  };
+  cell.append(text, act("Approve", "approve", api.approveAnswer));
+  if (answer.status === "Submitted") cell.append(act("Reject", "reject", api.rejectAnswer));
+  return cell;
+}
+
+function render(form, hooks) {
   const statuses = Object.entries(form.by_status).map(([status, count]) => `${count} ${status.toLowerCase()}`);
   $("form-summary").textContent =
     `${form.answers} answer(s) to ${form.items} item(s) from ${form.workers} worker(s)` +
@@ -34,6 +63,7 @@ function render(form) {
     const answers = a.error ? `unreadable: ${a.error}` : Object.entries(a.answers).map(([k, v]) => `${k}: ${v}`).join("; ");
     const tr = row([a.item_id, a.worker_id, answers, a.status]);
     tr.dataset.assignment = a.assignment_id;
+    tr.append(reviewCell(a, hooks));
     return tr;
   }));
 }
@@ -48,5 +78,6 @@ export async function showFormAnswers(runId, { notify, current }) {
   }
   const form = reply.body;
   $("form-answers").hidden = !(form.form_task || form.answers > 0);
-  if (!$("form-answers").hidden) render(form);
+  const reload = () => showFormAnswers(runId, { notify, current });
+  if (!$("form-answers").hidden) render(form, { notify, reload });
 }

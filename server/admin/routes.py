@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from server.admin import views
 from server.admin.actions import ReviewDesk, ReviewRefused, parse_amount
 from server.admin.auth import COOKIE, SESSION_MAX_AGE_S, check_token, close_session, open_session, require_admin
+from server.admin.requester import RequesterDesk
 from server.deps import NotFound, RunsDep, StoreDep
 from server.export import EXTENSIONS, MEDIA_TYPES, Format, export_run
 from server.protocol import StoredText
@@ -164,6 +165,54 @@ async def approve_run(run_id: str, body: Approval, desk: DeskDep, store: StoreDe
     if await store.get_run(run_id) is None:
         raise NotFound("unknown_run", f"There is no run {run_id!r}.")
     return await desk.approve_run(run_id, feedback=body.feedback)
+
+
+# ---- requester actions beyond one agent (server/admin/requester.py) -------------------------------------
+
+
+class Notification(BaseModel):
+    worker_ids: list[Annotated[str, Field(max_length=128)]] = Field(min_length=1, max_length=100)
+    subject: StoredText = Field(min_length=1, max_length=200)
+    message: StoredText = Field(min_length=1, max_length=4096)
+
+
+class Compensation(BaseModel):
+    amount: StoredText = Field(min_length=1, max_length=16, description="dollars, e.g. 0.50")
+    reason: StoredText = Field(default="", max_length=1024)
+    run_id: StoredText = Field(default="", max_length=64, description="whose budget pays; default the worker's latest")
+    key: StoredText = Field(default="", max_length=128)
+
+
+def _requester(request: Request, store: StoreDep) -> RequesterDesk:
+    return RequesterDesk(store=store, manager=getattr(request.app.state, "hits", None))
+
+
+RequesterDep = Annotated[RequesterDesk, Depends(_requester)]
+
+
+@api.post("/workers/{worker_id}/unblock")
+async def unblock(worker_id: str, desk: RequesterDep) -> dict[str, Any]:
+    return await desk.unblock(worker_id)
+
+
+@api.post("/workers/notify")
+async def notify(body: Notification, desk: RequesterDep) -> dict[str, Any]:
+    return await desk.notify(body.worker_ids, body.subject, body.message)
+
+
+@api.post("/workers/{worker_id}/compensate")
+async def compensate(worker_id: str, body: Compensation, desk: RequesterDep) -> dict[str, Any]:
+    return await desk.compensate(worker_id, amount=body.amount, reason=body.reason, run_id=body.run_id, key=body.key)
+
+
+@api.post("/form-answers/{assignment_id}/approve")
+async def approve_form_answer(assignment_id: str, body: Approval, desk: RequesterDep) -> dict[str, Any]:
+    return await desk.review_form_answer(assignment_id, approve=True, text=body.feedback)
+
+
+@api.post("/form-answers/{assignment_id}/reject")
+async def reject_form_answer(assignment_id: str, body: Reason, desk: RequesterDep) -> dict[str, Any]:
+    return await desk.review_form_answer(assignment_id, approve=False, text=body.reason)
 
 
 __all__ = ["ReviewRefused", "api", "page", "session"]

@@ -82,10 +82,8 @@ async def run_snapshot(*, store: Store, runs: Runs, run_id: str) -> dict[str, An
             "rejected": hits.get("rejected", 0),
             "by_status": hits,
         },
-        "spend": {
-            "spent_cents": (await reviews.spend(run_id)).get(run_id, 0),
-            "budget_cents": budget or 0,
-        },
+        "spend": await _money(store, run_id, budget or 0),
+        "flagged": len({a.agent_id for a in await reviews.actions_for_run(run_id, "flag")}),
         "recent": [
             {
                 "id": conv.id, "index": conv.index, "state": conv.state, "created_at": conv.created_at,
@@ -94,6 +92,14 @@ async def run_snapshot(*, store: Store, runs: Runs, run_id: str) -> dict[str, An
             for conv, count in recent
         ],
     }
+
+
+async def _money(store: Store, run_id: str, budget_cents: int) -> dict[str, int]:
+    """Spent (work done, bonuses and compensations paid) apart from reserved (held for open HITs and what is
+    being paid), as `parley status` shows them; their sum is what the budget counts."""
+    money = await HitStore(store).money(run_id)
+    return {"spent_cents": money.spent_cents, "reserved_cents": money.reserved_cents,
+            "total_cents": money.total_cents, "budget_cents": budget_cents}
 
 
 async def transcript(*, store: Store, conversation_id: str) -> dict[str, Any] | None:

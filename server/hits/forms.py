@@ -32,7 +32,16 @@ from server.hits.quals import at_cap_name
 from server.hits.sync import expire_unworked
 from server.providers.mturk import MTurkError
 from server.store import Store, TaskRun
-from server.store.hits import HIT_FREE, HTML, BudgetExceeded, FormAnswer, HitPlan, HitRecord, HitStore
+from server.store.hits import (
+    HIT_FREE,
+    HTML,
+    BudgetExceeded,
+    FormAnswer,
+    HitLimitReached,
+    HitPlan,
+    HitRecord,
+    HitStore,
+)
 from server.tasks import TaskLoadError, load_task
 from worlds.base import Task
 
@@ -160,6 +169,8 @@ class FormRuns:
                     log.warning("HIT manager: not publishing more items: %s", exc)
                 self._over_budget.add(plan.run_id)
                 break
+            except HitLimitReached:
+                break  # `--hits` items published: the rest wait for another run
             made.append(await self.publisher.create(record, plan, hit_type, form.question(item)))
         return made
 

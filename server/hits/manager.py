@@ -19,7 +19,9 @@ from typing import Any
 
 from server.fence import Fence, always
 from server.hits import plan as rules
+from server.hits.compensation import Compensations
 from server.hits.forms import FormRuns
+from server.hits.gold import GoldChecks
 from server.hits.publisher import Publisher
 from server.hits.quals import Qualifications, at_cap_name, onboarding_failed_name
 from server.hits.review import Review
@@ -29,7 +31,7 @@ from server.registry import Runs
 from server.runner import Run
 from server.states import LIVE_STATES, AgentState
 from server.store import AgentRow, Store
-from server.store.hits import HTML, BudgetExceeded, HitPlan, HitStore
+from server.store.hits import HTML, BudgetExceeded, HitLimitReached, HitPlan, HitStore
 from server.tending import Tending
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class HitManager(Tending):
         moves: AgentMoves = RunMoves(runs, store) if runs is not None else StoreMoves(store)
         self.sync = AssignmentSync(mturk, self.hit_store, store, moves)
         self.review = Review(mturk, self.hit_store, store, self.quals, self.sync)
+        self.compensations = Compensations(mturk, self.hit_store, store, self.quals)
+        self.gold = GoldChecks(store, self.review, self.quals)
         self.passes = 0
         self._lock = asyncio.Lock()
         self._observed: set[str] = set()
@@ -98,6 +102,7 @@ class HitManager(Tending):
             if endpoint:
                 self.mturk.retarget(endpoint)
             plans = [p for p in await self.hit_store.plans(self.mturk.account) if self.fence(p.run_id)]
+            await self._tend_gold({p.run_id for p in plans})
             if not plans:
                 self.passes += 1
                 return
@@ -105,6 +110,7 @@ class HitManager(Tending):
             listing = await self.publisher.listing({p.run_id for p in plans})
             await self.tend_runs(plans, lambda plan: plan.run_id,
                                  lambda plan: self._tend_run(plan, listing.get(plan.run_id, []), listed_at))
+            await self.compensations.settle_open({p.run_id for p in plans})
             self.passes += 1
 
     async def _tend_run(self, plan: HitPlan, hits: list[dict[str, Any]], listed_at: float) -> None:
@@ -136,6 +142,18 @@ class HitManager(Tending):
                 if plan.run_id not in self._over_budget:
                     log.warning("HIT manager: not publishing more: %s", exc)
                 self._over_budget.add(plan.run_id)
+            except HitLimitReached:
+                pass  # all the HITs `parley run --hits` allows are out: the run publishes no more
+
+    async def _tend_gold(self, published: set[str]) -> None:
+        """Gold checks' consequences for every run served here whose task declares a GoldPolicy."""
+        for run in self.runs or ():
+            if run.task.gold is None or not self.fence(run.id):
+                continue
+            try:
+                await self.gold.tend(run.id, run.task, on_mturk=run.id in published)
+            except Exception:
+                log.exception("HIT manager: gold checks of run %s failed this pass", run.id)
 
     # ---- what runs tell us --------------------------------------------------------------------
 

@@ -12,10 +12,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from xml.sax.saxutils import escape
 
-from worlds.base import Task
+from worlds.base import Qualifications, Task
 
 LOCALE = "00000000000000000071"
 PERCENT_APPROVED = "000000000000000000L0"
+NUMBER_APPROVED = "00000000000000000040"
+MASTERS_LIVE = "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH"
+MASTERS_SANDBOX = "2ARFPLSP75KLA8M8DH1HTEQVJT3SY6"  # MTurk's sandbox (and Parley's built-in one)
+DEFAULT_LOCALES = ("US",)  # on live MTurk, unless the task or `parley run --locale` says otherwise
+DEFAULT_APPROVAL_RATE = 95
 FEE_PERCENT = 20  # MTurk's commission on rewards and bonuses
 LARGE_HIT_FEE_PERCENT = 40  # on the reward of HITs with 10 or more assignments
 LARGE_HIT = 10
@@ -79,23 +84,52 @@ class Gates:
     soft_block: str
     onboarding_failed: str | None  # None when the task has no onboarding
     at_cap: str  # this run's per-worker caps reached
+    block_list: str | None = None  # granted to the run's block list
+    allow_list: str | None = None  # granted to the run's allow list: an Exists requirement
 
 
-def requirements(gates: Gates, *, live: bool, locales: list[str], min_approval_rate: int) -> list[dict[str, Any]]:
-    """Locale and approval rate on live only; Parley's own gates as DoesNotExist on every account."""
+def locale_value(code: str) -> dict[str, str]:
+    """"US-CA" as MTurk's {"Country": "US", "Subdivision": "CA"}."""
+    country, _, subdivision = code.partition("-")
+    return {"Country": country, **({"Subdivision": subdivision} if subdivision else {})}
+
+
+NOTHING_DECLARED = Qualifications()
+
+
+def requirements(
+    gates: Gates, *, live: bool, declared: Qualifications = NOTHING_DECLARED
+) -> list[dict[str, Any]]:
+    """The HIT type's QualificationRequirements: what the task (or `parley run`'s flags) declares, with
+    Parley's defaults where it declares nothing (locale US and 95% approval, on live MTurk only); then
+    Parley's own gates (allow list as Exists; soft block, onboarding failed, per-worker cap and block list as
+    DoesNotExist). Every one hides the HIT from a worker who fails it."""
     reqs: list[dict[str, Any]] = []
-    if live:
-        if locales:
-            reqs.append({
-                "QualificationTypeId": LOCALE, "Comparator": "In",
-                "LocaleValues": [{"Country": c} for c in locales], "ActionsGuarded": HIDE,
-            })
-        if min_approval_rate:
-            reqs.append({
-                "QualificationTypeId": PERCENT_APPROVED, "Comparator": "GreaterThanOrEqualTo",
-                "IntegerValues": [min_approval_rate], "ActionsGuarded": HIDE,
-            })
-    for type_id in (gates.soft_block, gates.onboarding_failed, gates.at_cap):
+    locales = declared.locales if declared.locales is not None else (DEFAULT_LOCALES if live else ())
+    rate = declared.min_approval_rate if declared.min_approval_rate is not None else (
+        DEFAULT_APPROVAL_RATE if live else 0)
+    if locales:
+        reqs.append({
+            "QualificationTypeId": LOCALE, "Comparator": "In",
+            "LocaleValues": [locale_value(c) for c in locales], "ActionsGuarded": HIDE,
+        })
+    if rate:
+        reqs.append({
+            "QualificationTypeId": PERCENT_APPROVED, "Comparator": "GreaterThanOrEqualTo",
+            "IntegerValues": [rate], "ActionsGuarded": HIDE,
+        })
+    if declared.min_approved_hits:
+        reqs.append({
+            "QualificationTypeId": NUMBER_APPROVED, "Comparator": "GreaterThanOrEqualTo",
+            "IntegerValues": [declared.min_approved_hits], "ActionsGuarded": HIDE,
+        })
+    if declared.masters:
+        reqs.append({"QualificationTypeId": MASTERS_LIVE if live else MASTERS_SANDBOX, "Comparator": "Exists",
+                     "ActionsGuarded": HIDE})
+    reqs += [dict(custom) for custom in declared.custom]
+    if gates.allow_list:
+        reqs.append({"QualificationTypeId": gates.allow_list, "Comparator": "Exists", "ActionsGuarded": HIDE})
+    for type_id in (gates.soft_block, gates.onboarding_failed, gates.at_cap, gates.block_list):
         if type_id:
             reqs.append({"QualificationTypeId": type_id, "Comparator": "DoesNotExist", "ActionsGuarded": HIDE})
     return reqs

@@ -17,7 +17,14 @@ from typing import Any
 
 from server.fence import Fence, LeaseLost, always
 from server.hits import plan as rules
-from server.hits.quals import SOFT_BLOCK, Qualifications, at_cap_name, onboarding_failed_name
+from server.hits.quals import (
+    SOFT_BLOCK,
+    Qualifications,
+    allow_list_name,
+    at_cap_name,
+    block_list_name,
+    onboarding_failed_name,
+)
 from server.providers.mturk import MTurk, MTurkError
 from server.store.hits import HIT_FREE, HitPlan, HitRecord, HitStore
 from worlds.base import Task
@@ -61,19 +68,31 @@ class Publisher:
             raise LeaseLost(run_id)
 
     async def gates(self, run_id: str, task: Task) -> rules.Gates:
+        """The qualification types of the run's requirements; the run's allow and block lists granted first
+        (granting again is harmless), so the HIT type never exists without them."""
+        declared = task.qualifications
         return rules.Gates(
             soft_block=await self.quals.type_id(SOFT_BLOCK),
             onboarding_failed=await self.quals.type_id(onboarding_failed_name(task.name)) if task.onboarding else None,
             at_cap=await self.quals.type_id(at_cap_name(run_id)),
+            block_list=await self._listed(block_list_name(run_id), declared.block_list),
+            allow_list=await self._listed(allow_list_name(run_id), declared.allow_list),
         )
+
+    async def _listed(self, name: str, workers: tuple[str, ...]) -> str | None:
+        if not workers:
+            return None
+        type_id = await self.quals.type_id(name)
+        for worker_id in workers:
+            await self.quals.grant(type_id, worker_id)
+        return type_id
 
     async def hit_type(self, plan: HitPlan, task: Task) -> str:
         """The run's HIT type (made once, remembered in its plan)."""
         if plan.hit_type_id:
             return plan.hit_type_id
         reqs = rules.requirements(
-            await self.gates(plan.run_id, task), live=self.mturk.is_live, locales=plan.locales,
-            min_approval_rate=plan.min_approval_rate,
+            await self.gates(plan.run_id, task), live=self.mturk.is_live, declared=task.qualifications
         )
         params = rules.hit_type_params(
             task, plan.reward_cents, duration_s=plan.assignment_duration_s,
@@ -85,7 +104,8 @@ class Publisher:
         return plan.hit_type_id
 
     async def publish(self, plan: HitPlan, task: Task, count: int) -> list[HitRecord]:
-        """Publish up to `count` HITs, one slot each. Raises BudgetExceeded when the next would pass the cap."""
+        """Publish up to `count` HITs, one slot each. Raises BudgetExceeded when the next would pass the cap,
+        HitLimitReached when the run has published the HITs `--hits` allows."""
         hit_type = await self.hit_type(plan, task)
         made = []
         for _ in range(count):

@@ -1,7 +1,8 @@
 """Parley's qualification types on an account: created once, remembered, granted and revoked.
 
-Each is used as a `DoesNotExist` requirement, so MTurk hides the HIT from a worker who holds it: a soft
-block (account-wide), an onboarding failure (per task), and "at this run's per-worker cap" (per run).
+Each but one is used as a `DoesNotExist` requirement, so MTurk hides the HIT from a worker who holds it: a
+soft block (account-wide), an onboarding failure (per task), "at this run's per-worker cap" and the run's
+block list (per run). The run's allow list is the `Exists` one: only workers granted it see the HITs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ def onboarding_failed_name(task_name: str) -> str:
 
 def at_cap_name(run_id: str) -> str:
     return f"Parley per-worker cap reached: {run_id}"
+
+
+def allow_list_name(run_id: str) -> str:
+    return f"Parley allow list: {run_id}"
+
+
+def block_list_name(run_id: str) -> str:
+    return f"Parley block list: {run_id}"
 
 
 class Qualifications:

@@ -112,6 +112,12 @@ class Review:
         await self.hit_store.set_bonus_status(token, "paid")
         return bonus.model_copy(update={"status": "paid"})
 
+    async def bonus_paid(self, assignment_id: str, amount: str | float, reason: str, *, key: str = "") -> bool:
+        """Whether this very bonus (same assignment, and key or amount and reason) is already paid."""
+        token = rules.bonus_token(assignment_id, key or f"{rules.cents(amount)}:{reason}")
+        existing = await self.hit_store.bonus(token)
+        return existing is not None and existing.status == "paid"
+
     async def _already_paid(self, bonus: BonusRecord) -> bool:
         """A bonus interrupted after sending: MTurk lists it (tokens expire after 24h; the listing does not)."""
         async for paid in self.mturk.pages("ListBonusPayments", "BonusPayments", AssignmentId=bonus.assignment_id):

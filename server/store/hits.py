@@ -8,12 +8,15 @@ drift): every HIT that may still cost its reward + fee, plus every bonus sent or
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from server.store.compensations import COMPENSATION_FREE
+from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.models import now
 from server.store.store import Store
 
@@ -49,6 +52,7 @@ class HitPlan(SQLModel, table=True):
     created_at: float = Field(default_factory=now)
     question: str = Field(default=EXTERNAL, max_length=16)
     assignments: int = 1  # MaxAssignments of each HIT
+    max_hits: int = 0  # HITs the run may ever publish (`parley run --hits`); 0: as many as its target needs
 
 
 class HitRecord(SQLModel, table=True):
@@ -132,6 +136,27 @@ class BudgetExceeded(Exception):
         self.budget_cents = budget_cents
 
 
+@dataclass(frozen=True)
+class Money:
+    """A run's money in cents. `reserved`: held for what may still cost (HITs being made, open or taken, bonuses
+    being sent, compensation HITs not yet worked); `spent`: the rest, for work done (submitted or reviewed HITs,
+    bonuses and compensations paid). Their sum is what the budget cap counts."""
+
+    spent_cents: int
+    reserved_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.spent_cents + self.reserved_cents
+
+
+class HitLimitReached(Exception):
+    """The run has published all the HITs `--hits` allows."""
+
+    def __init__(self, run_id: str, max_hits: int) -> None:
+        super().__init__(f"run {run_id} has published its {max_hits} HIT(s) (--hits)")
+
+
 class HitStore:
     """Async API over the HIT manager's tables; uses the Store's engine, transactions and write lock."""
 
@@ -194,6 +219,9 @@ class HitStore:
             spent = await self._spend(conn, run_id)
             if budget and spent + charge_cents > budget:
                 raise BudgetExceeded(run_id, spent, charge_cents, budget)
+            max_hits = int(plan._mapping["max_hits"])
+            if max_hits and await self._published(conn, run_id) >= max_hits:
+                raise HitLimitReached(run_id, max_hits)
             slot = int(plan._mapping["next_slot"])
             await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(next_slot=slot + 1))
             record = HitRecord(token=token_for(slot), run_id=run_id, slot=slot, charge_cents=charge_cents, **fields)
@@ -263,12 +291,34 @@ class HitStore:
         stmt = stmt.order_by(_ANSWER.c.item_id, _ANSWER.c.submitted_at, _ANSWER.c.assignment_id)
         return [FormAnswer.model_validate(r._mapping) for r in await self.store._all(stmt)]
 
+    async def form_answer(self, assignment_id: str) -> FormAnswer | None:
+        row = await self.store._one(select(_ANSWER).where(_ANSWER.c.assignment_id == assignment_id))
+        return FormAnswer.model_validate(row._mapping) if row else None
+
     async def form_answer_counts(self, run_id: str) -> dict[str, int]:
         """HIT id -> answers kept for it."""
         stmt = select(_ANSWER.c.hit_id, func.count()).where(_ANSWER.c.run_id == run_id).group_by(_ANSWER.c.hit_id)
         return {str(hit): int(count) for hit, count in await self.store._all(stmt)}
 
     # ---- money --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _budget(conn: Any, run_id: str) -> int:
+        """The run's budget cap in cents (0: none, or no plan)."""
+        plan = (await conn.execute(select(_PLAN.c.budget_cents).where(_PLAN.c.run_id == run_id))).first()
+        return int(plan[0]) if plan else 0
+
+    @staticmethod
+    async def _published(conn: Any, run_id: str) -> int:
+        """HITs of the run that MTurk made (or may be making): every record but the failed ones."""
+        found = await conn.execute(
+            select(func.count()).select_from(_HIT).where(_HIT.c.run_id == run_id, _HIT.c.status != "failed")
+        )
+        return int(found.scalar_one())
+
+    async def published(self, run_id: str) -> int:
+        async with self.store.engine.connect() as conn:
+            return await self._published(conn, run_id)
 
     @staticmethod
     async def _spend(conn: Any, run_id: str) -> int:
@@ -280,10 +330,34 @@ class HitStore:
             select(func.coalesce(func.sum(_BONUS.c.amount_cents + _BONUS.c.fee_cents), 0))
             .where(_BONUS.c.run_id == run_id)
         )
-        return int(hits.scalar_one()) + int(bonuses.scalar_one())
+        compensations = await conn.execute(
+            select(func.coalesce(func.sum(_COMP.c.amount_cents + _COMP.c.fee_cents), 0))
+            .where(_COMP.c.run_id == run_id, _COMP.c.status.not_in(COMPENSATION_FREE))
+        )
+        return int(hits.scalar_one()) + int(bonuses.scalar_one()) + int(compensations.scalar_one())
+
+    async def money(self, run_id: str) -> Money:
+        """The run's spend split into spent and reserved (see Money)."""
+        async with self.store.engine.connect() as conn:
+            total = await self._spend(conn, run_id)
+            hits = await conn.execute(
+                select(func.coalesce(func.sum(_HIT.c.charge_cents), 0))
+                .where(_HIT.c.run_id == run_id, _HIT.c.status.in_(HIT_LIVE))
+            )
+            bonuses = await conn.execute(
+                select(func.coalesce(func.sum(_BONUS.c.amount_cents + _BONUS.c.fee_cents), 0))
+                .where(_BONUS.c.run_id == run_id, _BONUS.c.status != "paid")
+            )
+            compensations = await conn.execute(
+                select(func.coalesce(func.sum(_COMP.c.amount_cents + _COMP.c.fee_cents), 0))
+                .where(_COMP.c.run_id == run_id, _COMP.c.status.in_(("creating", "open")))
+            )
+        reserved = int(hits.scalar_one()) + int(bonuses.scalar_one()) + int(compensations.scalar_one())
+        return Money(spent_cents=total - reserved, reserved_cents=reserved)
 
     async def spend(self, run_id: str) -> int:
-        """Cents spent or committed by the run: live and worked HITs' reward + fee, and every bonus."""
+        """Cents spent or committed by the run: live and worked HITs' reward + fee, every bonus, and every
+        compensation HIT not closed unworked."""
         async with self.store.engine.connect() as conn:
             return await self._spend(conn, run_id)
 

@@ -15,6 +15,8 @@ from sqlalchemy import Index, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from server.store.compensations import COMPENSATION_FREE
+from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.hits import HIT_FREE, BonusRecord, HitPlan, HitRecord
 from server.store.models import AgentRow, Conversation, MessageRow, Meta, TaskRun, WorldData, now
 from server.store.store import Store
@@ -114,9 +116,10 @@ class ReviewStore:
         return {str(r[0]): int(r[1]) for r in await self.store._all(stmt)}
 
     async def spend(self, run_id: str | None = None) -> dict[str, int]:
-        """Run id -> cents spent or committed: HITs that may still cost (not expired or failed) and bonuses.
+        """Run id -> cents spent or committed: HITs that may still cost (not expired or failed), bonuses and
+        compensations.
 
-        The same rule as the HIT manager's budget check (`HitStore.spend`), for every run in two queries.
+        The same rule as the HIT manager's budget check (`HitStore.spend`), for every run in three queries.
         """
         hits_stmt = (
             select(_HIT.c.run_id, func.sum(_HIT.c.charge_cents))
@@ -129,10 +132,18 @@ class ReviewStore:
         if run_id is not None:
             hits_stmt = hits_stmt.where(_HIT.c.run_id == run_id)
             bonus_stmt = bonus_stmt.where(_BONUS.c.run_id == run_id)
+        comp_stmt = (
+            select(_COMP.c.run_id, func.sum(_COMP.c.amount_cents + _COMP.c.fee_cents))
+            .where(_COMP.c.status.not_in(COMPENSATION_FREE))
+            .group_by(_COMP.c.run_id)
+        )
+        if run_id is not None:
+            comp_stmt = comp_stmt.where(_COMP.c.run_id == run_id)
         hits = await self.store._all(hits_stmt)
         bonuses = await self.store._all(bonus_stmt)
+        compensations = await self.store._all(comp_stmt)
         spend: dict[str, int] = {}
-        for row in [*hits, *bonuses]:
+        for row in [*hits, *bonuses, *compensations]:
             spend[str(row[0])] = spend.get(str(row[0]), 0) + int(row[1] or 0)
         return spend
 
@@ -202,6 +213,12 @@ class ReviewStore:
                 raise
             return existing, False
         return action, True
+
+    async def actions_for_run(self, run_id: str, action: str | None = None) -> list[ReviewAction]:
+        stmt = select(_REVIEW).where(_REVIEW.c.run_id == run_id).order_by(_REVIEW.c.created_at)
+        if action is not None:
+            stmt = stmt.where(_REVIEW.c.action == action)
+        return [ReviewAction.model_validate(r._mapping) for r in await self.store._all(stmt)]
 
     async def action(self, action_id: str) -> ReviewAction | None:
         row = await self.store._one(select(_REVIEW).where(_REVIEW.c.id == action_id))

@@ -6,7 +6,7 @@ import dataclasses
 
 from tests.support import tasks as support
 from worlds import chat_demo, static_form
-from worlds.base import Caps, Task
+from worlds.base import Caps, GoldPolicy, Qualifications, Task, World, choice, text_input
 
 
 def chat2() -> Task:
@@ -41,3 +41,32 @@ def form3_capped() -> static_form.FormTask:
     task = form3()
     task.caps = dataclasses.replace(task.caps, per_worker_total=2)
     return task
+
+
+def chat2_in_france() -> Task:
+    """chat2 whose declaration asks for workers in France (or Quebec) with 1+ approved HITs."""
+    task = chat2()
+    task.qualifications = Qualifications(locales=("FR", "CA-QC"), min_approved_hits=1)
+    return task
+
+
+class GoldQuiz(World):
+    """Two questions: one whose answer is known (a gold check), then the work (any answer)."""
+
+    async def run(self) -> None:
+        worker = self.agents[0]
+        check = await worker.act(timeout=10.0, prompt="Gold: what colour is a clear sky?",
+                                 widget=choice(["blue", "green"]))
+        await self.gold(worker, check.data.get("choice") == "blue", "sky")
+        work = await worker.act(timeout=10.0, prompt="Now the work: name a fruit.", widget=text_input())
+        await self.save({"fruit": work.text})
+
+
+def gold_checked() -> Task:
+    """A one-worker task with a gold check whose failure pushes a score, soft-blocks and flags the work."""
+    return Task(
+        name="gold_checked", title="Name a fruit", description="Answer a check question, then name a fruit.",
+        world=GoldQuiz, roles=["Worker"], timeouts=support.FAST,
+        caps=Caps(max_conversations=2, max_waiting=10, target_conversations=4, per_worker_total=5),
+        gold=GoldPolicy(qualification="Parley test: sky check", soft_block_below=50, flag_for_rejection=True),
+    )

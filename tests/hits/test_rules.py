@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from server.hits import LiveModeRefused, check_live
 from server.hits import plan as rules
 from server.providers.mturk import LIVE_ENDPOINT, SANDBOX_ENDPOINT, MTurk, MTurkError, Retry, endpoint_for
+from worlds.base import Qualifications
 
 
 class FlakyClient:
@@ -105,14 +106,33 @@ def test_open_target_is_capped_by_concurrency_and_by_what_is_left() -> None:
     assert rules.open_target(done, 1.25) == 0
 
 
-def test_locale_and_approval_rate_are_required_on_live_only() -> None:
+def test_default_locale_and_approval_rate_are_required_on_live_only() -> None:
     gates = rules.Gates(soft_block="B", onboarding_failed="O", at_cap="C")
-    live = rules.requirements(gates, live=True, locales=["US"], min_approval_rate=95)
-    sandbox = rules.requirements(gates, live=False, locales=["US"], min_approval_rate=95)
+    live = rules.requirements(gates, live=True)
+    sandbox = rules.requirements(gates, live=False)
     assert {r["QualificationTypeId"] for r in live} == {rules.LOCALE, rules.PERCENT_APPROVED, "B", "O", "C"}
     assert [(r["QualificationTypeId"], r["Comparator"]) for r in sandbox] == [
         ("B", "DoesNotExist"), ("O", "DoesNotExist"), ("C", "DoesNotExist"),
     ]
+
+
+def test_declared_qualifications_are_required_on_every_account_in_mturks_shape() -> None:
+    gates = rules.Gates(soft_block="B", onboarding_failed=None, at_cap="C", block_list="K", allow_list="A")
+    custom = {"QualificationTypeId": "3CUSTOM", "Comparator": "GreaterThan", "IntegerValues": [80]}
+    declared = Qualifications(locales=("US", "GB-ENG"), min_approval_rate=98, min_approved_hits=500, masters=True,
+                              custom=(custom,))
+    sandbox = rules.requirements(gates, live=False, declared=declared)
+    assert sandbox[0] == {"QualificationTypeId": rules.LOCALE, "Comparator": "In", "ActionsGuarded": rules.HIDE,
+                          "LocaleValues": [{"Country": "US"}, {"Country": "GB", "Subdivision": "ENG"}]}
+    shapes = [(r["QualificationTypeId"], r["Comparator"], r.get("IntegerValues")) for r in sandbox[1:]]
+    assert shapes == [
+        (rules.PERCENT_APPROVED, "GreaterThanOrEqualTo", [98]), (rules.NUMBER_APPROVED, "GreaterThanOrEqualTo", [500]),
+        (rules.MASTERS_SANDBOX, "Exists", None), ("3CUSTOM", "GreaterThan", [80]), ("A", "Exists", None),
+        ("B", "DoesNotExist", None), ("C", "DoesNotExist", None), ("K", "DoesNotExist", None),
+    ]
+    live = rules.requirements(gates, live=True, declared=Qualifications(masters=True, min_approval_rate=0))
+    assert rules.MASTERS_LIVE in {r["QualificationTypeId"] for r in live}
+    assert rules.PERCENT_APPROVED not in {r["QualificationTypeId"] for r in live}  # 0 lifts the default
 
 
 def test_live_publishing_needs_a_budget_and_https() -> None:

@@ -4,8 +4,8 @@ the studies Parley made, its participant groups, bonuses (created, being paid, p
 A ledger file from before (`prolific_ledger.json`) is not imported: it only ever held the built-in Prolific's
 development records.
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04 19:00:00
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = '0007'
-down_revision: str | None = '0004'
+revision: str = '0006'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

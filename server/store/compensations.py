@@ -1,0 +1,86 @@
+"""Compensation records (`parley compensate`): one per one-assignment HIT that pays one worker.
+
+Kept apart from the HIT records so no run's top-up or sweep counts them; their money is in the run's spend
+(server/store/hits.py reads this table for the budget check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Field, SQLModel
+
+from server.store.models import now
+
+if TYPE_CHECKING:
+    from server.store.hits import HitStore
+
+
+class CompensationRecord(SQLModel, table=True):
+    """A one-assignment HIT that pays one worker (`parley compensate`): only they see it; paid on submit.
+
+    status: `creating` (reserved, MTurk not yet asked or not yet answered), `open` (published), `paid`
+    (approved), `expired` (closed unworked: its charge released), `failed` (MTurk refused it: nothing spent).
+    """
+
+    __tablename__ = "mturk_compensation"
+    token: str = Field(primary_key=True, max_length=64)  # the HIT's UniqueRequestToken
+    run_id: str = Field(max_length=64, index=True)  # whose budget pays it
+    worker_id: str = Field(max_length=128)
+    amount_cents: int
+    fee_cents: int
+    reason: str = Field(max_length=1024)
+    hit_id: str = Field(default="", max_length=64)
+    assignment_id: str = Field(default="", max_length=128)
+    status: str = Field(default="creating", max_length=16)
+    created_at: float = Field(default_factory=now)
+    updated_at: float = Field(default_factory=now)
+
+
+COMPENSATION_FREE = ("expired", "failed")
+_COMP = CompensationRecord.__table__  # type: ignore[attr-defined]
+COMPENSATION_TABLE = _COMP  # what the spend queries of server/store/hits.py and review.py read
+
+
+class CompensationStore:
+    """Async API over the compensation records; the budget check is the HIT store's, in one transaction."""
+
+    def __init__(self, hit_store: HitStore) -> None:
+        self.hit_store = hit_store
+
+    async def reserve(self, record: CompensationRecord) -> CompensationRecord:
+        """Record a compensation before MTurk is asked; the existing record if its token was seen. Checks the
+        run's budget in the same transaction."""
+        from server.store.hits import BudgetExceeded  # here: server.store.hits reads this module's table
+
+        existing = await self.get(record.token)
+        if existing is not None:
+            return existing
+        async with self.hit_store.store._tx() as conn:
+            budget = await self.hit_store._budget(conn, record.run_id)
+            spent = await self.hit_store._spend(conn, record.run_id)
+            wanted = record.amount_cents + record.fee_cents
+            if budget and spent + wanted > budget:
+                raise BudgetExceeded(record.run_id, spent, wanted, budget)
+            await conn.execute(insert(_COMP).values(**record.model_dump()))
+        return record
+
+    async def get(self, token: str) -> CompensationRecord | None:
+        row = await self.hit_store.store._one(select(_COMP).where(_COMP.c.token == token))
+        return CompensationRecord.model_validate(row._mapping) if row else None
+
+    async def listed(self, run_id: str | None = None, statuses: Iterable[str] | None = None) -> list[
+        CompensationRecord
+    ]:
+        stmt = select(_COMP).order_by(_COMP.c.created_at)
+        if run_id is not None:
+            stmt = stmt.where(_COMP.c.run_id == run_id)
+        if statuses is not None:
+            stmt = stmt.where(_COMP.c.status.in_(list(statuses)))
+        return [CompensationRecord.model_validate(r._mapping) for r in await self.hit_store.store._all(stmt)]
+
+    async def update(self, token: str, **values: Any) -> None:
+        async with self.hit_store.store._tx() as conn:
+            await conn.execute(update(_COMP).where(_COMP.c.token == token).values(updated_at=now(), **values))
