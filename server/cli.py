@@ -25,6 +25,7 @@ from server.hits import BudgetExceeded, HitManager, LiveModeRefused, ReviewError
 from server.hits.plan import dollars
 from server.providers.mturk import MTurk, MTurkError
 from server.settings import Settings
+from server.states import ConversationState
 from server.store import Store
 from server.tasks import TaskLoadError
 
@@ -100,7 +101,7 @@ def status(ctx: typer.Context) -> None:
                       "spend / budget")
         leases = await owners(manager.store)
         for row in await manager.store.runs():
-            completed = len(await manager.store.conversations(row.id, states=["completed"]))
+            completed = len(await manager.store.conversations(row.id, states=[ConversationState.COMPLETED]))
             records = await manager.hit_store.hits(row.id)
             count = {s: sum(1 for r in records if r.status == s) for s in ("open", "taken", "submitted", "reviewed")}
             plan = await manager.hit_store.plan(row.id)

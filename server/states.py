@@ -67,7 +67,8 @@ TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
     _S.TIMED_OUT: frozenset({_S.RETURNED, _S.EXPIRED, _S.SUBMITTED}),
     _S.DISCONNECTED: frozenset({_S.RETURNED, _S.EXPIRED, _S.SUBMITTED}),
     _S.RETURNED: frozenset(),
-    _S.EXPIRED: frozenset(),
+    # Work the provider reports submitted after the submission bound ran out is still recorded.
+    _S.EXPIRED: frozenset({_S.SUBMITTED}),
     _S.BLOCKED: frozenset(),
 }
 

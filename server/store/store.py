@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from server.states import HOLDING_STATES, WORKED_STATES, AgentState, transition
+from server.states import HOLDING_STATES, WORKED_STATES, AgentState, ConversationState, transition
 from server.store.database import Database
 from server.store.group_commit import Event, OnCommit
 from server.store.models import (
@@ -296,18 +296,18 @@ class Store(Database):
         return Conversation.model_validate(row._mapping) if row else None
 
     async def conversations(
-        self, run_id: str, *, states: Iterable[str] | None = None, kind: str | None = "task"
+        self, run_id: str, *, states: Iterable[ConversationState] | None = None, kind: str | None = "task"
     ) -> list[Conversation]:
         stmt = select(_CONV).where(_CONV.c.run_id == run_id).order_by(_CONV.c.created_at)
         if states is not None:
-            stmt = stmt.where(_CONV.c.state.in_(list(states)))
+            stmt = stmt.where(_CONV.c.state.in_([state.value for state in states]))
         if kind is not None:
             stmt = stmt.where(_CONV.c.kind == kind)
         return [Conversation.model_validate(r._mapping) for r in await self._all(stmt)]
 
-    async def end_conversation(self, conversation_id: str, state: str, reason: str = "") -> None:
+    async def end_conversation(self, conversation_id: str, state: ConversationState, reason: str = "") -> None:
         stmt = update(_CONV).where(_CONV.c.id == conversation_id).values(
-            state=state, end_reason=reason[:500], ended_at=now()
+            state=state.value, end_reason=reason[:500], ended_at=now()
         )
         await self._write(lambda conn: conn.execute(stmt))
 
