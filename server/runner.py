@@ -26,6 +26,7 @@ from server.claims import (
     resumes,
     worker_cap_refusal,
 )
+from server.close_codes import CloseCode
 from server.conversations import ConversationHost, deliver_stored_lines
 from server.fence import Fence, LeaseLost, always
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
@@ -142,7 +143,7 @@ class Run:
         await self.supervisor.aclose()
         self.host.close()
         for human in list(self.humans.values()):
-            await human.channel.close(1012, "This task moved to another server process; reconnecting.")
+            await human.channel.close(CloseCode.MOVED, "This task moved to another server process; reconnecting.")
 
     async def set_status(self, status: str) -> None:
         """The run's status changed in the database (e.g. `parley stop`). Stopped: joins are refused and every
@@ -305,7 +306,7 @@ class Run:
         self._release_if_gone(agent_id)
 
     async def receive(self, agent_id: str, frame: Say, socket: Socket | None = None) -> None:
-        """A message from the page on `socket`. A socket replaced by a newer one (closed with 4409) no
+        """A message from the page on `socket`. A socket replaced by a newer one (closed with REPLACED) no
         longer acts for its agent: what it sent after the newer one attached is dropped."""
         human = self.humans[agent_id]
         if socket is not None and not human.channel.is_attached(socket):
@@ -452,7 +453,7 @@ class Run:
             if refusal is not None:
                 channel = self.humans[agent_id].channel
                 await channel.send_ephemeral(ErrorFrame(code=refusal.code, message=refusal.message).model_dump())
-                await channel.close(4403, refusal.message[:120])
+                await channel.close(CloseCode.FORBIDDEN, refusal.message[:120])
                 self._start_grace(agent_id)
                 return False
             if await self._needs_onboarding(worker_id):
