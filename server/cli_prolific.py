@@ -15,7 +15,7 @@ import typer
 import uvicorn
 from rich.table import Table
 
-from server.cli import Target, app, console
+from server.cli_app import Target, app, console
 from server.hits import plan as rules
 from server.hits.sync import StoreMoves
 from server.prolific_wiring import PROLIFIC_API, plan_run, prolific_provider
