@@ -1,4 +1,5 @@
-"""Agent and conversation states: one enum each, one transition function that refuses illegal moves.
+"""Agent and conversation states, an enum each. An agent's state moves only through `transition`, which
+refuses illegal moves; a conversation's is set once, when it ends (`server/conversations.py`).
 
 The worker page never retypes these names: it reads them, with their labels, from `describe_states()`.
 """
