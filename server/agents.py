@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from typing import Any
 
 from server import metrics
 from server.channel import Channel
 from server.protocol import Ack, Say, chat_event, turn_frame
 from server.store import DuplicateMessage, MessageRow, Store
-from worlds.base import AgentTimeout, Message, Widget
+from worlds.base import AgentTimeout, Message, TurnEnded, Widget, check_timeout
 
 
 def new_id() -> str:
@@ -36,13 +38,18 @@ class _TurnExpired(Exception):
     """Set on a turn's future when its time runs out."""
 
 
+def turn_bound(timeout: float | None, default: float) -> float:
+    """The bound of one turn: `timeout`, or the task's `Timeouts.turn` when the world gave none."""
+    return check_timeout(default if timeout is None else timeout, "act(timeout=...)")
 
 
 class HumanAgent:
-    """A worker in a world. `act()` opens a turn on the page and waits for the worker's message."""
+    """A worker in a world. `act()` opens a turn on the page and waits for the worker's message, for at most
+    its timeout (the task's turn timeout by default)."""
 
-    def __init__(self, *, agent_id: str, run_id: str, channel: Channel, store: Store) -> None:
+    def __init__(self, *, agent_id: str, run_id: str, channel: Channel, store: Store, turn_timeout: float) -> None:
         self.agent_id = agent_id
+        self.turn_timeout = turn_timeout
         self.run_id = run_id
         self.role = ""
         self.conversation_id = ""
@@ -60,11 +67,12 @@ class HumanAgent:
     def enter(self, *, role: str, conversation_id: str) -> None:
         self.role = role
         self.conversation_id = conversation_id
-        self.cancel_turn()
+        self.end_turn("the agent entered another conversation")
 
-    def cancel_turn(self) -> None:
+    def end_turn(self, reason: str) -> None:
+        """End the open turn, if any, from outside its world: its `act()` raises TurnEnded(reason)."""
         if self._turn is not None and not self._turn.done():
-            self._turn.cancel()
+            self._turn.set_exception(TurnEnded(self.role, reason))
         self._turn = None
         self.channel.close_turn(self._turn_id)
 
@@ -74,8 +82,9 @@ class HumanAgent:
         await self.channel.emit([_chat_event(message, mine=False)])
 
     async def act(self, timeout: float | None = None, *, prompt: str = "", widget: Widget | None = None) -> Message:
+        timeout = turn_bound(timeout, self.turn_timeout)
         loop = asyncio.get_running_loop()
-        self.cancel_turn()
+        self.end_turn("the world opened another turn")
         turn: asyncio.Future[Message] = loop.create_future()
         # Tells one turn from the next on the page, across restarts too (a page ignores a turn whose id it
         # has answered). Not a secret.
@@ -87,8 +96,8 @@ class HumanAgent:
             await self.channel.open_turn(turn_frame(turn_id=turn_id, prompt=prompt, widget=spec, timeout_s=timeout))
             if self.on_turn is not None:
                 await self.on_turn(self.role, timeout)
-            if timeout is not None:  # a timer on the turn itself: an answer and the timeout cannot both win
-                timer = loop.call_later(timeout, self._expire, turn)
+            # A timer on the turn itself: an answer and the timeout cannot both win.
+            timer = loop.call_later(timeout, self._expire, turn)
             return await turn
         except _TurnExpired:
             raise AgentTimeout(self.role) from None
@@ -99,9 +108,9 @@ class HumanAgent:
             if self._turn is turn:
                 self._turn = None
             if not turn.done():
-                turn.cancel()
+                turn.cancel()  # this act itself was cancelled: nobody waits on the turn any more
             elif not turn.cancelled():
-                turn.exception()  # expired while this act was being cancelled: the expiry is retrieved, not logged
+                turn.exception()  # expired or ended while this act was being cancelled: retrieved, not logged
 
     def _expire(self, turn: asyncio.Future[Message]) -> None:
         """The turn's time is up. If its answer is being written, the write decides: stored, the answer
@@ -199,6 +208,11 @@ class BotAgent:
     A bot whose class sets `accepts_messages = True` gets `Message` objects; any other gets ParlAI dicts
     (`{"text", "id", "episode_done"}`) and may answer with a dict, a `Message` or a plain string. Calls to
     `act` share the run's semaphore, so concurrent model calls stay capped across conversations.
+
+    A synchronous `observe`, `act` or `shutdown` runs on one of the run's bot threads (`threads`, as many as
+    `Caps.bot_concurrency`), never on the event loop: a slow bot neither stalls the other conversations nor
+    outlives its timeout. Every call is bounded (`act` by its timeout, the others by the turn timeout); a
+    thread still busy when its call times out keeps its slot until the bot returns.
     """
 
     def __init__(
@@ -210,6 +224,8 @@ class BotAgent:
         conversation_id: str,
         store: Store,
         semaphore: asyncio.Semaphore,
+        threads: Executor,
+        turn_timeout: float,
         typing: Typing | None = None,
     ) -> None:
         self.bot = bot
@@ -218,21 +234,22 @@ class BotAgent:
         self.conversation_id = conversation_id
         self._store = store
         self._semaphore = semaphore
+        self._threads = threads
+        self.turn_timeout = turn_timeout
         self._typing = typing
         self._native = bool(getattr(bot, "accepts_messages", False))
 
     async def observe(self, message: Message) -> None:
         observation: Any = message if self._native else _parlai_dict(message)
-        await _maybe_await(self.bot.observe(observation))
+        await self._call(self.bot.observe, observation, timeout=self.turn_timeout)
 
     async def act(self, timeout: float | None = None, *, prompt: str = "", widget: Widget | None = None) -> Message:
+        timeout = turn_bound(timeout, self.turn_timeout)
         if self._typing is not None:
             await self._typing(self.role, True)
         try:
             async with self._semaphore:
-                reply = await asyncio.wait_for(_maybe_await(self.bot.act()), timeout)
-        except TimeoutError:
-            raise AgentTimeout(self.role) from None
+                reply = await self._call(self.bot.act, timeout=timeout)
         finally:
             if self._typing is not None:
                 await self._typing(self.role, False)
@@ -251,9 +268,22 @@ class BotAgent:
         await self._store.add_message(row)
         return message
 
+    async def shutdown(self) -> None:
+        """The bot's own `shutdown()`, if it has one (the conversation ended)."""
+        shutdown = getattr(self.bot, "shutdown", None)
+        if callable(shutdown):
+            await self._call(shutdown, timeout=self.turn_timeout)
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+    async def _call(self, method: Callable[..., Any], *args: Any, timeout: float) -> Any:
+        """`method(*args)` within `timeout`: awaited if async, on a bot thread if not. AgentTimeout if late."""
+        try:
+            async with asyncio.timeout(timeout):
+                if inspect.iscoroutinefunction(method):
+                    return await method(*args)
+                result = await asyncio.get_running_loop().run_in_executor(self._threads, method, *args)
+                return await result if inspect.isawaitable(result) else result
+        except TimeoutError:
+            raise AgentTimeout(self.role) from None
 
 
 def _parlai_dict(message: Message) -> dict[str, Any]:
@@ -272,11 +302,17 @@ def _as_message(reply: Any, role: str) -> Message:
         return Message(
             text=str(reply.get("text", "")),
             sender=role,
-            data=_jsonable(extra),
+            data={k: jsonable(v) for k, v in extra.items()},
             episode_done=bool(reply.get("episode_done", False)),
         )
     raise TypeError(f"bot {role!r} answered {type(reply).__name__}; expected Message, dict or str")
 
 
-def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if isinstance(v, str | int | float | bool | list | dict | type(None))}
+def jsonable(value: Any) -> Any:
+    """`value` if JSON can hold it, else its repr: what a bot or a context source hands over is kept as
+    far as it can be stored, never dropped and never a crash."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value

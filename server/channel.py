@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from server.close_codes import CloseCode
 from server.stall import StallGuard
 from server.store import Store
 from server.store.group_commit import Event, JsonText
@@ -136,15 +137,16 @@ class Channel:
         async with self._lock:
             previous, self._socket = self._socket, None
             if previous is not None and previous is not socket:
-                await _close_quietly(previous, 4409, "Replaced by a newer connection for this assignment.")
+                replaced = "Replaced by a newer connection for this assignment."
+                await _close_quietly(previous, CloseCode.REPLACED, replaced)
             if last_seq > self.head_seq:
                 await socket.send_text(dumps({
                     "type": "error",
                     "code": "bad_resume",
                     "message": f"last_seq {last_seq} is ahead of this stream ({self.head_seq}); reload the page.",
                 }))
-                await _close_quietly(socket, 4400, "bad_resume")
-                raise Disconnected(4400, "resume ahead of stream")
+                await _close_quietly(socket, CloseCode.BAD_FRAME, "bad_resume")
+                raise Disconnected(CloseCode.BAD_FRAME, "resume ahead of stream")
             await socket.send_text(dumps({**welcome, "head_seq": self.head_seq}))
             seq = last_seq
             while seq < self.head_seq:
@@ -196,7 +198,7 @@ class Channel:
             self._stuck.stop()
         # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
         self._socket = None
-        await _close_quietly(socket, 1011, "send failed")
+        await _close_quietly(socket, CloseCode.SERVER_ERROR, "send failed")
 
 
 async def _close_quietly(socket: Socket, code: int, reason: str) -> None:

@@ -10,84 +10,19 @@ actions), server/cli_run.py (run, serve), server/cli_stop.py (stop, expire, clea
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from server.cli_servers import Owner, ServerError, mturk_endpoint, owners
-from server.hits import BudgetExceeded, HitManager, LiveModeRefused, ReviewError
+from server import cli_data, cli_prolific, cli_run, cli_stop  # noqa: F401  (they register their commands)
+from server.cli_app import Target, _run, app, console
+from server.cli_servers import Owner, owners
+from server.hits import HitManager
 from server.hits.plan import dollars
-from server.providers.mturk import MTurk, MTurkError
-from server.settings import Settings
-from server.store import Store
+from server.states import ConversationState
 from server.store.review import ReviewStore
-from server.tasks import TaskLoadError
-
-app = typer.Typer(help="Parley: live-chat crowdsourcing tasks on Amazon Mechanical Turk.", no_args_is_help=True)
-console = Console(soft_wrap=True)  # long lines (URLs, paths) stay whole in logs; a terminal wraps them
-T = TypeVar("T")
-FAILURES = (MTurkError, ReviewError, BudgetExceeded, LiveModeRefused, TaskLoadError, ServerError, ValueError)
-
-
-@dataclass
-class Target:
-    """Which MTurk the command talks to, and the settings (database) it works on."""
-
-    settings: Settings
-    provider: str
-    endpoint_url: str
-
-    async def mturk(self, store: Store) -> MTurk:
-        """MTurk as the provider says; the built-in sandbox of the live server that serves it."""
-        endpoint = await mturk_endpoint(store, self.settings, self.provider, self.endpoint_url)
-        return MTurk.connect(endpoint, builtin=self.provider == "builtin")
-
-
-@app.callback()
-def _root(
-    ctx: typer.Context,
-    provider: Annotated[str, typer.Option(help="builtin | sandbox | live (default: PARLEY_PROVIDER)")] = "",
-    endpoint_url: Annotated[str, typer.Option(help="MTurk requester endpoint, overriding the provider's")] = "",
-) -> None:
-    settings = Settings()
-    chosen = provider or settings.provider
-    if chosen not in ("builtin", "sandbox", "live"):
-        raise typer.BadParameter("provider must be builtin, sandbox or live")
-    ctx.obj = Target(settings=settings, provider=chosen, endpoint_url=endpoint_url)
-
-
-def _run(ctx: typer.Context, work: Callable[[Target, HitManager], Awaitable[T]]) -> T:
-    """Run `work` with a store and a requester-side HIT manager (no runs, no loop), reporting failures."""
-    return with_manager(ctx.obj, work)
-
-
-def with_manager(target: Target, work: Callable[[Target, HitManager], Awaitable[T]]) -> T:
-    async def go() -> T:
-        store = Store(target.settings.db_url)
-        await store.open()
-        try:
-            mturk = await target.mturk(store)
-            manager = HitManager(mturk=mturk, store=store, runs=None, public_url=target.settings.public_url)
-            return await work(target, manager)
-        finally:
-            await store.close()
-
-    return _guard(go())
-
-
-def _guard(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(coro)
-    except FAILURES as exc:
-        console.print(f"[red]Error:[/red] {exc}")
-        raise typer.Exit(1) from None
-
 
 # ---- watching --------------------------------------------------------------------------------------
 
@@ -101,7 +36,7 @@ def status(ctx: typer.Context) -> None:
                       "spent + reserved / budget")
         leases = await owners(manager.store)
         for row in await manager.store.runs():
-            completed = len(await manager.store.conversations(row.id, states=["completed"]))
+            completed = len(await manager.store.conversations(row.id, states=[ConversationState.COMPLETED]))
             records = await manager.hit_store.hits(row.id)
             count = {s: sum(1 for r in records if r.status == s) for s in ("open", "taken", "submitted", "reviewed")}
             plan = await manager.hit_store.plan(row.id)
@@ -263,11 +198,6 @@ def notify(ctx: typer.Context, worker_ids: list[str], subject: Annotated[str, ty
         console.print(f"Notified {len(worker_ids) - len(failures)} worker(s).")
 
     _run(ctx, work)
-
-
-# The other commands live in modules of their own and register on `app` when imported: running and serving
-# (run, serve), stopping (stop, expire, cleanup) and the data (export, agreement).
-from server import cli_data, cli_prolific, cli_run, cli_stop  # noqa: E402, F401
 
 
 def main() -> None:

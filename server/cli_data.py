@@ -1,4 +1,4 @@
-"""`parley export` and `parley agreement`: a run's data out of the database (registered on `server.cli.app`)."""
+"""`parley export` and `parley agreement`: a run's data out of the database (registered on `server.cli_app.app`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from server.cli import Target, _run, app, console
+from server.cli_app import Target, _run, app, console
 from server.export import FORMATS, export_run
 from server.hits import HitManager
 from server.hits.forms import AGREEMENT_STATUSES, agreement_of, html_form_of

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from server import run_flags as flag_rules
-from server.cli import console
+from server.cli_app import console
 from server.hits.admin import describe_qualifications
 from server.run_flags import FlagError, RunFlags
 from server.store.hits import HTML

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from server.cli_servers import Owner, owner_of
 from server.hits.plan import dollars
-from server.states import AgentState
+from server.states import AgentState, ConversationState
 from server.store import Store
 from server.store.hits import HitStore
 
@@ -49,7 +49,7 @@ async def snapshot(store: Store, run_id: str, target: int) -> Snapshot:
         run_id=run_id, status=row.status if row else "gone",
         hits={name: sum(1 for r in records if r.status in states) for name, states in HIT_COLUMNS.items()},
         workers={name: sum(1 for a in agents if a.state in states) for name, states in WORKER_COLUMNS.items()},
-        completed=len(await store.conversations(run_id, states=["completed"])), target=target,
+        completed=len(await store.conversations(run_id, states=[ConversationState.COMPLETED])), target=target,
         spent_cents=money.spent_cents, reserved_cents=money.reserved_cents,
         budget_cents=plan.budget_cents if plan else 0, owner=await owner_of(store, run_id),
     )

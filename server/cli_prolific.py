@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 from server import cli_run
-from server.cli import Target, _guard, app, console
+from server.cli_app import Target, _guard, app, console
 from server.cli_servers import POLL_S, WAIT_S, Child, ServerError, listen_url, live_instances, sandbox_instance
 from server.hits import plan as rules
 from server.hits.sync import StoreMoves

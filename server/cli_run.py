@@ -16,7 +16,7 @@ import typer
 import uvicorn
 from rich.live import Live
 
-from server.cli import FAILURES, Target, _guard, app, console, with_manager
+from server.cli_app import FAILURES, Target, _guard, app, console, with_manager
 from server.cli_plan import announce_plan, read_flags
 from server.cli_progress import watch
 from server.cli_servers import (

@@ -17,7 +17,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from server.cli import Target, _run, app, console
+from server.cli_app import Target, _run, app, console
 from server.cli_servers import POLL_S, WAIT_S, Owner, live_instances, owner_of, owners, sandbox_instance
 from server.hits import HitManager
 from server.hits.admin import OpenHit, expire_hits, open_hits, stop_run

@@ -1,31 +1,36 @@
 """Conversations of a run: forming one from matched workers plus bots, running its world, ending it.
 
-A conversation ends exactly once, through `_finish`: completed (the world returned), partner_left (a worker
-left or timed out), or failed (the world raised). Every human in it then gets a state that says what
-happened and lets them submit, except the one who left.
+A conversation ends exactly once, through `_finish`, with a `ConversationState`: completed (the world
+returned), partner_left (a worker left or timed out), or failed (the world raised, a bot timed out, or
+Parley ended a turn under it). Every human in it then gets a state that says what happened and lets them
+submit, except the one who left.
+
+Synchronous bots run on the run's bot threads (`bot_threads`, `Caps.bot_concurrency` of them), never on
+the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from server.agents import BotAgent, HumanAgent, new_id
+from server.agents import BotAgent, HumanAgent, jsonable, new_id
 from server.protocol import PartnerTurn, Presence, Typing, chat_event
-from server.states import AgentState
+from server.states import AgentState, ConversationState
 from server.store import Conversation, MessageRow
-from worlds.base import Agent, AgentTimeout, World
+from worlds.base import Agent, AgentTimeout, TurnEnded, World
 
 if TYPE_CHECKING:
     from server.runner import Run
 
 log = logging.getLogger(__name__)
 S = AgentState
+C = ConversationState
 
 TYPING_EVERY_S = 1.0  # a worker's typing is relayed at most this often (the page sends one every few seconds)
 
@@ -55,6 +60,12 @@ class ConversationHost:
         caps = run.task.caps
         self.bot_semaphore = asyncio.Semaphore(caps.bot_concurrency)
         self._typed_at: dict[str, float] = {}  # agent id -> when its typing was last relayed
+        self.bot_threads = ThreadPoolExecutor(caps.bot_concurrency, thread_name_prefix=f"bots:{run.id}")
+
+    def close(self) -> None:
+        """This process stops serving the run: bot calls not started are dropped, running ones are left
+        to return on their own (a thread cannot be stopped)."""
+        self.bot_threads.shutdown(wait=False, cancel_futures=True)
 
     def target_met(self) -> bool:
         return self.completed >= self.run.task.caps.target_conversations
@@ -78,7 +89,7 @@ class ConversationHost:
         participants = dict(zip(task.roles, agent_ids, strict=True))
         participants.update({role: f"bot:{role}" for role in task.bots})
         await run.store.create_conversation(Conversation(
-            id=conv_id, run_id=run.id, index=index, state="running", context=_jsonable(context),
+            id=conv_id, run_id=run.id, index=index, state=C.RUNNING, context=jsonable(context),
             participants=participants,
         ))
         humans = [run.humans[a] for a in agent_ids]
@@ -88,7 +99,8 @@ class ConversationHost:
         bots = [
             BotAgent(
                 factory(role), role=role, run_id=run.id, conversation_id=conv_id, store=run.store,
-                semaphore=self.bot_semaphore, typing=self._typing_notifier(humans),
+                semaphore=self.bot_semaphore, threads=self.bot_threads, turn_timeout=task.timeouts.turn,
+                typing=self._typing_notifier(humans),
             )
             for role, factory in task.bots.items()
         ]
@@ -97,7 +109,9 @@ class ConversationHost:
         async def save(data: dict[str, Any]) -> None:
             await run.store.save_world_data(conv_id, run.id, data)
 
-        live = LiveConversation(id=conv_id, world=task.world(agents, context, saver=save), humans=humans, bots=bots)
+        live = LiveConversation(
+            id=conv_id, world=task.build_world(agents, context, saver=save), humans=humans, bots=bots
+        )
         self.live[conv_id] = live
         moved = await asyncio.gather(*(  # one group commit for all of them
             run.move(human.agent_id, S.IN_TASK, role=human.role, conversation_id=conv_id,
@@ -108,7 +122,7 @@ class ConversationHost:
         if failure is not None:  # the store failed under the pairing: nobody is left half in a conversation
             log.error("pairing into conversation %s failed", conv_id, exc_info=failure,
                       extra={"run_id": run.id, "conversation_id": conv_id})
-            await self._finish(live, "failed", reason=f"pairing failed: {failure}")
+            await self._finish(live, C.FAILED, reason=f"pairing failed: {failure}")
             return
         for human, entered in zip(humans, moved, strict=True):
             if not entered:
@@ -116,7 +130,7 @@ class ConversationHost:
                 # others may submit (they are paid, as for any partner who leaves).
                 live.leavers[human.agent_id] = run.states[human.agent_id]
         if live.leavers:
-            await self._finish(live, "partner_left")
+            await self._finish(live, C.PARTNER_LEFT)
             return
         live.task = run.supervisor.spawn(self._run_world(live), name=f"world:{conv_id}")
 
@@ -191,27 +205,26 @@ class ConversationHost:
             if leaver is None:  # a bot timed out: nobody's fault on the worker side
                 log.warning("bot %s timed out in conversation %s", exc.role, live.id,
                             extra={"run_id": self.run.id, "conversation_id": live.id})
-                await self._finish(live, "failed", reason=str(exc))
+                await self._finish(live, C.FAILED, reason=str(exc))
             else:
                 live.leavers[leaver.agent_id] = S.TIMED_OUT
-                await self._finish(live, "partner_left", reason=str(exc))
+                await self._finish(live, C.PARTNER_LEFT, reason=str(exc))
+            return
+        except TurnEnded as exc:
+            # Parley ended a turn the world was waiting on while the world ran on: it must still end, or its
+            # workers would wait for a turn that never comes.
+            log.error("a turn ended under the world of conversation %s: %s", live.id, exc.reason,
+                      extra={"run_id": self.run.id, "conversation_id": live.id})
+            await self._finish(live, C.FAILED, reason=str(exc))
             return
         except Exception as exc:
             log.exception("world of conversation %s raised", live.id,
                           extra={"run_id": self.run.id, "conversation_id": live.id})
-            await self._finish(live, "failed", reason=f"{type(exc).__name__}: {exc}")
+            await self._finish(live, C.FAILED, reason=f"{type(exc).__name__}: {exc}")
             return
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # stopped from outside (a worker left, or shutdown), which ends the conversation itself
-            # Nobody cancelled the world: something cancelled a turn it was waiting on. It must still end,
-            # or its workers would wait for a turn that never comes.
-            log.error("a turn was cancelled under the world of conversation %s", live.id,
-                      extra={"run_id": self.run.id, "conversation_id": live.id})
-            await self._finish(live, "failed", reason="a turn was cancelled under the world")
-            return
-        await self._finish(live, "completed")
+        # A CancelledError is a real cancellation (a worker left, or shutdown), which ends the conversation
+        # itself: it propagates.
+        await self._finish(live, C.COMPLETED)
 
     async def agent_left(self, agent_id: str, state: AgentState, text: str | None) -> None:
         """A worker in a conversation left for good: stop its world and release the others."""
@@ -227,9 +240,9 @@ class ConversationHost:
             with contextlib.suppress(asyncio.CancelledError):
                 await live.task
             live.ended = False
-        await self._finish(live, "partner_left", reason=f"{human.role} {state.value}")
+        await self._finish(live, C.PARTNER_LEFT, reason=f"{human.role} {state.value}")
 
-    async def _finish(self, live: LiveConversation, outcome: str, reason: str = "") -> None:
+    async def _finish(self, live: LiveConversation, outcome: ConversationState, reason: str = "") -> None:
         if live.ended:
             return
         live.ended = True
@@ -239,31 +252,27 @@ class ConversationHost:
             self._typed_at.pop(human.agent_id, None)
             human.on_turn = None
         await run.store.end_conversation(live.id, outcome, reason)
-        if outcome == "completed":
+        if outcome == C.COMPLETED:
             self.completed += 1
         await run.notify("conversation", {"conversation_id": live.id, "outcome": outcome})
         for human in live.humans:
-            human.cancel_turn()
+            human.end_turn(f"the conversation ended ({outcome})")
             if human.agent_id not in run.humans:
                 continue  # left on its own while this ending was written, and already let go: nothing to move
             if human.agent_id in live.leavers:
                 if run.states[human.agent_id] in (S.IN_TASK,):
                     await run.move(human.agent_id, live.leavers[human.agent_id])
-            elif outcome == "completed":
+            elif outcome == C.COMPLETED:
                 await run.move(human.agent_id, S.DONE)
-            elif outcome == "partner_left":
+            elif outcome == C.PARTNER_LEFT:
                 await run.move(human.agent_id, S.PARTNER_LEFT)
             else:
                 await run.move(human.agent_id, S.CLOSED, text=FAILED_TEXT)
         for bot in live.bots:
-            shutdown = getattr(bot.bot, "shutdown", None)
-            if callable(shutdown):
-                try:
-                    result = shutdown()
-                    if asyncio.iscoroutine(result):
-                        await result
-                except Exception:
-                    log.exception("bot %s shutdown failed", bot.role)
+            try:
+                await bot.shutdown()
+            except Exception:
+                log.exception("bot %s shutdown failed", bot.role)
         run.waiting.want_match()
 
 
@@ -297,11 +306,3 @@ async def deliver_stored_lines(run: Run, conversation: Conversation) -> None:
                            data={k: v for k, v in m.data.items() if not k.startswith("_")}, mine=False, client_id=None)
                 for m in missing
             ])
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value

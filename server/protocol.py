@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
+from server.close_codes import describe_close_codes
+
 PROTOCOL_VERSION = 2  # 2: the echo is a message's ack; turns are live frames, not stored events
 
 ClientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -338,6 +340,7 @@ class TaskInfo(BaseModel):
     protocol_version: int = PROTOCOL_VERSION
     states: dict[str, dict[str, Any]]
     limits: dict[str, int]
+    close_codes: dict[str, dict[str, Any]] = Field(default_factory=describe_close_codes)
 
 
 class TaskPreview(BaseModel):

@@ -26,11 +26,20 @@ from server.claims import (
     resumes,
     worker_cap_refusal,
 )
+from server.close_codes import CloseCode
 from server.conversations import ConversationHost, deliver_stored_lines
 from server.fence import Fence, LeaseLost, always
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
 from server.ratelimit import AgentLimits
-from server.states import ARRIVING_STATES, LIVE_STATES, STATE_TEXT, SUBMITTABLE_STATES, AgentState, IllegalTransition
+from server.states import (
+    ARRIVING_STATES,
+    LIVE_STATES,
+    STATE_TEXT,
+    SUBMITTABLE_STATES,
+    AgentState,
+    ConversationState,
+    IllegalTransition,
+)
 from server.store import AgentRow, Conversation, Store, TaskRun
 from server.supervisor import Supervisor
 from server.tokens import TokenSigner
@@ -39,6 +48,7 @@ from worlds.base import AgentTimeout, Task
 
 log = logging.getLogger(__name__)
 S = AgentState
+C = ConversationState
 
 
 STOPPED_TEXT = (
@@ -49,6 +59,17 @@ RESTART_TEXT = (
     "The server restarted and this conversation could not continue. "
     "You can submit the HIT now and will be paid for it."
 )
+
+
+def submission_expired_text(seconds: float) -> str:
+    return (
+        f"The time to submit ran out ({_duration(seconds)} after the task ended), so this HIT is no longer "
+        "held for you. Please return it."
+    )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 120 else f"{seconds:g} seconds"
 
 
 Observer = Callable[["Run", str, dict[str, Any]], Awaitable[None]]
@@ -81,6 +102,7 @@ class Run:
         self.workers: dict[str, str] = {}
         self._graces: dict[str, asyncio.Task[Any]] = {}
         self._lifecycles: dict[str, asyncio.Task[Any]] = {}
+        self._deadlines: dict[str, asyncio.Task[Any]] = {}  # agent id -> its submission timer
         # A worker's lock lives while a join holds or awaits it: no entry is kept per worker ever seen.
         self._join_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.rate_limits = AgentLimits()
@@ -101,16 +123,20 @@ class Run:
 
     async def start(self) -> None:
         """Recover after a restart: close conversations that were live, give live agents a grace period."""
-        for conv in await self.store.conversations(self.id, states=["running"], kind=None):
+        for conv in await self.store.conversations(self.id, states=[C.RUNNING], kind=None):
             await deliver_stored_lines(self, conv)
-            await self.store.end_conversation(conv.id, "closed", "server restarted")
-        self.host.completed = len(await self.store.conversations(self.id, states=["completed"]))
+            await self.store.end_conversation(conv.id, C.CLOSED, "server restarted")
+        self.host.completed = len(await self.store.conversations(self.id, states=[C.COMPLETED]))
         for row in await self.store.agents(self.id, states=LIVE_STATES):
             human = await self._load(row)
             if row.state == S.IN_TASK:
                 await self.move(human.agent_id, S.CLOSED, text=RESTART_TEXT)
             else:
                 self._start_grace(row.id)
+        now = time.time()
+        for row in await self.store.agents(self.id, states=SUBMITTABLE_STATES):
+            if row.id not in self._deadlines:
+                self._start_deadline(row.id, row.updated_at + self.task.timeouts.submission - now)
         self.supervisor.spawn(self.waiting.match_forever(), name="matcher")
 
     async def stop(self) -> None:
@@ -119,8 +145,9 @@ class Run:
         Pages still attached are closed with 1012 (service restart): they reconnect and resume from the
         store, on whichever process serves the run then."""
         await self.supervisor.aclose()
+        self.host.close()
         for human in list(self.humans.values()):
-            await human.channel.close(1012, "This task moved to another server process; reconnecting.")
+            await human.channel.close(CloseCode.MOVED, "This task moved to another server process; reconnecting.")
 
     async def set_status(self, status: str) -> None:
         """The run's status changed in the database (e.g. `parley stop`). Stopped: joins are refused and every
@@ -224,7 +251,10 @@ class Run:
         human = self.humans.get(row.id)
         if human is None:
             channel = Channel(row.id, self.store, 0) if new else await Channel.load(row.id, self.store)
-            human = HumanAgent(agent_id=row.id, run_id=self.id, channel=channel, store=self.store)
+            human = HumanAgent(
+                agent_id=row.id, run_id=self.id, channel=channel, store=self.store,
+                turn_timeout=self.task.timeouts.turn,
+            )
             human.role, human.conversation_id = row.role, row.conversation_id
             self.humans[row.id] = human
             self._set_state(row.id, AgentState(row.state))
@@ -284,7 +314,7 @@ class Run:
         self._release_if_gone(agent_id)
 
     async def receive(self, agent_id: str, frame: Say, socket: Socket | None = None) -> None:
-        """A message from the page on `socket`. A socket replaced by a newer one (closed with 4409) no
+        """A message from the page on `socket`. A socket replaced by a newer one (closed with REPLACED) no
         longer acts for its agent: what it sent after the newer one attached is dropped."""
         human = self.humans[agent_id]
         if socket is not None and not human.channel.is_attached(socket):
@@ -332,8 +362,12 @@ class Run:
             return False
         self._set_state(agent_id, target)
         if target not in LIVE_STATES:
-            human.cancel_turn()
+            human.end_turn(f"the agent is {target}")
             self.waiting.leave(agent_id)
+        if target in SUBMITTABLE_STATES:
+            self._start_deadline(agent_id, self.task.timeouts.submission)
+        elif (deadline := self._deadlines.pop(agent_id, None)) is not None:
+            deadline.cancel()  # submitted (or returned) in time
         await self.notify("state", {"agent_id": agent_id, "worker_id": self.workers[agent_id], "state": target})
         self._release_if_gone(agent_id)
         return True
@@ -370,6 +404,30 @@ class Run:
                     await lifecycle
         if current in LIVE_STATES:
             await self.move(agent_id, state, text=text)
+
+    # ---- the submission bound ----------------------------------------------------------------
+
+    def _start_deadline(self, agent_id: str, delay: float) -> None:
+        old = self._deadlines.pop(agent_id, None)
+        if old is not None:
+            old.cancel()
+        self._deadlines[agent_id] = self.supervisor.spawn(
+            self._deadline(agent_id, max(0.0, delay)), name=f"submission:{agent_id}"
+        )
+
+    async def _deadline(self, agent_id: str, delay: float) -> None:
+        """A worker whose work is over has `Timeouts.submission` to submit; then the agent expires, and its
+        page says so. The agent need not stay in memory meanwhile: the row says whether it submitted."""
+        await asyncio.sleep(delay)
+        del self._deadlines[agent_id]
+        row = await self.store.get_agent(agent_id)
+        if row is None or row.state not in SUBMITTABLE_STATES:
+            return
+        await self._load(row)
+        try:
+            await self.move(agent_id, S.EXPIRED, text=submission_expired_text(self.task.timeouts.submission))
+        finally:
+            self._release_if_gone(agent_id)
 
     # ---- releasing agents that left ----------------------------------------------------------
 
@@ -414,7 +472,7 @@ class Run:
             if refusal is not None:
                 channel = self.humans[agent_id].channel
                 await channel.send_ephemeral(ErrorFrame(code=refusal.code, message=refusal.message).model_dump())
-                await channel.close(4403, refusal.message[:120])
+                await channel.close(CloseCode.FORBIDDEN, refusal.message[:120])
                 self._start_grace(agent_id)
                 return False
             if await self._needs_onboarding(worker_id):
@@ -437,24 +495,24 @@ class Run:
             return True  # passed in another assignment meanwhile, or before a restart
         human = self.humans[agent_id]
         conv = await self.store.create_conversation(Conversation(
-            id=new_id(), run_id=self.id, kind="onboarding", state="running", participants={"worker": agent_id},
+            id=new_id(), run_id=self.id, kind="onboarding", state=C.RUNNING, participants={"worker": agent_id},
         ))
         human.enter(role="worker", conversation_id=conv.id)
 
         async def save(data: dict[str, Any]) -> None:
             await self.store.save_world_data(conv.id, self.id, data)
 
-        world = onboarding([human], None, saver=save)
+        world = self.task.build_onboarding(human, saver=save)
         try:
             await asyncio.wait_for(world.run(), self.task.timeouts.onboarding)
         except (AgentTimeout, TimeoutError):
-            await self.store.end_conversation(conv.id, "partner_left", "worker timed out")
+            await self.store.end_conversation(conv.id, C.PARTNER_LEFT, "worker timed out")
             await self.move(agent_id, S.TIMED_OUT)
             return False
         except Exception:
             log.exception("onboarding world of run %s failed for agent %s", self.id, agent_id,
                           extra={"run_id": self.id, "agent_id": agent_id})
-            await self.store.end_conversation(conv.id, "failed", "onboarding world raised")
+            await self.store.end_conversation(conv.id, C.FAILED, "onboarding world raised")
             await self.move(agent_id, S.CLOSED, text=(
                 "Something went wrong on our side during the qualification task. "
                 "You can submit the HIT now and will be paid for it."
@@ -463,7 +521,7 @@ class Run:
         passed = bool(world.passed)
         await self.store.record_onboarding(worker_id, self.task.name, passed)
         await self.notify("onboarding", {"worker_id": worker_id, "passed": passed})
-        await self.store.end_conversation(conv.id, "completed", "passed" if passed else "failed")
+        await self.store.end_conversation(conv.id, C.COMPLETED, "passed" if passed else "failed")
         if not passed:
             await self.move(agent_id, S.ONBOARDING_FAILED)
         return passed

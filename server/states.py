@@ -1,4 +1,5 @@
-"""Agent and conversation states: one enum each, one transition function that refuses illegal moves.
+"""Agent and conversation states, an enum each. An agent's state moves only through `transition`, which
+refuses illegal moves; a conversation's is set once, when it ends (`server/conversations.py`).
 
 The worker page never retypes these names: it reads them, with their labels, from `describe_states()`.
 """
@@ -67,7 +68,8 @@ TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
     _S.TIMED_OUT: frozenset({_S.RETURNED, _S.EXPIRED, _S.SUBMITTED}),
     _S.DISCONNECTED: frozenset({_S.RETURNED, _S.EXPIRED, _S.SUBMITTED}),
     _S.RETURNED: frozenset(),
-    _S.EXPIRED: frozenset(),
+    # Work the provider reports submitted after the submission bound ran out is still recorded.
+    _S.EXPIRED: frozenset({_S.SUBMITTED}),
     _S.BLOCKED: frozenset(),
 }
 

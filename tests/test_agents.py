@@ -11,7 +11,7 @@ from server.channel import Channel
 from server.protocol import Say
 from server.states import AgentState
 from server.store import AgentRow, Store
-from worlds.base import AgentTimeout, Message
+from worlds.base import AgentTimeout, Message, TurnEnded
 
 
 class Page:
@@ -44,7 +44,7 @@ async def agent(store: Store) -> HumanAgent:
     await store.create_agent(AgentRow(id="g", run_id="r", worker_id="w", assignment_id="a", state=AgentState.JOINED))
     channel = await Channel.load("g", store)
     await channel.attach(Page(), 0, {"type": "welcome"})
-    human = HumanAgent(agent_id="g", run_id="r", channel=channel, store=store)
+    human = HumanAgent(agent_id="g", run_id="r", channel=channel, store=store, turn_timeout=60.0)
     human.enter(role="A", conversation_id="c1")
     return human
 
@@ -157,3 +157,22 @@ async def test_a_resend_of_an_earlier_turns_message_leaves_the_open_turn_to_its_
     assert (await page.first("ack"))["client_id"] == "c-1"
     await agent.receive(Say(type="message", client_id="c-2", text="the answer"))
     assert (await asyncio.wait_for(turn, 5)).text == "the answer"
+
+
+async def test_an_act_without_a_timeout_is_bounded_by_the_turn_timeout(agent: HumanAgent) -> None:
+    agent.turn_timeout = 0.05
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    with pytest.raises(AgentTimeout):
+        await asyncio.wait_for(agent.act(), 5)
+    assert (await page.first("turn"))["timeout_s"] == 0.05
+
+
+async def test_an_ended_turn_raises_turn_ended_with_its_reason(agent: HumanAgent) -> None:
+    page = Page()
+    await agent.channel.attach(page, 0, {"type": "welcome"})
+    turn = asyncio.create_task(agent.act(timeout=5))
+    await page.first("turn")
+    agent.end_turn("the conversation ended")
+    with pytest.raises(TurnEnded, match="the conversation ended"):
+        await asyncio.wait_for(turn, 5)

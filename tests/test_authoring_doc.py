@@ -1,36 +1,70 @@
-"""The example of docs/authoring.md, run as written: a worker onboards, writes with the bot, rates."""
+"""Every example of docs/authoring.md, run as written: each Python block is a task module served by a real
+server and worked through by a simulated worker; an HTML block is the page fragment a module names."""
 
+import importlib
 import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from server.store import Store
 from tests.conftest import make_settings
 from tests.support.client import Crowd
 from tests.support.server import LiveServer, serve
+from worlds.base import Task
 
 DOC = Path(__file__).parents[1] / "docs" / "authoring.md"
+BLOCKS = re.findall(r"```(\w*)\n(.*?)```", DOC.read_text(), re.S)
+PYTHON = [code for lang, code in BLOCKS if lang == "python"]
+HTML = [code for lang, code in BLOCKS if lang == "html"]
+# The examples, by the task name each declares; a new Python block needs a test below.
+EXAMPLES = {"story_builder": "doc_story_builder", "judge_reply": "doc_judge_reply"}
+
+
+def _name_of(code: str) -> str:
+    found = re.search(r'name="(\w+)"', code)
+    assert found is not None, f"a Python example declares no task name:\n{code[:200]}"
+    return found.group(1)
 
 
 @pytest.fixture
-def story_module(tmp_path: Path) -> Iterator[str]:
-    code = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S)
-    assert code is not None, "docs/authoring.md lost its example"
-    (tmp_path / "doc_story_builder.py").write_text(code.group(1))
+def examples(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Each Python block as a module in a fresh directory, each HTML block at the `worlds/data/...` path its
+    first line names (under that directory's `data/`): {task name: module name}."""
+    for html in HTML:
+        named = re.match(r"<!-- worlds/data/(\S+\.html)", html)
+        assert named is not None, f"an HTML example does not say where it lives:\n{html[:200]}"
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / named.group(1)).write_text(html)
+    modules = {}
+    for code in PYTHON:
+        name = _name_of(code)
+        assert name in EXAMPLES, f"docs/authoring.md has an example ({name}) that no test here runs"
+        (tmp_path / f"{EXAMPLES[name]}.py").write_text(code)
+        modules[name] = EXAMPLES[name]
     sys.path.insert(0, str(tmp_path))
     try:
-        yield "doc_story_builder"
+        yield modules
     finally:
         sys.path.remove(str(tmp_path))
-        sys.modules.pop("doc_story_builder", None)
+        for module in modules.values():
+            sys.modules.pop(module, None)
+
+
+def test_every_python_example_is_a_task_module_and_has_a_test(examples: dict[str, str]) -> None:
+    assert sorted(examples) == sorted(EXAMPLES), "an example this test runs is gone from docs/authoring.md"
+    for name, module in examples.items():
+        task = importlib.import_module(module).task
+        assert isinstance(task, Task) and task.name == name
 
 
 @pytest.fixture
-async def story(story_module: str, db_url: str, tmp_path: Path) -> AsyncIterator[tuple[LiveServer, Crowd]]:
-    with serve(make_settings(db_url, tmp_path, {"story": story_module})) as live:
+async def served(examples: dict[str, str], db_url: str, tmp_path: Path) -> AsyncIterator[tuple[LiveServer, Crowd]]:
+    runs = {name: module for name, module in examples.items()}
+    with serve(make_settings(db_url, tmp_path, runs)) as live:
         crowd = Crowd(live.base)
         try:
             yield live, crowd
@@ -38,12 +72,13 @@ async def story(story_module: str, db_url: str, tmp_path: Path) -> AsyncIterator
             await crowd.close()
 
 
-async def test_the_authoring_example_runs_end_to_end(store: Store, story: tuple[LiveServer, Crowd]) -> None:
-    _live, crowd = story
-    w = await crowd.start("story", "W-writer")
+async def test_the_story_example_runs_end_to_end(store: Store, served: tuple[LiveServer, Crowd]) -> None:
+    _live, crowd = served
+    w = await crowd.start("story_builder", "W-writer")
     await w.wait_turn(1)
     await w.say("Yes", {"choice": "Yes"})  # onboarding
-    await w.wait_turn(2)
+    first = await w.wait_turn(2)
+    assert first["timeout_s"] == 120  # act() without a timeout: the task's Timeouts.turn
     await w.say("The keeper opened the letter.")
     await w.wait_frame(lambda f: f.get("sender") == "Narrator")
     await w.wait_turn(3)
@@ -58,4 +93,24 @@ async def test_the_authoring_example_runs_end_to_end(store: Store, story: tuple[
     assert data["opening"] == "A lighthouse keeper finds a letter."
     assert data["story"][0] == "The keeper opened the letter."
     assert data["story"][1] == "And then, quite unexpectedly, the keeper opened the letter again."
-    assert len(data["story"]) == 4
+    assert len(data["story"]) == 4  # world_options={"sentences_each": 2}
+
+
+async def test_the_form_example_asks_in_the_tasks_own_fragment(
+    store: Store, served: tuple[LiveServer, Crowd]
+) -> None:
+    live, crowd = served
+    async with httpx.AsyncClient(base_url=live.base, timeout=10) as http:
+        ui = (await http.get("/task/judge_reply/ui/Judge")).json()
+    assert 'name="natural"' in ui["html"]
+    w = await crowd.start("judge_reply", "W-judge")
+    turn = await w.wait_turn(1)
+    assert turn["widget"] == {"kind": "fragment", "role": "Judge", "fields": ["natural"]}
+    assert turn["timeout_s"] == 120
+    await w.say("", {"form": {"issues": ["rude"], "comment": ""}})  # "natural" left out: asked again
+    await w.wait_turn(2)
+    await w.say("", {"form": {"natural": "2", "issues": ["rude"], "comment": ""}})
+    await w.wait_state("done")
+    agent = await store.get_agent(w.agent_id)
+    data = await store.world_data(agent.conversation_id)
+    assert data == {"reply": "Sure! The moon is made of cheese.", "natural": "2", "issues": ["rude"], "comment": ""}

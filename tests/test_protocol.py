@@ -48,3 +48,15 @@ def test_the_hot_path_frame_builders_match_the_models() -> None:
     assert chat_event(**fields) == ChatEvent(**fields).model_dump()  # type: ignore[arg-type]
     turn = {"turn_id": "t1", "prompt": "Say", "widget": {"kind": "rating", "min": 0, "max": 10}, "timeout_s": 30.0}
     assert turn_frame(**turn) == TurnFrame(**turn).model_dump()  # type: ignore[arg-type]
+
+
+def test_task_info_names_every_close_code_with_what_the_page_does() -> None:
+    from server.close_codes import CloseCode
+    from server.protocol import TaskInfo
+
+    info = TaskInfo(run_id="r", title="t", description="d", reward=0.1, roles=["A"], states={}, limits={})
+    codes = info.model_dump()["close_codes"]
+    assert {name: entry["code"] for name, entry in codes.items()} == {c.name.lower(): int(c) for c in CloseCode}
+    assert codes["replaced"] == {"code": 4409, "final": True, "text": codes["replaced"]["text"]}
+    assert "another tab" in codes["replaced"]["text"]
+    assert codes["moved"]["final"] is False and codes["silent"]["final"] is False

@@ -8,12 +8,14 @@ and may be overridden for a linear script. Worlds never touch the database: they
 from __future__ import annotations
 
 import csv
+import inspect
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 MessageKind = Literal["chat", "context", "system"]
 
@@ -114,6 +116,16 @@ class AgentTimeout(Exception):
         self.role = role
 
 
+class TurnEnded(Exception):
+    """Parley ended an open turn from outside the world (the agent left, or the conversation was ended).
+    The world should let it propagate: the runner ends the conversation and lets every worker submit."""
+
+    def __init__(self, role: str, reason: str) -> None:
+        super().__init__(f"the turn of {role} ended: {reason}")
+        self.role = role
+        self.reason = reason
+
+
 @runtime_checkable
 class Agent(Protocol):
     """Anything that takes part in a world: a human over a websocket, or a bot."""
@@ -124,7 +136,10 @@ class Agent(Protocol):
 
     async def act(
         self, timeout: float | None = None, *, prompt: str = "", widget: Widget | None = None
-    ) -> Message: ...
+    ) -> Message:
+        """The agent's next message. `timeout` (seconds) bounds the turn; None means the task's
+        `Timeouts.turn`. Raises AgentTimeout when it runs out, TurnEnded when Parley ends the turn."""
+        ...
 
 
 Saver = Callable[[dict[str, Any]], Awaitable[None]]
@@ -194,17 +209,35 @@ class OnboardingWorld(World):
 
 
 BotFactory = Callable[[str], Agent | Any]
+WorldT = TypeVar("WorldT", bound=World)
 
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Every wait has a bound (seconds)."""
+    """Every wait has a bound (seconds).
+
+    turn: an `act()` called without a timeout (a worker's or a bot's); waiting: the waiting room;
+    onboarding: the whole onboarding world; reconnect_grace: a live worker without a socket;
+    submission: a worker whose work is over (done, partner left, ...) and who has not submitted: the agent
+    then expires and the page says so.
+    """
 
     turn: float = 300.0
     waiting: float = 300.0
     onboarding: float = 600.0
     reconnect_grace: float = 30.0
     submission: float = 600.0
+
+    def __post_init__(self) -> None:
+        for name in ("turn", "waiting", "onboarding", "reconnect_grace", "submission"):
+            check_timeout(getattr(self, name), f"Timeouts.{name}")
+
+
+def check_timeout(seconds: float, what: str) -> float:
+    """`seconds` if it is a bound (a finite number above 0), else ValueError naming `what`."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{what} must be a number of seconds above 0, got {seconds!r}: every wait needs a bound")
+    return float(seconds)
 
 
 @dataclass(frozen=True)
@@ -277,7 +310,11 @@ def worker_ids(path: str | Path) -> tuple[str, ...]:
 
 @dataclass
 class Task:
-    """A task declaration: the one thing a task module exports (as `task`, or `make_task(**options)`)."""
+    """A task declaration: the one thing a task module exports (as `task`, or `make_task(**options)`).
+
+    `world_options` and `onboarding_options` set class attributes the world (or onboarding world) declares,
+    on each new world: `Task(world=ChatWorld, world_options={"turns_each": 2})` instead of a subclass.
+    """
 
     name: str
     title: str
@@ -301,8 +338,15 @@ class Task:
     # The pairing tells each worker their role; False keeps the partners' roles from them (e.g. a study of
     # how people treat a partner they cannot place).
     reveal_partner_roles: bool = True
+    world_options: Mapping[str, Any] = field(default_factory=dict)
+    onboarding_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _check_options(self.name, self.world, self.world_options, "world_options")
+        if self.onboarding is not None:
+            _check_options(self.name, self.onboarding, self.onboarding_options, "onboarding_options")
+        elif self.onboarding_options:
+            raise ValueError(f"task {self.name!r}: onboarding_options without an onboarding world")
         if not self.roles:
             raise ValueError(f"task {self.name!r} declares no human roles")
         overlap = set(self.roles) & set(self.bots)
@@ -328,6 +372,16 @@ class Task:
             return None
         return self.preview(self.context_for(0))
 
+    def build_world(self, agents: list[Agent], context: Any, *, saver: Saver | None = None) -> World:
+        """A new world for one conversation, with this task's `world_options` set on it."""
+        return _with_options(self.world(agents, context, saver=saver), self.world_options)
+
+    def build_onboarding(self, worker: Agent, *, saver: Saver | None = None) -> OnboardingWorld:
+        """A new onboarding world for one worker, with `onboarding_options` set on it."""
+        if self.onboarding is None:
+            raise ValueError(f"task {self.name!r} has no onboarding world")
+        return _with_options(self.onboarding([worker], None, saver=saver), self.onboarding_options)
+
     def ui_for(self, role: str) -> RoleUI | None:
         """The page fragment this task declared for `role` (read and checked when the task was built)."""
         return self._ui.get(role)
@@ -344,6 +398,30 @@ class Task:
         if not self._contexts:
             return None
         return self._contexts[index % len(self._contexts)]
+
+
+def _check_options(task: str, cls: type[World], options: Mapping[str, Any], what: str) -> None:
+    """Each option must name a plain class attribute `cls` declares: a typo fails when the task is built."""
+    plain = sorted(n for n in dir(cls) if _is_plain_attribute(cls, n))
+    for name in options:
+        if name not in plain:
+            raise ValueError(
+                f"task {task!r}: {what} names {name!r}, which {cls.__name__} does not declare as a class "
+                f"attribute (it declares: {', '.join(plain) or 'none'})"
+            )
+
+
+def _is_plain_attribute(cls: type[World], name: str) -> bool:
+    declared = inspect.getattr_static(cls, name)
+    return not name.startswith("_") and not callable(declared) and not isinstance(
+        declared, property | classmethod | staticmethod
+    )
+
+
+def _with_options(world: WorldT, options: Mapping[str, Any]) -> WorldT:
+    for name, value in options.items():
+        setattr(world, name, value)
+    return world
 
 
 class FragmentError(ValueError):

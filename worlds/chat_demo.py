@@ -59,11 +59,6 @@ class ChatDemoWorld(World):
 
 
 def make_task(turns_each: int = 3, turn_timeout: float = 180.0, waiting_timeout: float = 300.0) -> Task:
-    class World(ChatDemoWorld):
-        pass
-
-    World.turns_each = turns_each
-    World.turn_timeout = turn_timeout
     return Task(
         name="chat_demo",
         title="Chat with another person about a topic",
@@ -71,7 +66,8 @@ def make_task(turns_each: int = 3, turn_timeout: float = 180.0, waiting_timeout:
             f"You will be paired with another worker and chat about a given topic, {turns_each} messages each, "
             "then answer three short questions."
         ),
-        world=World,
+        world=ChatDemoWorld,
+        world_options={"turns_each": turns_each, "turn_timeout": turn_timeout},
         roles=["Speaker 1", "Speaker 2"],
         contexts=TOPICS,
         reward=0.5,

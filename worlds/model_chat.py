@@ -172,20 +172,10 @@ def make_task(
     if turns < 1 or not labels or not 0.0 <= pass_threshold <= 1.0:
         raise ValueError("model chat needs turns >= 1, at least one label and 0 <= pass_threshold <= 1")
 
-    class World(ModelChatWorld):
-        pass
-
-    World.turns_total, World.labels, World.turn_timeout, World.bot_timeout, World.bot_name = (
-        turns, labels, turn_timeout, bot_timeout, bot,
-    )
-    screen: type[OnboardingWorld] | None = None
-    if onboarding:
-        class Screen(AnnotationScreen):
-            pass
-
-        Screen.labels, Screen.threshold, Screen.timeout = labels, pass_threshold, turn_timeout
-        Screen.sample = load_sample(onboarding_path or ONBOARDING_SAMPLE, labels)
-        screen = Screen
+    screening = {
+        "labels": labels, "threshold": pass_threshold, "timeout": turn_timeout,
+        "sample": load_sample(onboarding_path or ONBOARDING_SAMPLE, labels),
+    } if onboarding else {}
     return Task(
         name="model_chat",
         title="Chat with a chatbot and label its replies",
@@ -193,10 +183,15 @@ def make_task(
             f"Chat with a chatbot for {turns} turns. After each of its replies, tick the labels that apply. "
             "Finally rate the chatbot." + (" A short qualification comes first." if onboarding else "")
         ),
-        world=World,
+        world=ModelChatWorld,
+        world_options={
+            "turns_total": turns, "labels": labels, "turn_timeout": turn_timeout, "bot_timeout": bot_timeout,
+            "bot_name": bot,
+        },
         roles=["Worker"],
         bots={"Bot": make_bot(bot, act_timeout=bot_timeout, **(bot_options or {}))},
-        onboarding=screen,
+        onboarding=AnnotationScreen if onboarding else None,
+        onboarding_options=screening,
         reward=0.8,
         keywords=["chatbot", "conversation", "annotation"],
         timeouts=Timeouts(turn=turn_timeout, waiting=60.0),

@@ -95,21 +95,16 @@ def make_task(
 ) -> Task:
     source = contexts if contexts is not None else jsonl_contexts(contexts_path or SAMPLE)
 
-    class World(ModelEvaluatorWorld):
-        pass
-
-    class Onboarding(PresenceCheck):
-        timeout = turn_timeout
-
-    World.turn_timeout, World.bot_timeout, World.bot_name = turn_timeout, bot_timeout, bot
     return Task(
         name="model_evaluator",
         title="Rate a chatbot's reply",
         description="Read a short conversation and rate the chatbot's next message from 0 to 10. About one minute.",
-        world=World,
+        world=ModelEvaluatorWorld,
+        world_options={"turn_timeout": turn_timeout, "bot_timeout": bot_timeout, "bot_name": bot},
         roles=["Rater"],
         bots={"Model": make_bot(bot, act_timeout=bot_timeout, **(bot_options or {}))},
-        onboarding=Onboarding,
+        onboarding=PresenceCheck,
+        onboarding_options={"timeout": turn_timeout},
         contexts=source,
         reward=0.15,
         keywords=["chatbot", "rating", "evaluation"],

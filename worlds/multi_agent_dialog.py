@@ -109,11 +109,6 @@ def make_task(
     factory = make_bot(bot, act_timeout=bot_timeout, **(bot_options or {}))
     bot_roles = [f"Bot {i}" for i in range(1, bots + 1)]
 
-    class World(MultiAgentDialogWorld):
-        pass
-
-    World.turn_timeout, World.bot_timeout, World.max_messages = turn_timeout, bot_timeout, max_messages
-    World.bot_roles = frozenset(bot_roles)
     return Task(
         name="multi_agent_dialog",
         title="Group chat about a topic",
@@ -122,7 +117,11 @@ def make_task(
             f"{f', {bots} chatbot' + ('s' if bots > 1 else '') if bots else ''}) about a given topic, taking turns. "
             f"End your message with {DONE} when the conversation is finished."
         ),
-        world=World,
+        world=MultiAgentDialogWorld,
+        world_options={
+            "turn_timeout": turn_timeout, "bot_timeout": bot_timeout, "max_messages": max_messages,
+            "bot_roles": frozenset(bot_roles),
+        },
         roles=[f"Human {i}" for i in range(1, humans + 1)],
         bots={role: factory for role in bot_roles},
         contexts=topics or TOPICS,

@@ -162,10 +162,6 @@ def make_task(
         raise ValueError("pairs_per_hit must be >= 1 and gold_per_hit >= 0")
     source = pairs if pairs is not None else jsonl_contexts(pairs_path or PAIRS)
 
-    class World(PairwiseEvalWorld):
-        pass
-
-    World.question, World.turn_timeout, World.gold_threshold = question, turn_timeout, gold_threshold
     return Task(
         name="pairwise_eval",
         title="Compare two chatbot conversations",
@@ -173,7 +169,8 @@ def make_task(
             f"Read {pairs_per_hit + gold_per_hit} pairs of short conversations. For each pair, pick the one whose "
             "chatbot you would rather talk to and say why."
         ),
-        world=World,
+        world=PairwiseEvalWorld,
+        world_options={"question": question, "turn_timeout": turn_timeout, "gold_threshold": gold_threshold},
         roles=["Evaluator"],
         contexts=build_hits(source, pairs_per_hit=pairs_per_hit, gold_per_hit=gold_per_hit, seed=seed),
         reward=0.4,

@@ -56,9 +56,6 @@ def make_task(
 ) -> Task:
     source = contexts if contexts is not None else jsonl_contexts(contexts_path or SAMPLE)
 
-    class World(QADataCollectionWorld):
-        timeout = turn_timeout
-
     return Task(
         name="qa_data_collection",
         title="Write a question and its answer about a paragraph",
@@ -66,7 +63,8 @@ def make_task(
             "Read a short paragraph. Write one question that the paragraph answers, then write the answer. "
             "Takes about two minutes."
         ),
-        world=World,
+        world=QADataCollectionWorld,
+        world_options={"timeout": turn_timeout},
         roles=["Writer"],
         contexts=source,
         preview=preview,

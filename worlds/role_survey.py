@@ -77,10 +77,6 @@ def make_task(
     if turns_each < 1:
         raise ValueError("role survey needs turns_each >= 1")
 
-    class World(RoleSurveyWorld):
-        pass
-
-    World.turns_each, World.turn_timeout = turns_each, turn_timeout
     return Task(
         name="role_survey",
         title="Role-play a customer support chat, then answer a short survey",
@@ -88,7 +84,8 @@ def make_task(
             f"You will be paired with another worker as a customer or a support agent and chat about a "
             f"problem, {turns_each} messages each, then answer a few questions about it."
         ),
-        world=World,
+        world=RoleSurveyWorld,
+        world_options={"turns_each": turns_each, "turn_timeout": turn_timeout},
         roles=["Customer", "Support"],
         ui=UI,
         contexts=list(scenarios) if scenarios is not None else SCENARIOS,

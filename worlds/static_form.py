@@ -211,15 +211,12 @@ def make_task(
     source = Items(items if items is not None else csv_contexts(items_path or TWEETS))
     html_form = HtmlForm(spec, source, assignments=assignments, frame_height=frame_height) if html else None
 
-    class World(StaticFormWorld):
-        pass
-
-    World.spec, World.turn_timeout = spec, turn_timeout
     return FormTask(
         name="static_form",
         title=spec.title,
         description=f"Read one short text and answer one question: {spec.question}",
-        world=World,
+        world=StaticFormWorld,
+        world_options={"spec": spec, "turn_timeout": turn_timeout},
         roles=["Annotator"],
         contexts=source,
         reward=0.05,

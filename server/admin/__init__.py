@@ -1,7 +1,7 @@
 """The review dashboard: `/admin` (page), `/admin/api` (JSON), `/admin/live/{run}` (websocket), `/metrics`.
 
-`install_admin(app, settings)` is the one call main.py makes. Its imports are inside it, so that
-`server.admin.auth` stays importable from low modules (`server.metrics`) without pulling in the routes.
+`install_admin(app, settings)` is the one call main.py makes. Its imports are inside it, so that importing
+`server.admin.auth` does not pull in the routes.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ ADMIN_CSP = (
 
 
 def install_admin(app: FastAPI, settings: Settings) -> None:
-    from server import metrics
-    from server.admin import live, routes
+    from server.admin import live, metrics, routes
     from server.admin.actions import ReviewRefused
     from server.admin.auth import AdminRefused
     from server.errors import error_response

@@ -19,6 +19,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from server.admin import views
 from server.admin.auth import AdminRefused, check_admin
+from server.close_codes import CloseCode
 from server.runner import Run
 
 router = APIRouter()
@@ -62,16 +63,20 @@ def _same_origin(websocket: WebSocket) -> bool:
     return origin is None or urlsplit(origin).netloc == websocket.headers.get("host", "")
 
 
+def _refused_code(exc: AdminRefused) -> CloseCode:
+    return CloseCode.TOKEN_INVALID if exc.status == 401 else CloseCode.FORBIDDEN
+
+
 @router.websocket("/admin/live/{run_id}")
 async def live(websocket: WebSocket, run_id: str) -> None:
     state = websocket.app.state
     try:
         await check_admin(websocket)
     except AdminRefused as exc:
-        await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
+        await websocket.close(code=_refused_code(exc), reason=exc.code)
         return
     if not _same_origin(websocket):
-        await websocket.close(code=4403, reason="cross_origin")
+        await websocket.close(code=CloseCode.FORBIDDEN, reason="cross_origin")
         return
     await websocket.accept()
     hub: Hub = state.admin_hub
@@ -99,11 +104,11 @@ async def _push_snapshots(
         try:
             await check_admin(websocket)  # a session logged out since (or a new admin token) ends the stream
         except AdminRefused as exc:
-            await websocket.close(code=4401 if exc.status == 401 else 4403, reason=exc.code)
+            await websocket.close(code=_refused_code(exc), reason=exc.code)
             return
         snapshot = await views.run_snapshot(store=state.store, runs=state.runs, run_id=run_id)
         if snapshot is None:
-            await websocket.close(code=4404, reason="unknown_run")
+            await websocket.close(code=CloseCode.UNKNOWN_RUN, reason="unknown_run")
             return
         await websocket.send_text(json.dumps({"type": "snapshot", **snapshot}, default=str))
         waiter = asyncio.ensure_future(changed.wait())

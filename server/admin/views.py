@@ -12,7 +12,7 @@ from typing import Any
 
 from server.hits.forms import HtmlForm, agreement_of, html_form_of, task_of_row
 from server.registry import Runs
-from server.states import AgentState, describe_states
+from server.states import AgentState, ConversationState, describe_states
 from server.store import Store, TaskRun
 from server.store.hits import HitStore
 from server.store.review import ReviewStore
@@ -21,7 +21,8 @@ S = AgentState
 RECENT_CONVERSATIONS = 50
 TRANSCRIPT_LIMIT = 5000
 FORM_ANSWERS_SHOWN = 200
-ENDED = ("completed", "partner_left", "failed", "closed")
+C = ConversationState
+ENDED = tuple(state for state in ConversationState if state != C.RUNNING)
 
 
 async def run_list(*, store: Store, runs: Runs) -> list[dict[str, Any]]:
@@ -67,9 +68,9 @@ async def run_snapshot(*, store: Store, runs: Runs, run_id: str) -> dict[str, An
         "agents": agents,
         "messages": await store.count_messages(run_id),
         "conversations": {
-            "live": convs.get("running", 0),
+            "live": convs.get(C.RUNNING, 0),
             "finished": sum(convs.get(s, 0) for s in ENDED),
-            "completed": convs.get("completed", 0),
+            "completed": convs.get(C.COMPLETED, 0),
             "target": target,
             "by_state": convs,
         },

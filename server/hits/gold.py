@@ -18,12 +18,14 @@ from typing import Any
 
 from server.hits.quals import Qualifications
 from server.hits.review import Review
+from server.states import ConversationState
 from server.store import Store
 from server.store.review import ReviewAction, ReviewStore
 from worlds.base import GOLD_KEY, GoldPolicy, Task
 
 log = logging.getLogger(__name__)
-ENDED = ("completed", "partner_left", "failed", "closed")
+C = ConversationState
+ENDED = (C.COMPLETED, C.PARTNER_LEFT, C.FAILED, C.CLOSED)
 FLAG = "flag"
 
 

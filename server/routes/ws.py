@@ -1,13 +1,14 @@
-"""The worker websocket, `/ws`: hello with a token, then frames dispatched by type to named handlers.
+"""The worker websocket, `/ws`: hello with a token, then frames dispatched by their validated type (`_dispatch`).
 
 It is served as plain ASGI (`WorkerSocketRoute`, the outermost middleware), not as a FastAPI route: every
 chat line is a frame in and a few frames out, and a route's socket passes each of them through Starlette's
 WebSocket wrapper and every middleware's `send` wrapper, none of which does anything for this socket.
 
 Transport failures are translated once, here, into `Disconnected`; the runner never sees socket errors.
-Close codes: 4400 bad first frame, 4401 invalid or expired token, 4403 not this agent's, 4408 silent for
-three heartbeats, 4409 replaced by a newer connection; 1012 the run moved to another instance and 1013 no
-instance serves it yet (a takeover in progress): the page reconnects and resumes.
+Close codes (named in `server.close_codes.CloseCode`): 4400 bad first frame, 4401 invalid or expired token,
+4403 not this agent's, 4408 silent for three heartbeats, 4409 replaced by a newer connection; 1012 the run
+moved to another instance and 1013 no instance serves it yet (a takeover in progress): the page reconnects
+and resumes.
 """
 
 from __future__ import annotations

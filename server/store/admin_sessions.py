@@ -30,19 +30,19 @@ class AdminSessions:
         self.store = store
 
     async def open(self, session_id: str, *, until: float, token_mark: str, now: float) -> None:
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await self._drop_ended(conn, now)
             await conn.execute(insert(_META).values(key=_key(session_id), value=f"{until:.0f} {token_mark}"))
 
     async def is_open(self, session_id: str, *, token_mark: str, now: float) -> bool:
-        row = await self.store._one(select(_META.c.value).where(_META.c.key == _key(session_id)))
+        row = await self.store.fetch_one(select(_META.c.value).where(_META.c.key == _key(session_id)))
         if row is None:
             return False
         until, _, mark = str(row[0]).partition(" ")
         return float(until) > now and mark == token_mark
 
     async def close(self, session_id: str) -> None:
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(delete(_META).where(_META.c.key == _key(session_id)))
 
     @staticmethod

@@ -58,7 +58,7 @@ class CompensationStore:
         existing = await self.get(record.token)
         if existing is not None:
             return existing
-        async with self.hit_store.store._tx() as conn:
+        async with self.hit_store.store.transaction() as conn:
             budget = await self.hit_store._budget(conn, record.run_id)
             spent = await self.hit_store._spend(conn, record.run_id)
             wanted = record.amount_cents + record.fee_cents
@@ -68,7 +68,7 @@ class CompensationStore:
         return record
 
     async def get(self, token: str) -> CompensationRecord | None:
-        row = await self.hit_store.store._one(select(_COMP).where(_COMP.c.token == token))
+        row = await self.hit_store.store.fetch_one(select(_COMP).where(_COMP.c.token == token))
         return CompensationRecord.model_validate(row._mapping) if row else None
 
     async def listed(self, run_id: str | None = None, statuses: Iterable[str] | None = None) -> list[
@@ -79,8 +79,8 @@ class CompensationStore:
             stmt = stmt.where(_COMP.c.run_id == run_id)
         if statuses is not None:
             stmt = stmt.where(_COMP.c.status.in_(list(statuses)))
-        return [CompensationRecord.model_validate(r._mapping) for r in await self.hit_store.store._all(stmt)]
+        return [CompensationRecord.model_validate(r._mapping) for r in await self.hit_store.store.fetch_all(stmt)]
 
     async def update(self, token: str, **values: Any) -> None:
-        async with self.hit_store.store._tx() as conn:
+        async with self.hit_store.store.transaction() as conn:
             await conn.execute(update(_COMP).where(_COMP.c.token == token).values(updated_at=now(), **values))

@@ -95,7 +95,10 @@ class Database:
             await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
     @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction of its own, not group-committed: for writes that read first (HIT bookkeeping,
+        leases, review). The store's modules and their neighbours (`store/hits.py`, `store/review.py`)
+        use it with `fetch_one` / `fetch_all`, the Store's public query helpers."""
         lock = self._write_lock or contextlib.nullcontext()
         async with lock, self.engine.begin() as conn:
             yield conn
@@ -112,7 +115,7 @@ class Database:
         """A write the caller waits on, group-committed with whatever else is queued."""
         return await self._group.run(op, on_commit)
 
-    async def _one(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
+    async def fetch_one(self, stmt: Any, params: dict[str, Any] | None = None) -> Any:
         """One row by key. On SQLite read in place: an indexed lookup costs less than any hand-off.
 
         The frequent lookups pass a statement built once, with `bindparam`s, and their `params`: building
@@ -122,13 +125,13 @@ class Database:
         async with self._reads.connect() as conn:
             return (await conn.execute(stmt, params)).first()
 
-    async def _all(self, stmt: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
+    async def fetch_all(self, stmt: Any, params: dict[str, Any] | None = None) -> Sequence[Any]:
         """Any number of rows: through the async driver, so a long read never holds up the event loop."""
         async with self._reads.connect() as conn:
             return (await conn.execute(stmt, params)).all()
 
     async def ping(self) -> bool:
-        return (await self._one(select(1))) is not None
+        return (await self.fetch_one(select(1))) is not None
 
     @staticmethod
     def _insert_events(conn: Connection, events: Sequence[Event]) -> None:

@@ -169,36 +169,36 @@ class HitStore:
         """Create the plan, or update its settings (never its slot counter or HIT type)."""
         values = plan.model_dump(exclude={"next_slot", "hit_type_id", "created_at"})
         try:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(insert(_PLAN).values(**plan.model_dump()))
         except IntegrityError:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(update(_PLAN).where(_PLAN.c.run_id == plan.run_id).values(**values))
         saved = await self.plan(plan.run_id)
         assert saved is not None
         return saved
 
     async def plan(self, run_id: str) -> HitPlan | None:
-        row = await self.store._one(_PLAN_OF, {"run_id": run_id})
+        row = await self.store.fetch_one(_PLAN_OF, {"run_id": run_id})
         return HitPlan.model_validate(row._mapping) if row else None
 
     async def plans(self, account: str | None = None) -> list[HitPlan]:
         stmt = select(_PLAN).order_by(_PLAN.c.created_at)
         if account is not None:
             stmt = stmt.where(_PLAN.c.account == account)
-        return [HitPlan.model_validate(r._mapping) for r in await self.store._all(stmt)]
+        return [HitPlan.model_validate(r._mapping) for r in await self.store.fetch_all(stmt)]
 
     async def unsettled_runs(self) -> set[str]:
         """Runs whose HITs still need following: publishing, or a HIT that work may still come through
         (being made, open, taken, closed with assignments not yet looked at, awaiting review)."""
-        publishing = await self.store._all(select(_PLAN.c.run_id).where(_PLAN.c.publishing.is_(True)))
-        following = await self.store._all(
+        publishing = await self.store.fetch_all(select(_PLAN.c.run_id).where(_PLAN.c.publishing.is_(True)))
+        following = await self.store.fetch_all(
             select(_HIT.c.run_id).where(_HIT.c.status.in_(UNSETTLED)).distinct()
         )
         return {str(r[0]) for r in (*publishing, *following)}
 
     async def update_plan(self, run_id: str, **values: Any) -> None:
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(**values))
 
     # ---- HIT records --------------------------------------------------------------------------
@@ -211,7 +211,7 @@ class HitStore:
         reservation are one transaction, so two callers cannot both pass. A token already recorded (a form
         item reserved before) raises IntegrityError and changes nothing.
         """
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             plan = (await conn.execute(select(_PLAN).where(_PLAN.c.run_id == run_id))).first()
             if plan is None:
                 raise KeyError(f"run {run_id} has no HIT plan")
@@ -232,7 +232,7 @@ class HitStore:
         self, run_id: str, hit_id: str, charge_cents: int, status: str, expires_at: float, **fields: Any
     ) -> HitRecord:
         """Record a HIT found on MTurk that no record names (made just before a crash)."""
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             plan = (await conn.execute(select(_PLAN.c.next_slot).where(_PLAN.c.run_id == run_id))).first()
             slot = int(plan[0]) if plan else 0
             await conn.execute(update(_PLAN).where(_PLAN.c.run_id == run_id).values(next_slot=slot + 1))
@@ -244,21 +244,21 @@ class HitStore:
         return record
 
     async def set_hit(self, token: str, **values: Any) -> None:
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(update(_HIT).where(_HIT.c.token == token).values(updated_at=now(), **values))
 
     async def hits(self, run_id: str, statuses: Iterable[str] | None = None) -> list[HitRecord]:
         stmt = select(_HIT).where(_HIT.c.run_id == run_id).order_by(_HIT.c.slot)
         if statuses is not None:
             stmt = stmt.where(_HIT.c.status.in_(list(statuses)))
-        return [HitRecord.model_validate(r._mapping) for r in await self.store._all(stmt)]
+        return [HitRecord.model_validate(r._mapping) for r in await self.store.fetch_all(stmt)]
 
     async def hit_for_assignment(self, assignment_id: str) -> HitRecord | None:
-        row = await self.store._one(select(_HIT).where(_HIT.c.assignment_id == assignment_id))
+        row = await self.store.fetch_one(select(_HIT).where(_HIT.c.assignment_id == assignment_id))
         return HitRecord.model_validate(row._mapping) if row else None
 
     async def hit_by_id(self, hit_id: str) -> HitRecord | None:
-        row = await self.store._one(select(_HIT).where(_HIT.c.hit_id == hit_id))
+        row = await self.store.fetch_one(select(_HIT).where(_HIT.c.hit_id == hit_id))
         return HitRecord.model_validate(row._mapping) if row else None
 
     # ---- form answers -------------------------------------------------------------------------
@@ -266,7 +266,7 @@ class HitStore:
     async def save_form_answer(self, answer: FormAnswer) -> bool:
         """Keep a submitted form assignment once; seen again, only its review status moves. True when new."""
         try:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(insert(_ANSWER).values(**answer.model_dump()))
             return True
         except IntegrityError:
@@ -277,7 +277,7 @@ class HitStore:
         values: dict[str, Any] = {"assignment_status": status, "updated_at": now()}
         if auto_approve_at is not None:
             values["auto_approve_at"] = auto_approve_at
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(update(_ANSWER).where(_ANSWER.c.assignment_id == assignment_id).values(**values))
 
     async def form_answers(
@@ -289,16 +289,16 @@ class HitStore:
         if statuses is not None:
             stmt = stmt.where(_ANSWER.c.assignment_status.in_(list(statuses)))
         stmt = stmt.order_by(_ANSWER.c.item_id, _ANSWER.c.submitted_at, _ANSWER.c.assignment_id)
-        return [FormAnswer.model_validate(r._mapping) for r in await self.store._all(stmt)]
+        return [FormAnswer.model_validate(r._mapping) for r in await self.store.fetch_all(stmt)]
 
     async def form_answer(self, assignment_id: str) -> FormAnswer | None:
-        row = await self.store._one(select(_ANSWER).where(_ANSWER.c.assignment_id == assignment_id))
+        row = await self.store.fetch_one(select(_ANSWER).where(_ANSWER.c.assignment_id == assignment_id))
         return FormAnswer.model_validate(row._mapping) if row else None
 
     async def form_answer_counts(self, run_id: str) -> dict[str, int]:
         """HIT id -> answers kept for it."""
         stmt = select(_ANSWER.c.hit_id, func.count()).where(_ANSWER.c.run_id == run_id).group_by(_ANSWER.c.hit_id)
-        return {str(hit): int(count) for hit, count in await self.store._all(stmt)}
+        return {str(hit): int(count) for hit, count in await self.store.fetch_all(stmt)}
 
     # ---- money --------------------------------------------------------------------------------
 
@@ -364,12 +364,13 @@ class HitStore:
     # ---- qualifications -----------------------------------------------------------------------
 
     async def qualification(self, account: str, name: str) -> str | None:
-        row = await self.store._one(select(_QUAL.c.type_id).where(_QUAL.c.account == account, _QUAL.c.name == name))
+        stmt = select(_QUAL.c.type_id).where(_QUAL.c.account == account, _QUAL.c.name == name)
+        row = await self.store.fetch_one(stmt)
         return str(row[0]) if row else None
 
     async def remember_qualification(self, account: str, name: str, type_id: str) -> None:
         try:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(insert(_QUAL).values(account=account, name=name, type_id=type_id))
         except IntegrityError:
             pass  # remembered already (the same type: names are unique per account)
@@ -381,7 +382,7 @@ class HitStore:
         existing = await self.bonus(bonus.token)
         if existing is not None:
             return existing
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             plan = (await conn.execute(select(_PLAN.c.budget_cents).where(_PLAN.c.run_id == bonus.run_id))).first()
             budget = int(plan[0]) if plan else 0
             spent = await self._spend(conn, bonus.run_id)
@@ -392,13 +393,13 @@ class HitStore:
         return bonus
 
     async def bonus(self, token: str) -> BonusRecord | None:
-        row = await self.store._one(select(_BONUS).where(_BONUS.c.token == token))
+        row = await self.store.fetch_one(select(_BONUS).where(_BONUS.c.token == token))
         return BonusRecord.model_validate(row._mapping) if row else None
 
     async def bonuses(self, run_id: str) -> list[BonusRecord]:
-        rows = await self.store._all(select(_BONUS).where(_BONUS.c.run_id == run_id).order_by(_BONUS.c.created_at))
+        rows = await self.store.fetch_all(select(_BONUS).where(_BONUS.c.run_id == run_id).order_by(_BONUS.c.created_at))
         return [BonusRecord.model_validate(r._mapping) for r in rows]
 
     async def set_bonus_status(self, token: str, status: str) -> None:
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(update(_BONUS).where(_BONUS.c.token == token).values(status=status))

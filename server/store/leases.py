@@ -47,7 +47,7 @@ class LeaseStore:
     # ---- instances ----------------------------------------------------------------------------
 
     async def register(self, instance: InstanceRow) -> None:
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(delete(_INSTANCE).where(_INSTANCE.c.id == instance.id))
             await conn.execute(insert(_INSTANCE).values(**instance.model_dump()))
 
@@ -56,13 +56,13 @@ class LeaseStore:
         values: dict[str, object] = {"seen_until": until}
         if sandbox is not None:
             values["sandbox"] = sandbox
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             result = await conn.execute(update(_INSTANCE).where(_INSTANCE.c.id == instance_id).values(**values))
         return bool(result.rowcount)
 
     async def retire(self, instance_id: str) -> None:
         """A clean shutdown: the instance's row goes and its leases lapse at once."""
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(
                 update(_RUN).where(_RUN.c.owner == instance_id).values(owner="", lease_until=0.0)
             )
@@ -70,22 +70,22 @@ class LeaseStore:
 
     async def instances_at(self, host: str, url: str) -> list[InstanceRow]:
         """Every instance recorded on this host at this listening address, live or not."""
-        rows = await self.store._all(select(_INSTANCE).where(_INSTANCE.c.host == host, _INSTANCE.c.url == url))
+        rows = await self.store.fetch_all(select(_INSTANCE).where(_INSTANCE.c.host == host, _INSTANCE.c.url == url))
         return [InstanceRow.model_validate(r._mapping) for r in rows]
 
     async def live_instances(self, now: float) -> list[InstanceRow]:
-        rows = await self.store._all(
+        rows = await self.store.fetch_all(
             select(_INSTANCE).where(_INSTANCE.c.seen_until >= now).order_by(_INSTANCE.c.started_at)
         )
         return [InstanceRow.model_validate(r._mapping) for r in rows]
 
     async def instance(self, instance_id: str) -> InstanceRow | None:
-        row = await self.store._one(select(_INSTANCE).where(_INSTANCE.c.id == instance_id))
+        row = await self.store.fetch_one(select(_INSTANCE).where(_INSTANCE.c.id == instance_id))
         return InstanceRow.model_validate(row._mapping) if row else None
 
     async def forget_dead(self, before: float) -> None:
         """Drop rows of instances not seen since `before` (long dead): the table stays small."""
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(delete(_INSTANCE).where(_INSTANCE.c.seen_until < before))
 
     # ---- run leases ---------------------------------------------------------------------------
@@ -93,7 +93,7 @@ class LeaseStore:
     async def acquire(self, run_id: str, owner: str, *, now: float, until: float) -> bool:
         """Take the run's lease if nobody holds it, we do, or its holder's lease has lapsed."""
         free = or_(_RUN.c.owner == "", _RUN.c.owner == owner, _RUN.c.lease_until < now)
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             result = await conn.execute(
                 update(_RUN).where(and_(_RUN.c.id == run_id, free)).values(owner=owner, lease_until=until)
             )
@@ -108,18 +108,18 @@ class LeaseStore:
             conn.execute(update(_RUN).where(_RUN.c.owner == owner).values(lease_until=until))
             return {str(r[0]) for r in conn.execute(select(_RUN.c.id).where(_RUN.c.owner == owner))}
 
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             return await conn.run_sync(run)
 
     async def release(self, run_id: str, owner: str) -> None:
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(
                 update(_RUN).where(_RUN.c.id == run_id, _RUN.c.owner == owner).values(owner="", lease_until=0.0)
             )
 
     async def live_owner(self, run_id: str, now: float) -> str | None:
         """The instance that holds the run's lease and is alive, if one does."""
-        row = await self.store._one(
+        row = await self.store.fetch_one(
             select(_RUN.c.owner).select_from(_RUN.join(_INSTANCE, _INSTANCE.c.id == _RUN.c.owner)).where(
                 _RUN.c.id == run_id, _RUN.c.lease_until >= now, _INSTANCE.c.seen_until >= now,
             )
@@ -128,5 +128,5 @@ class LeaseStore:
 
     async def leases(self) -> dict[str, tuple[str, float]]:
         """run id -> (owner, lease_until) for every run."""
-        rows = await self.store._all(select(_RUN.c.id, _RUN.c.owner, _RUN.c.lease_until))
+        rows = await self.store.fetch_all(select(_RUN.c.id, _RUN.c.owner, _RUN.c.lease_until))
         return {str(r[0]): (str(r[1]), float(r[2])) for r in rows}

@@ -114,29 +114,31 @@ class ProlificRecords:
         """Create the run's plan, or take its new settings; either way it publishes again."""
         values = plan.model_dump(exclude={"created_at"}) | {"account": self.account, "publishing": True}
         try:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(insert(_PLAN).values(**values, created_at=plan.created_at))
         except IntegrityError:
             existing = await self.plan(plan.run_id)
             if existing is None or existing.account != self.account:
                 raise ValueError(f"run {plan.run_id} recruits on another Prolific account: use a new run id") from None
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(update(_PLAN).where(_PLAN.c.run_id == plan.run_id).values(**values))
         saved = await self.plan(plan.run_id)
         assert saved is not None
         return saved
 
     async def plan(self, run_id: str) -> StudyPlan | None:
-        row = await self.store._one(select(_PLAN).where(_PLAN.c.run_id == run_id, _PLAN.c.account == self.account))
+        row = await self.store.fetch_one(select(_PLAN).where(_PLAN.c.run_id == run_id, _PLAN.c.account == self.account))
         return StudyPlan.model_validate(row._mapping) if row else None
 
     async def plans(self) -> list[StudyPlan]:
-        rows = await self.store._all(select(_PLAN).where(_PLAN.c.account == self.account).order_by(_PLAN.c.created_at))
+        rows = await self.store.fetch_all(
+            select(_PLAN).where(_PLAN.c.account == self.account).order_by(_PLAN.c.created_at)
+        )
         return [StudyPlan.model_validate(r._mapping) for r in rows]
 
     async def set_publishing(self, run_id: str, publishing: bool) -> bool:
         """Whether the run has a plan on this account (and now publishes or not)."""
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             done = await conn.execute(
                 update(_PLAN).where(_PLAN.c.run_id == run_id, _PLAN.c.account == self.account)
                 .values(publishing=publishing)
@@ -146,14 +148,14 @@ class ProlificRecords:
     # ---- studies ------------------------------------------------------------------------------
 
     async def studies(self, run_id: str) -> list[StudyEntry]:
-        rows = await self.store._all(
+        rows = await self.store.fetch_all(
             select(_STUDY).where(_STUDY.c.account == self.account, _STUDY.c.run_id == run_id).order_by(_STUDY.c.id)
         )
         return [StudyEntry.model_validate(r._mapping) for r in rows]
 
     async def run_of_study(self, study_id: str) -> str:
         """The run a study was made for ("" when Parley did not make it)."""
-        row = await self.store._one(
+        row = await self.store.fetch_one(
             select(_STUDY.c.run_id).where(_STUDY.c.account == self.account, _STUDY.c.study_id == study_id)
         )
         return str(row[0]) if row else ""
@@ -161,31 +163,31 @@ class ProlificRecords:
     async def reserve_study(self, run_id: str, reward_cents: int) -> StudyEntry:
         """Record that a study is being made for the run, before Prolific is asked."""
         entry = StudyEntry(account=self.account, run_id=run_id, reward_cents=reward_cents)
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             made = await conn.execute(insert(_STUDY).values(**entry.model_dump(exclude={"id"})))
             [entry.id] = made.inserted_primary_key or (None,)
         return entry
 
     async def set_study_id(self, entry: StudyEntry, study_id: str) -> None:
         entry.study_id = study_id
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(update(_STUDY).where(_STUDY.c.id == entry.id).values(study_id=study_id))
 
     async def drop_study(self, entry: StudyEntry) -> None:
         """Forget a study that was being made and that Prolific never made."""
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(delete(_STUDY).where(_STUDY.c.id == entry.id, _STUDY.c.study_id == ""))
 
     # ---- bonuses ------------------------------------------------------------------------------
 
     async def bonus(self, key: str) -> BonusEntry | None:
-        row = await self.store._one(select(_BONUS).where(_BONUS.c.account == self.account, _BONUS.c.key == key))
+        row = await self.store.fetch_one(select(_BONUS).where(_BONUS.c.account == self.account, _BONUS.c.key == key))
         return BonusEntry.model_validate(row._mapping) if row else None
 
     async def bonuses_cents(self, run_id: str) -> int:
         """Every bonus of the run, created or paid, with its fee and VAT."""
         total = func.coalesce(func.sum(_BONUS.c.amount_cents + _BONUS.c.fee_cents + _BONUS.c.vat_cents), 0)
-        row = await self.store._one(
+        row = await self.store.fetch_one(
             select(total).where(_BONUS.c.account == self.account, _BONUS.c.run_id == run_id)
         )
         return int(row[0]) if row else 0
@@ -199,7 +201,7 @@ class ProlificRecords:
         the insert are one transaction holding the run's plan row, so two callers cannot both pass."""
         entry.account = self.account
         try:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 # A write to the plan row first: it holds the row (PostgreSQL) or the database (SQLite, whose
                 # reads take no lock) until commit, so the sum below is not read by two callers at once.
                 await conn.execute(update(_PLAN).where(_PLAN.c.run_id == entry.run_id).values(run_id=entry.run_id))
@@ -218,7 +220,7 @@ class ProlificRecords:
 
     async def move_bonus(self, key: str, was: BonusState, to: BonusState) -> bool:
         """Move a bonus from `was` to `to`; False when it was not in `was` (another caller moved it first)."""
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             done = await conn.execute(
                 update(_BONUS).where(_BONUS.c.account == self.account, _BONUS.c.key == key, _BONUS.c.state == was)
                 .values(state=to)
@@ -231,15 +233,15 @@ class ProlificRecords:
         """The id of the group `name`, made by `make()` on first use; when two callers make it at once, the
         first recorded wins and both use it."""
         stmt = select(_GROUP.c.group_id).where(_GROUP.c.account == self.account, _GROUP.c.name == name)
-        row = await self.store._one(stmt)
+        row = await self.store.fetch_one(stmt)
         if row:
             return str(row[0])
         group_id = await make()
         try:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(insert(_GROUP).values(account=self.account, name=name, group_id=group_id))
         except IntegrityError:
-            row = await self.store._one(stmt)
+            row = await self.store.fetch_one(stmt)
             assert row is not None
             return str(row[0])
         return group_id
@@ -249,23 +251,23 @@ class ProlificRecords:
     async def seen(self, entry: SubmissionEntry) -> bool:
         """Keep the submission's status as last seen on Prolific; True when it is new or its status moved."""
         entry.account = self.account
-        known = await self.store._one(select(_SUBMISSION.c.status).where(_SUBMISSION.c.id == entry.id))
+        known = await self.store.fetch_one(select(_SUBMISSION.c.status).where(_SUBMISSION.c.id == entry.id))
         if known is not None and str(known[0]) == entry.status:
             return False
         if known is None:
             try:
-                async with self.store._tx() as conn:
+                async with self.store.transaction() as conn:
                     await conn.execute(insert(_SUBMISSION).values(**entry.model_dump()))
                 return True
             except IntegrityError:  # recorded meanwhile by another caller: move its status below
                 pass
-        async with self.store._tx() as conn:
+        async with self.store.transaction() as conn:
             await conn.execute(update(_SUBMISSION).where(_SUBMISSION.c.id == entry.id).values(
                 status=entry.status, code=entry.code, updated_at=now()))
         return True
 
     async def submissions(self, run_id: str) -> list[SubmissionEntry]:
-        rows = await self.store._all(
+        rows = await self.store.fetch_all(
             select(_SUBMISSION).where(_SUBMISSION.c.account == self.account, _SUBMISSION.c.run_id == run_id)
             .order_by(_SUBMISSION.c.id)
         )

@@ -82,7 +82,7 @@ class ReviewStore:
         stmt = select(_AGENT.c.run_id, _AGENT.c.state, func.count()).group_by(_AGENT.c.run_id, _AGENT.c.state)
         if run_id is not None:
             stmt = stmt.where(_AGENT.c.run_id == run_id)
-        return {(str(r[0]), str(r[1])): int(r[2]) for r in await self.store._all(stmt)}
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in await self.store.fetch_all(stmt)}
 
     async def conversation_states(self, run_id: str | None = None) -> dict[tuple[str, str], int]:
         """(run id, conversation state) -> task conversations (onboarding ones are not counted)."""
@@ -93,12 +93,12 @@ class ReviewStore:
         )
         if run_id is not None:
             stmt = stmt.where(_CONV.c.run_id == run_id)
-        return {(str(r[0]), str(r[1])): int(r[2]) for r in await self.store._all(stmt)}
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in await self.store.fetch_all(stmt)}
 
     async def message_counts(self) -> dict[str, int]:
         """Run id -> messages stored."""
         stmt = select(_MESSAGE.c.run_id, func.count()).group_by(_MESSAGE.c.run_id)
-        return {str(r[0]): int(r[1]) for r in await self.store._all(stmt)}
+        return {str(r[0]): int(r[1]) for r in await self.store.fetch_all(stmt)}
 
     async def hit_states(self, run_id: str | None = None) -> dict[tuple[str, str], int]:
         """(run id, HIT status or, once worked, its assignment status) -> HITs."""
@@ -106,14 +106,14 @@ class ReviewStore:
         stmt = select(_HIT.c.run_id, status, func.count()).group_by(_HIT.c.run_id, status)
         if run_id is not None:
             stmt = stmt.where(_HIT.c.run_id == run_id)
-        return {(str(r[0]), str(r[1]).lower()): int(r[2]) for r in await self.store._all(stmt)}
+        return {(str(r[0]), str(r[1]).lower()): int(r[2]) for r in await self.store.fetch_all(stmt)}
 
     async def budgets(self, run_id: str | None = None) -> dict[str, int]:
         """Run id -> budget cap in cents (0: no cap), for runs the HIT manager publishes."""
         stmt = select(_PLAN.c.run_id, _PLAN.c.budget_cents)
         if run_id is not None:
             stmt = stmt.where(_PLAN.c.run_id == run_id)
-        return {str(r[0]): int(r[1]) for r in await self.store._all(stmt)}
+        return {str(r[0]): int(r[1]) for r in await self.store.fetch_all(stmt)}
 
     async def spend(self, run_id: str | None = None) -> dict[str, int]:
         """Run id -> cents spent or committed: HITs that may still cost (not expired or failed), bonuses and
@@ -139,9 +139,9 @@ class ReviewStore:
         )
         if run_id is not None:
             comp_stmt = comp_stmt.where(_COMP.c.run_id == run_id)
-        hits = await self.store._all(hits_stmt)
-        bonuses = await self.store._all(bonus_stmt)
-        compensations = await self.store._all(comp_stmt)
+        hits = await self.store.fetch_all(hits_stmt)
+        bonuses = await self.store.fetch_all(bonus_stmt)
+        compensations = await self.store.fetch_all(comp_stmt)
         spend: dict[str, int] = {}
         for row in [*hits, *bonuses, *compensations]:
             spend[str(row[0])] = spend.get(str(row[0]), 0) + int(row[1] or 0)
@@ -167,14 +167,14 @@ class ReviewStore:
             .limit(limit)
             .offset(offset)
         )
-        rows = await self.store._all(stmt)
+        rows = await self.store.fetch_all(stmt)
         return [(Conversation.model_validate(_without(r._mapping, "message_count")), int(r[-1])) for r in rows]
 
     async def conversations_after(self, run_id: str, after: Cursor | None, limit: int) -> list[Conversation]:
         """Task conversations of a run, oldest first, the page after `after`."""
         stmt = select(_CONV).where(_CONV.c.run_id == run_id, _CONV.c.kind == "task")
         stmt = _after(stmt, _CONV, after).order_by(_CONV.c.created_at, _CONV.c.id).limit(limit)
-        return [Conversation.model_validate(r._mapping) for r in await self.store._all(stmt)]
+        return [Conversation.model_validate(r._mapping) for r in await self.store.fetch_all(stmt)]
 
     async def messages_after(self, conversation_id: str, after: Cursor | None, limit: int) -> list[MessageLine]:
         m = _MESSAGE.c
@@ -182,20 +182,20 @@ class ReviewStore:
             m.conversation_id == conversation_id
         )
         stmt = _after(stmt, _MESSAGE, after).order_by(m.created_at, m.id).limit(limit)
-        return [MessageLine(*row) for row in await self.store._all(stmt)]
+        return [MessageLine(*row) for row in await self.store.fetch_all(stmt)]
 
     async def agents_by_id(self, agent_ids: Iterable[str]) -> dict[str, AgentRow]:
         ids = [a for a in agent_ids if a and not a.startswith("bot:")]
         if not ids:
             return {}
-        rows = await self.store._all(select(_AGENT).where(_AGENT.c.id.in_(ids)))
+        rows = await self.store.fetch_all(select(_AGENT).where(_AGENT.c.id.in_(ids)))
         return {str(r._mapping["id"]): AgentRow.model_validate(r._mapping) for r in rows}
 
     async def world_data(self, conversation_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(conversation_ids)
         if not ids:
             return {}
-        rows = await self.store._all(
+        rows = await self.store.fetch_all(
             select(_WORLD.c.conversation_id, _WORLD.c.data).where(_WORLD.c.conversation_id.in_(ids))
         )
         return {str(r[0]): dict(r[1]) for r in rows}
@@ -205,7 +205,7 @@ class ReviewStore:
     async def record(self, action: ReviewAction) -> tuple[ReviewAction, bool]:
         """Store a decision; (the stored one, False) if its id was recorded before."""
         try:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(insert(_REVIEW).values(**action.model_dump()))
         except IntegrityError:
             existing = await self.action(action.id)
@@ -218,23 +218,23 @@ class ReviewStore:
         stmt = select(_REVIEW).where(_REVIEW.c.run_id == run_id).order_by(_REVIEW.c.created_at)
         if action is not None:
             stmt = stmt.where(_REVIEW.c.action == action)
-        return [ReviewAction.model_validate(r._mapping) for r in await self.store._all(stmt)]
+        return [ReviewAction.model_validate(r._mapping) for r in await self.store.fetch_all(stmt)]
 
     async def action(self, action_id: str) -> ReviewAction | None:
-        row = await self.store._one(select(_REVIEW).where(_REVIEW.c.id == action_id))
+        row = await self.store.fetch_one(select(_REVIEW).where(_REVIEW.c.id == action_id))
         return ReviewAction.model_validate(row._mapping) if row else None
 
     async def actions_for(self, agent_ids: Iterable[str]) -> list[ReviewAction]:
         ids = list(agent_ids)
         if not ids:
             return []
-        rows = await self.store._all(
+        rows = await self.store.fetch_all(
             select(_REVIEW).where(_REVIEW.c.agent_id.in_(ids)).order_by(_REVIEW.c.created_at)
         )
         return [ReviewAction.model_validate(r._mapping) for r in rows]
 
     async def agents_in_states(self, run_id: str, states: Iterable[str], limit: int = 10_000) -> list[AgentRow]:
-        rows = await self.store._all(
+        rows = await self.store.fetch_all(
             select(_AGENT)
             .where(_AGENT.c.run_id == run_id, _AGENT.c.state.in_(list(states)))
             .order_by(_AGENT.c.created_at)
@@ -246,11 +246,11 @@ class ReviewStore:
 
     async def export_salt(self) -> str:
         """The salt worker ids are hashed with in exports: made once per database, so hashes stay stable."""
-        row = await self.store._one(select(_META.c.value).where(_META.c.key == "export_salt"))
+        row = await self.store.fetch_one(select(_META.c.value).where(_META.c.key == "export_salt"))
         if row is not None:
             return str(row[0])
         try:
-            async with self.store._tx() as conn:
+            async with self.store.transaction() as conn:
                 await conn.execute(insert(_META).values(key="export_salt", value=secrets.token_hex(32)))
         except IntegrityError:
             pass  # another process made it first

@@ -28,7 +28,7 @@ class LocalSQLite:
     A group commit or a keyed read takes tens of microseconds of SQLite's time; handing it to a driver
     thread costs more than that in thread switches, and each statement's return to the loop waits for the
     interpreter lock. So group commits and keyed reads run here, in place. The two things that can take
-    long stay off the loop: reads of many rows (`Store._all`, through the async driver) and WAL
+    long stay off the loop: reads of many rows (`Store.fetch_all`, through the async driver) and WAL
     checkpoints (automatic checkpoints are off on the writer; `_checkpoints` runs them in a thread).
 
     `write_lock` is the store's lock that every SQLite write takes. A checkpoint beside a busy writer never

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from server.states import HOLDING_STATES, WORKED_STATES, AgentState, transition
+from server.states import HOLDING_STATES, WORKED_STATES, AgentState, ConversationState, transition
 from server.store.database import Database
 from server.store.group_commit import Event, OnCommit
 from server.store.models import (
@@ -46,7 +46,7 @@ _WORKER = WorkerRow.__table__  # type: ignore[attr-defined]
 _ONBOARDING = OnboardingResult.__table__  # type: ignore[attr-defined]
 _WORLD = WorldData.__table__  # type: ignore[attr-defined]
 
-# The lookups a joining worker and a chat line make, built once (see `Database._one`).
+# The lookups a joining worker and a chat line make, built once (see `Database.fetch_one`).
 _AGENT_BY_ID = select(_AGENT).where(_AGENT.c.id == bindparam("agent_id"))
 _AGENT_BY_ASSIGNMENT = select(_AGENT).where(
     _AGENT.c.run_id == bindparam("run_id"), _AGENT.c.assignment_id == bindparam("assignment_id")
@@ -99,11 +99,11 @@ class Store(Database):
 
     async def secret(self) -> str:
         """The token-signing secret, made once per database so tokens survive restarts."""
-        row = await self._one(select(_META.c.value).where(_META.c.key == "token_secret"))
+        row = await self.fetch_one(select(_META.c.value).where(_META.c.key == "token_secret"))
         if row is not None:
             return str(row[0])
         try:
-            async with self._tx() as conn:
+            async with self.transaction() as conn:
                 await conn.execute(insert(_META).values(key="token_secret", value=secrets.token_hex(32)))
         except IntegrityError:
             pass  # another instance made it first
@@ -116,7 +116,7 @@ class Store(Database):
         if existing is not None:
             return existing
         with contextlib.suppress(IntegrityError):
-            async with self._tx() as conn:
+            async with self.transaction() as conn:
                 await conn.execute(
                     insert(TaskRun).values(id=run_id, task_module=task_module, options=options, created_at=now())
                 )
@@ -125,17 +125,17 @@ class Store(Database):
         return run
 
     async def get_run(self, run_id: str) -> TaskRun | None:
-        row = await self._one(select(_RUN).where(_RUN.c.id == run_id))
+        row = await self.fetch_one(select(_RUN).where(_RUN.c.id == run_id))
         return TaskRun.model_validate(row._mapping) if row else None
 
     async def runs(self, status: str | None = None) -> list[TaskRun]:
         stmt = select(_RUN).order_by(_RUN.c.created_at)
         if status is not None:
             stmt = stmt.where(_RUN.c.status == status)
-        return [TaskRun.model_validate(r._mapping) for r in await self._all(stmt)]
+        return [TaskRun.model_validate(r._mapping) for r in await self.fetch_all(stmt)]
 
     async def set_run_status(self, run_id: str, status: str) -> None:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             await conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(status=status))
 
     async def claim_conversation_index(self, run_id: str) -> int:
@@ -154,11 +154,11 @@ class Store(Database):
 
     async def worker_block(self, worker_id: str) -> str | None:
         """The reason a worker is blocked, or None."""
-        row = await self._one(_WORKER_BLOCK, {"worker_id": worker_id})
+        row = await self.fetch_one(_WORKER_BLOCK, {"worker_id": worker_id})
         return str(row[1] or "blocked") if row and row[0] else None
 
     async def set_worker_block(self, worker_id: str, reason: str | None) -> None:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             found = await conn.execute(select(_WORKER.c.id).where(_WORKER.c.id == worker_id))
             values = {"blocked": reason is not None, "block_reason": reason or ""}
             if found.first() is None:
@@ -169,7 +169,7 @@ class Store(Database):
     # ---- agents -------------------------------------------------------------------------------
 
     async def agent_for_assignment(self, run_id: str, assignment_id: str) -> AgentRow | None:
-        row = await self._one(_AGENT_BY_ASSIGNMENT, {"run_id": run_id, "assignment_id": assignment_id})
+        row = await self.fetch_one(_AGENT_BY_ASSIGNMENT, {"run_id": run_id, "assignment_id": assignment_id})
         return AgentRow.model_validate(row._mapping) if row else None
 
     async def create_agent(self, agent: AgentRow) -> AgentRow:
@@ -185,7 +185,7 @@ class Store(Database):
         return agent
 
     async def get_agent(self, agent_id: str) -> AgentRow | None:
-        row = await self._one(_AGENT_BY_ID, {"agent_id": agent_id})
+        row = await self.fetch_one(_AGENT_BY_ID, {"agent_id": agent_id})
         return AgentRow.model_validate(row._mapping) if row else None
 
     async def agents(
@@ -196,12 +196,12 @@ class Store(Database):
             stmt = stmt.where(_AGENT.c.state.in_([s.value for s in states]))
         if worker_id is not None:
             stmt = stmt.where(_AGENT.c.worker_id == worker_id)
-        return [AgentRow.model_validate(r._mapping) for r in await self._all(stmt)]
+        return [AgentRow.model_validate(r._mapping) for r in await self.fetch_all(stmt)]
 
     async def worker_agents_in_run(self, worker_id: str, run_id: str) -> tuple[int, int]:
         """What a worker holds in a run, as the per-worker caps count it: (units of work done, under way or on
         the way; assignments open, i.e. agents whose page connected and that are still live). One lookup."""
-        row = await self._one(_WORKER_AGENTS, {"worker_id": worker_id, "run_id": run_id})
+        row = await self.fetch_one(_WORKER_AGENTS, {"worker_id": worker_id, "run_id": run_id})
         return int(row[0]), int(row[1])
 
     async def set_state(
@@ -240,17 +240,17 @@ class Store(Database):
         await self._group.write(None, events, on_commit)
 
     async def head_seq(self, agent_id: str) -> int:
-        row = await self._one(_HEAD_SEQ, {"agent_id": agent_id})
+        row = await self.fetch_one(_HEAD_SEQ, {"agent_id": agent_id})
         return int(row[0] or 0)
 
     async def events_after(self, agent_id: str, seq: int, limit: int = 10_000) -> list[tuple[int, dict[str, Any]]]:
-        rows = await self._all(_EVENTS_AFTER, {"agent_id": agent_id, "seq": seq, "limit": limit})
+        rows = await self.fetch_all(_EVENTS_AFTER, {"agent_id": agent_id, "seq": seq, "limit": limit})
         return [(int(r[0]), dict(r[1])) for r in rows]
 
     # ---- messages -----------------------------------------------------------------------------
 
     async def message_for_client_id(self, agent_id: str, client_id: str) -> MessageRow | None:
-        row = await self._one(_MESSAGE_BY_CLIENT_ID, {"agent_id": agent_id, "client_id": client_id})
+        row = await self.fetch_one(_MESSAGE_BY_CLIENT_ID, {"agent_id": agent_id, "client_id": client_id})
         return MessageRow.model_validate(row._mapping) if row else None
 
     async def add_message(
@@ -270,19 +270,19 @@ class Store(Database):
             raise
 
     async def messages(self, conversation_id: str) -> list[MessageRow]:
-        rows = await self._all(
+        rows = await self.fetch_all(
             select(_MESSAGE).where(_MESSAGE.c.conversation_id == conversation_id).order_by(_MESSAGE.c.created_at)
         )
         return [MessageRow.model_validate(r._mapping) for r in rows]
 
     async def message_exists(self, message_id: str) -> bool:
-        return (await self._one(select(_MESSAGE.c.id).where(_MESSAGE.c.id == message_id))) is not None
+        return (await self.fetch_one(select(_MESSAGE.c.id).where(_MESSAGE.c.id == message_id))) is not None
 
     async def count_messages(self, run_id: str | None = None) -> int:
         stmt = select(func.count()).select_from(_MESSAGE)
         if run_id is not None:
             stmt = stmt.where(_MESSAGE.c.run_id == run_id)
-        return int((await self._one(stmt))[0])
+        return int((await self.fetch_one(stmt))[0])
 
     # ---- conversations ------------------------------------------------------------------------
 
@@ -292,29 +292,29 @@ class Store(Database):
         return conversation
 
     async def get_conversation(self, conversation_id: str) -> Conversation | None:
-        row = await self._one(select(_CONV).where(_CONV.c.id == conversation_id))
+        row = await self.fetch_one(select(_CONV).where(_CONV.c.id == conversation_id))
         return Conversation.model_validate(row._mapping) if row else None
 
     async def conversations(
-        self, run_id: str, *, states: Iterable[str] | None = None, kind: str | None = "task"
+        self, run_id: str, *, states: Iterable[ConversationState] | None = None, kind: str | None = "task"
     ) -> list[Conversation]:
         stmt = select(_CONV).where(_CONV.c.run_id == run_id).order_by(_CONV.c.created_at)
         if states is not None:
-            stmt = stmt.where(_CONV.c.state.in_(list(states)))
+            stmt = stmt.where(_CONV.c.state.in_([state.value for state in states]))
         if kind is not None:
             stmt = stmt.where(_CONV.c.kind == kind)
-        return [Conversation.model_validate(r._mapping) for r in await self._all(stmt)]
+        return [Conversation.model_validate(r._mapping) for r in await self.fetch_all(stmt)]
 
-    async def end_conversation(self, conversation_id: str, state: str, reason: str = "") -> None:
+    async def end_conversation(self, conversation_id: str, state: ConversationState, reason: str = "") -> None:
         stmt = update(_CONV).where(_CONV.c.id == conversation_id).values(
-            state=state, end_reason=reason[:500], ended_at=now()
+            state=state.value, end_reason=reason[:500], ended_at=now()
         )
         await self._write(lambda conn: conn.execute(stmt))
 
     # ---- onboarding and world data ------------------------------------------------------------
 
     async def onboarding_result(self, worker_id: str, task_name: str) -> OnboardingResult | None:
-        row = await self._one(_ONBOARDING_OF, {"worker_id": worker_id, "task_name": task_name})
+        row = await self.fetch_one(_ONBOARDING_OF, {"worker_id": worker_id, "task_name": task_name})
         return OnboardingResult.model_validate(row._mapping) if row else None
 
     async def record_onboarding(self, worker_id: str, task_name: str, passed: bool) -> OnboardingResult:
@@ -353,5 +353,5 @@ class Store(Database):
 
     async def world_data(self, conversation_id: str) -> dict[str, Any] | None:
         table = _WORLD
-        row = await self._one(select(table.c.data).where(table.c.conversation_id == conversation_id))
+        row = await self.fetch_one(select(table.c.data).where(table.c.conversation_id == conversation_id))
         return dict(row[0]) if row else None

@@ -72,7 +72,7 @@ async def test_publishing_a_run_makes_one_active_study_whose_url_carries_prolifi
 
 async def forget_study_ids(store: Store, run_id: str) -> None:
     """As if killed after Prolific answered, before the study's id was recorded."""
-    async with store._tx() as conn:
+    async with store.transaction() as conn:
         await conn.execute(update(StudyEntry.__table__).where(  # type: ignore[attr-defined]
             StudyEntry.__table__.c.id == select(func.max(StudyEntry.__table__.c.id))  # type: ignore[attr-defined]
             .where(StudyEntry.__table__.c.run_id == run_id).scalar_subquery()  # type: ignore[attr-defined]

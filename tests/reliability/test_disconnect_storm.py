@@ -192,7 +192,7 @@ async def _storm(live: LiveServer, store: Store, conversations: int, seed: int) 
         await crowd.close()
 
     table = MessageRow.__table__  # type: ignore[attr-defined]
-    rows = await store._all(select(table.c.agent_id, table.c.client_id))
+    rows = await store.fetch_all(select(table.c.agent_id, table.c.client_id))
     stored = Counter((r[0], r[1]) for r in rows if r[1] is not None)
     lost = [key for key in acked if stored[key] == 0]
     duplicated = [key for key, count in stored.items() if count > 1]

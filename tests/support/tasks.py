@@ -7,7 +7,7 @@ import dataclasses
 from worlds import chat_demo, qa_data_collection
 from worlds.base import Caps, Message, OnboardingWorld, Task, Timeouts, World, choice
 
-FAST = Timeouts(turn=5.0, waiting=5.0, onboarding=5.0, reconnect_grace=1.5, submission=5.0)
+FAST = Timeouts(turn=5.0, waiting=5.0, onboarding=5.0, reconnect_grace=1.5, submission=60.0)
 
 
 def qa() -> Task:

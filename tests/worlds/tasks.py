@@ -10,7 +10,7 @@ from typing import Any
 from worlds import model_chat, model_evaluator, multi_agent_dialog, pairwise_eval, role_survey, static_form
 from worlds.base import Task, Timeouts
 
-FAST = Timeouts(turn=5.0, waiting=5.0, onboarding=8.0, reconnect_grace=2.0, submission=5.0)
+FAST = Timeouts(turn=5.0, waiting=5.0, onboarding=8.0, reconnect_grace=2.0, submission=60.0)
 LLM: dict[str, str] = {"base_url": "http://127.0.0.1:9/v1"}
 SAME_TWEET = [{"id": "t-same", "text": "Won the lottery?! No way!!! <3"}]
 
