@@ -1,9 +1,12 @@
 """Every example of docs/authoring.md, run as written: each Python block is a task module served by a real
 server and worked through by a simulated worker; an HTML block is the page fragment a module names."""
 
+import ast
 import importlib
+import inspect
 import re
 import sys
+import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,9 +20,12 @@ from tests.support.server import LiveServer, serve
 from worlds.base import Task
 
 DOC = Path(__file__).parents[1] / "docs" / "authoring.md"
-BLOCKS = re.findall(r"```(\w*)\n(.*?)```", DOC.read_text(), re.S)
+# A block at the margin is a whole example; an indented one (inside a list item) is a snippet of one.
+BLOCKS = re.findall(r"^```(\w*)\n(.*?)^```", DOC.read_text(), re.S | re.M)
 PYTHON = [code for lang, code in BLOCKS if lang == "python"]
 HTML = [code for lang, code in BLOCKS if lang == "html"]
+SNIPPETS = [textwrap.dedent(code) for code in re.findall(r"^( +)```python\n(.*?)^\1```", DOC.read_text(), re.S | re.M)
+            for code in [code[1]]]
 # The examples, by the task name each declares; a new Python block needs a test below.
 EXAMPLES = {"story_builder": "doc_story_builder", "judge_reply": "doc_judge_reply"}
 
@@ -52,6 +58,26 @@ def examples(tmp_path: Path) -> Iterator[dict[str, str]]:
         sys.path.remove(str(tmp_path))
         for module in modules.values():
             sys.modules.pop(module, None)
+
+
+def test_every_snippet_parses_and_calls_worlds_base_as_it_is(examples: dict[str, str]) -> None:
+    """A snippet cannot run alone (it is part of a world or a task), so it is read: it must parse, and every
+    function or class of worlds.base it calls must exist and take each keyword the snippet gives it."""
+    import worlds.base as base
+
+    assert SNIPPETS, "docs/authoring.md has no indented Python snippet: this test reads nothing"
+    checked = 0
+    for snippet in SNIPPETS:
+        tree = ast.parse(snippet.replace("...,", "").replace("(...)", "()"))
+        for call in [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]:
+            target = getattr(base, call.func.id, None)
+            if target is None:
+                continue  # the snippet's own names (a world class defined in it) or a builtin
+            accepted = inspect.signature(target).parameters
+            for keyword in call.keywords:
+                assert keyword.arg in accepted, f"{call.func.id}() takes no {keyword.arg!r}: {snippet[:200]}"
+            checked += 1
+    assert checked >= 5, f"only {checked} calls into worlds.base were checked"
 
 
 def test_every_python_example_is_a_task_module_and_has_a_test(examples: dict[str, str]) -> None:
