@@ -37,6 +37,7 @@ import orjson
 
 from server.channel import SEND_TIMEOUT_S, Disconnected, Socket, dumps
 from server.claims import Refusal
+from server.close_codes import CloseCode
 from server.delivery import Delivery, Message
 from server.registry import Runs
 from server.store import Store
@@ -45,8 +46,8 @@ from server.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-MOVED = 1012  # "service restart": the page reconnects and resumes
-TRY_AGAIN = 1013  # no live owner yet (a takeover in progress): the page reconnects with backoff
+MOVED = CloseCode.MOVED
+TRY_AGAIN = CloseCode.TRY_AGAIN_LATER
 CALL_TIMEOUT_S = 10.0
 
 Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -86,8 +87,8 @@ class RemoteSocket:
             async with asyncio.timeout(timeout):
                 item = await self._inbox.get()
         except TimeoutError:
-            await self.close(4408, "no heartbeat")
-            raise Disconnected(4408, "no heartbeat") from None
+            await self.close(CloseCode.SILENT, "no heartbeat")
+            raise Disconnected(CloseCode.SILENT, "no heartbeat") from None
         if isinstance(item, Disconnected):
             self.closed = True
             raise item
@@ -205,7 +206,7 @@ class Relay:
                     await socket.send_text(text)
         except (Disconnected, TimeoutError):
             relayed.closing = True
-            await _close_quietly(socket, 1011, "send failed")
+            await _close_quietly(socket, CloseCode.SERVER_ERROR, "send failed")
 
     async def _fill(self, relayed: Relayed, upto: int) -> None:
         """Events `last_seq + 1 .. upto - 1` never arrived: send them from the agent's stored stream."""
@@ -215,7 +216,7 @@ class Relay:
                 await relayed.socket.send_text(dumps({**payload, "seq": seq}))
             relayed.last_seq = seq
         if relayed.last_seq != upto - 1:
-            raise Disconnected(1011, f"events up to {upto - 1} are not stored")
+            raise Disconnected(CloseCode.SERVER_ERROR, f"events up to {upto - 1} are not stored")
         log.info("relayed socket %s: filled seq %d..%d from the store", relayed.conn, upto - len(missing), upto - 1)
 
     async def call(self, run_id: str, name: str, body: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> Message:
@@ -288,7 +289,7 @@ class Relay:
             finally:
                 self._remote.pop(conn, None)
                 if not remote.closed:  # ended without a close from either side: tell the socket instance
-                    await remote.close(1011, "ended")
+                    await remote.close(CloseCode.SERVER_ERROR, "ended")
 
         self.supervisor.spawn(serve(), name=f"relay-in:{conn}")
 

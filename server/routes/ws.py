@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.channel import Channel, Disconnected, dumps
+from server.close_codes import CloseCode
 from server.protocol import (
     PROTOCOL_VERSION,
     AnyClientFrame,
@@ -34,7 +35,7 @@ from server.protocol import (
     TypingNow,
     parse_client_frame,
 )
-from server.relay import MOVED, Relay
+from server.relay import Relay
 from server.runner import Run
 from server.settings import Settings
 from server.stall import StallGuard
@@ -103,8 +104,8 @@ class AsgiSocket:
         except asyncio.CancelledError:
             if self._silence.expired():
                 with contextlib.suppress(Disconnected, TimeoutError):  # tell the page why, if it can hear
-                    await asyncio.wait_for(self.close(4408, "no heartbeat"), 5.0)
-                raise Disconnected(4408, "no heartbeat") from None
+                    await asyncio.wait_for(self.close(CloseCode.SILENT, "no heartbeat"), 5.0)
+                raise Disconnected(CloseCode.SILENT, "no heartbeat") from None
             raise
         except (RuntimeError, OSError) as exc:
             raise Disconnected(1006) from exc
@@ -143,21 +144,21 @@ async def _hello(socket: Socket, raw: str | bytes, settings: Settings, signer: T
     try:
         frame = parse_client_frame(raw, max_bytes=settings.max_frame_bytes)
     except FrameError as exc:
-        await _refuse(socket, 4400, exc.code, exc.message)
-        raise Disconnected(4400) from None
+        await _refuse(socket, CloseCode.BAD_FRAME, exc.code, exc.message)
+        raise Disconnected(CloseCode.BAD_FRAME) from None
     if not isinstance(frame, Hello):
-        await _refuse(socket, 4400, "hello_expected", "The first frame must be a hello with your token.")
-        raise Disconnected(4400)
+        await _refuse(socket, CloseCode.BAD_FRAME, "hello_expected", "The first frame must be a hello with your token.")
+        raise Disconnected(CloseCode.BAD_FRAME)
     if frame.v != PROTOCOL_VERSION:  # a page loaded before Parley was updated
-        await _refuse(socket, 4400, "protocol_version",
+        await _refuse(socket, CloseCode.BAD_FRAME, "protocol_version",
                       "This page is out of date: the task server was updated. Reload the page to continue; "
                       "nothing you have sent is lost.")
-        raise Disconnected(4400)
+        raise Disconnected(CloseCode.BAD_FRAME)
     try:
         claim = signer.verify(frame.token)
     except TokenError as exc:
-        await _refuse(socket, 4401, "token_invalid", str(exc))
-        raise Disconnected(4401) from None
+        await _refuse(socket, CloseCode.TOKEN_INVALID, "token_invalid", str(exc))
+        raise Disconnected(CloseCode.TOKEN_INVALID) from None
     return claim, frame.last_seq
 
 
@@ -166,8 +167,8 @@ async def _agent_of(socket: Socket, run: Run, claim: AgentClaim) -> str:
     if row is None or (row.worker_id, row.assignment_id, row.run_id) != (
         claim.worker_id, claim.assignment_id, claim.run_id
     ):
-        await _refuse(socket, 4403, "forbidden", "This token does not belong to this assignment.")
-        raise Disconnected(4403)
+        await _refuse(socket, CloseCode.FORBIDDEN, "forbidden", "This token does not belong to this assignment.")
+        raise Disconnected(CloseCode.FORBIDDEN)
     return claim.agent_id
 
 
@@ -193,13 +194,13 @@ async def serve_socket(socket: Socket, state: Any, *, relayed: bool = False) -> 
         if run is None:
             relay: Relay = state.relay
             if relayed:  # this instance no longer owns it: the page reconnects and finds the owner
-                await socket.close(MOVED, "moved")
+                await socket.close(CloseCode.MOVED, "moved")
                 return
             if relay.shared:
                 await relay.relay(socket, raw if isinstance(raw, str) else raw.decode("utf-8", "replace"),
                                   claim.run_id, claim.agent_id, last_seq)
                 return
-            await _refuse(socket, 4403, "unknown_run",
+            await _refuse(socket, CloseCode.FORBIDDEN, "unknown_run",
                           "This task run is no longer served here. Please return the HIT.")
             return
         agent_id = await _agent_of(socket, run, claim)
