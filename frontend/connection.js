@@ -5,7 +5,8 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10_000];
 const ATTEMPTS_BEFORE_OFFLINE = 4;
 const DRAIN_WAIT_MS = 1000;
 
-// Closes that must not be retried: the page shows the reason and stops.
+// Closes that must not be retried: the page shows the reason and stops. The server says which they are,
+// with their words, in TaskInfo.close_codes (server/close_codes.py); these are what a page uses until then.
 const FINAL_CLOSES = {
   4400: "The page and the server do not understand each other. Please reload this page.",
   4401: "Your session is no longer valid. Please reload this page.",
@@ -13,6 +14,19 @@ const FINAL_CLOSES = {
   4409: "This task was opened in another tab or window. Please continue there; this page has stopped.",
 };
 const CLOSE_TOKEN_INVALID = 4401;
+
+/** {code: text} of the final closes named in TaskInfo.close_codes, or the page's own table without them. */
+export function finalCloses(closeCodes) {
+  const named = Object.values(closeCodes ?? {}).filter((c) => c && typeof c.code === "number");
+  if (!named.length) return { ...FINAL_CLOSES };
+  return Object.fromEntries(named.filter((c) => c.final).map((c) => [c.code, c.text || FINAL_CLOSES[c.code] || ""]));
+}
+
+/** The number TaskInfo.close_codes gives `name`, or `fallback`. */
+export function closeCode(closeCodes, name, fallback) {
+  const found = closeCodes?.[name]?.code;
+  return typeof found === "number" ? found : fallback;
+}
 const CLOSE_LOCAL_DROP = 4000; // our own close of a socket we consider dead (allowed range 4000-4999)
 
 /** A client id the server accepts (^[A-Za-z0-9_.:-]{1,64}$), unique per message. */
@@ -35,7 +49,9 @@ export class Connection {
    * onStatus(status, detail) with status "connecting" | "connected" | "reconnecting" | "offline";
    * onStopped({code, message}); renewToken() -> Promise<{token, ws_path} | null> (used once on 4401).
    */
-  constructor({ token, wsPath, protocolVersion = 1, heartbeatMs = 20_000, handlers }) {
+  constructor({ token, wsPath, protocolVersion = 1, heartbeatMs = 20_000, closeCodes = null, handlers }) {
+    this.finalCloses = finalCloses(closeCodes);
+    this.tokenInvalid = closeCode(closeCodes, "token_invalid", CLOSE_TOKEN_INVALID);
     this.token = token;
     this.wsPath = wsPath;
     this.protocolVersion = protocolVersion;
@@ -197,7 +213,7 @@ export class Connection {
   async #onClose(code, reason) {
     this.#detach();
     if (this.stopped) return;
-    if (code === CLOSE_TOKEN_INVALID && !this.renewedSinceWelcome && this.handlers.renewToken) {
+    if (code === this.tokenInvalid && !this.renewedSinceWelcome && this.handlers.renewToken) {
       this.renewedSinceWelcome = true;
       this.handlers.onStatus?.("reconnecting");
       const renewed = await this.handlers.renewToken().catch(() => null);
@@ -209,8 +225,8 @@ export class Connection {
         return;
       }
     }
-    if (code in FINAL_CLOSES) {
-      this.stop(code, reason || FINAL_CLOSES[code]);
+    if (code in this.finalCloses) {
+      this.stop(code, this.finalCloses[code] || reason);
       return;
     }
     this.#scheduleReconnect();

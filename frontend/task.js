@@ -2,7 +2,7 @@
 // State names, texts and flags all come from the server's TaskInfo.states; none are retyped here.
 
 import { Composer } from "./composer.js";
-import { Connection } from "./connection.js";
+import { Connection, closeCode } from "./connection.js";
 import { loadFragment } from "./fragments.js";
 import { fetchPreview, fetchTaskInfo, joinTask, prolificCompletion } from "./http.js";
 import { readParams } from "./params.js";
@@ -40,7 +40,6 @@ class TypingSignal {
 }
 
 const DEFAULT_LIMITS = { max_message_chars: 2000, max_frame_bytes: 65536, heartbeat_ms: 20000 };
-const CLOSE_REPLACED = 4409;
 
 const params = readParams(window.location);
 const view = new View();
@@ -142,6 +141,7 @@ function connect(reply) {
     wsPath: reply.ws_path,
     protocolVersion: page.info.protocol_version ?? 1,
     heartbeatMs: page.limits.heartbeat_ms,
+    closeCodes: page.info.close_codes,
     handlers: {
       onEvent,
       onWelcome,
@@ -258,7 +258,7 @@ async function renewToken() {
 }
 
 function refreshSubmit() {
-  const visible = page.canSubmit && !page.submitted && page.stoppedCode !== CLOSE_REPLACED && !page.refused;
+  const visible = page.canSubmit && !page.submitted && page.stoppedCode !== closeCode(page.info?.close_codes, "replaced", 4409) && !page.refused;
   view.setSubmit({ visible, busy: page.submitting, onClick: submit });
 }
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Route, expect
 
-from tests.browser.worker_page import WorkerPage, task_url
+from tests.browser.worker_page import SOCKET_HOOK, WorkerPage, task_url
 from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -171,6 +171,34 @@ async def test_a_second_tab_takes_over_and_the_first_stops_without_retrying(
     await second.expect_body("data-synced", "true")
     await second.wait_turn()  # the replay gives the open onboarding turn to the new tab
     assert [f["type"] for f in first.sent].count("hello") == 1
+
+
+async def test_the_page_stops_on_the_close_codes_the_server_names_with_the_servers_words(
+    live: LiveServer, browser: Browser
+) -> None:
+    """The close codes and what the page says for each come from TaskInfo (server/close_codes.py), not from a
+    table of the page's own: a text changed on the server's side is what the worker reads."""
+    said = "The server says: you opened this task in another window; carry on there."
+    context = await browser.new_context(viewport={"width": 1000, "height": 800})
+    tab = await context.new_page()
+    await tab.add_init_script(SOCKET_HOOK)
+
+    async def reworded(route: Route) -> None:
+        response = await route.fetch()
+        info = await response.json()
+        info["close_codes"]["replaced"]["text"] = said
+        await route.fulfill(response=response, json=info)
+
+    await tab.route("**/task/gated/info", reworded)
+    url = task_url(live.base, "gated", worker_id="W1", assignment_id="A1", turk_submit_to=live.base)
+    first = WorkerPage(tab, url)
+    await tab.goto(url)
+    await first.expect_body("data-connection", "connected")
+    await open_worker(browser, live, "gated", "W1", "A1", beside=first)  # same browser: it takes over
+
+    await first.expect_body("data-stopped", "4409")
+    await expect(tab.locator("#status-text")).to_have_text(said)
+    await context.close()
 
 
 async def test_a_turn_sent_again_after_a_reconnect_keeps_what_the_worker_typed(
