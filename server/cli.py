@@ -21,8 +21,11 @@ from server.cli_app import Target, _run, app, console
 from server.cli_servers import Owner, owners
 from server.hits import HitManager
 from server.hits.plan import dollars
-from server.states import ConversationState
+from server.states import ConversationState, HitStatus
 from server.store.review import ReviewStore
+
+# The HIT columns of `parley status`, in the order its header names them.
+SHOWN_HIT_STATUSES = (HitStatus.OPEN, HitStatus.TAKEN, HitStatus.SUBMITTED, HitStatus.REVIEWED)
 
 # ---- watching --------------------------------------------------------------------------------------
 
@@ -38,7 +41,7 @@ def status(ctx: typer.Context) -> None:
         for row in await manager.store.runs():
             completed = len(await manager.store.conversations(row.id, states=[ConversationState.COMPLETED]))
             records = await manager.hit_store.hits(row.id)
-            count = {s: sum(1 for r in records if r.status == s) for s in ("open", "taken", "submitted", "reviewed")}
+            count = {s: sum(1 for r in records if r.status == s) for s in SHOWN_HIT_STATUSES}
             plan = await manager.hit_store.plan(row.id)
             money = await manager.hit_store.money(row.id)
             spend = f"${dollars(money.spent_cents)} + ${dollars(money.reserved_cents)}"
@@ -56,7 +59,7 @@ def review(ctx: typer.Context, run_id: str, all_work: Annotated[bool, typer.Opti
     """Work of a run waiting for review (--all: reviewed work too)."""
 
     async def work(target: Target, manager: HitManager) -> None:
-        statuses = ["submitted", "reviewed"] if all_work else ["submitted"]
+        statuses = [HitStatus.SUBMITTED, HitStatus.REVIEWED] if all_work else [HitStatus.SUBMITTED]
         flags = {a.agent_id: a.reason for a in await ReviewStore(manager.store).actions_for_run(run_id, "flag")}
         table = Table("assignment", "worker", "HIT", "MTurk status", "agent state", "conversation")
         for record in await manager.hit_store.hits(run_id, statuses=statuses):
@@ -102,7 +105,7 @@ def approve(
     async def work(target: Target, manager: HitManager) -> None:
         ids = list(assignments or [])
         if run_id:
-            ids += [r.assignment_id for r in await manager.hit_store.hits(run_id, statuses=["submitted"])
+            ids += [r.assignment_id for r in await manager.hit_store.hits(run_id, statuses=[HitStatus.SUBMITTED])
                     if r.assignment_id]
             ids += [a.assignment_id for a in await manager.hit_store.form_answers(run_id, statuses=["Submitted"])]
         with Progress(console=console) as progress:

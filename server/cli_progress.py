@@ -10,13 +10,14 @@ from rich.table import Table
 
 from server.cli_servers import Owner, owner_of
 from server.hits.plan import dollars
-from server.states import AgentState, ConversationState
+from server.states import AgentState, ConversationState, HitStatus, RunStatus
 from server.store import Store
 from server.store.hits import HitStore
 
 S = AgentState
-HIT_COLUMNS = {"open": ("creating", "open"), "taken": ("taken",), "submitted": ("submitted",),
-               "reviewed": ("reviewed",)}
+H = HitStatus
+HIT_COLUMNS = {"open": (H.CREATING, H.OPEN), "taken": (H.TAKEN,), "submitted": (H.SUBMITTED,),
+               "reviewed": (H.REVIEWED,)}
 WORKER_COLUMNS = {"onboarding": (S.JOINED, S.ONBOARDING), "waiting": (S.WAITING,),
                   "in a conversation": (S.IN_TASK,)}
 REFRESH_S = 1.0
@@ -73,6 +74,6 @@ async def watch(store: Store, run_id: str, target: int, live: Live) -> Snapshot:
     while True:
         shown = await snapshot(store, run_id, target)
         live.update(render(shown), refresh=True)
-        if shown.status != "active":
+        if shown.status != RunStatus.ACTIVE:
             return shown
         await asyncio.sleep(REFRESH_S)

@@ -29,7 +29,7 @@ from server.prolific_wiring import builtin_prolific, plan_run, prolific_provider
 from server.providers.base import BudgetExceeded, RejectionCategory, Submission, SubmissionStatus
 from server.providers.prolific import BonusUncertain, ProlificError, ProlificProvider, ProlificRefusal
 from server.settings import Settings
-from server.states import AgentState
+from server.states import AgentState, RunStatus
 from server.store import Store
 from server.store.leases import InstanceRow
 from server.tasks import TaskLoadError, load_task
@@ -146,7 +146,7 @@ async def _register(
     await plan_run(provider, run_id=run_id, task_module=module, task=task, budget_cents=rules.cents(budget),
                    estimated_minutes=minutes)
     await store.ensure_run(run_id, module, {})
-    await store.set_run_status(run_id, "active")  # running a stopped run again resumes it
+    await store.set_run_status(run_id, status=RunStatus.ACTIVE)  # running a stopped run again resumes it
     return servers
 
 
@@ -204,7 +204,7 @@ async def stop(provider: ProlificProvider, store: Store, run_id: str) -> None:
     its study on its next pass."""
     if await store.get_run(run_id) is None:
         raise ValueError(f"there is no run {run_id} in this database; `parley status` lists the runs")
-    await store.set_run_status(run_id, "stopped")
+    await store.set_run_status(run_id, status=RunStatus.STOPPED)
     await provider.records.set_publishing(run_id, False)
 
 

@@ -36,6 +36,7 @@ from server.providers.mturk import account_key, endpoint_for
 from server.run_flags import RunFlags, check_task
 from server.serving import uvicorn_options
 from server.settings import Settings
+from server.states import RunStatus
 from server.store import Store
 from server.store.hits import HitPlan, HitStore
 from server.store.leases import InstanceRow
@@ -99,7 +100,7 @@ async def register(
         lifetime_s=settings.hit_lifetime_s, max_hits=flags.hits or 0,
     )
     await store.ensure_run(run_id, module, flags.options())
-    await store.set_run_status(run_id, "active")  # running a stopped run again resumes it
+    await store.set_run_status(run_id, status=RunStatus.ACTIVE)  # running a stopped run again resumes it
     return Registered(plan=plan, servers=servers)
 
 
@@ -319,7 +320,7 @@ def _end_if_idle(settings: Settings, child: Child, owner: InstanceRow) -> None:
     """End the server this command started unless it serves another active run."""
 
     async def others(store: Store) -> list[str]:
-        active = {row.id for row in await store.runs(status="active")}
+        active = {row.id for row in await store.runs(status=RunStatus.ACTIVE)}
         return sorted(run for run, held in (await owners(store)).items()
                       if run in active and held.instance_id == owner.id)
 

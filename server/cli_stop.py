@@ -22,6 +22,7 @@ from server.cli_servers import POLL_S, WAIT_S, Owner, live_instances, owner_of, 
 from server.hits import HitManager
 from server.hits.admin import OpenHit, expire_hits, open_hits, stop_run
 from server.providers.mturk import MTurkError
+from server.states import HitStatus, RunStatus
 from server.store.hits import HitStore
 
 
@@ -49,7 +50,7 @@ async def stop_and_expire(
     if await manager.store.get_run(run_id) is None:
         raise ValueError(f"there is no run {run_id} in this database; `parley status` lists the runs")
     owner = await owner_of(manager.store, run_id)
-    await manager.store.set_run_status(run_id, "stopped")
+    await manager.store.set_run_status(run_id, status=RunStatus.STOPPED)
     opened = await stop_run(manager.publisher, manager.hit_store, run_id)
     left = opened
     if owner.alive and opened:
@@ -76,7 +77,7 @@ async def wait_until_expired(hit_store: HitStore, run_id: str, timeout: float = 
     """Wait (bounded) until no HIT of the run is recorded open or being created; whether that happened."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not await hit_store.hits(run_id, statuses=("creating", "open")):
+        if not await hit_store.hits(run_id, statuses=(HitStatus.CREATING, HitStatus.OPEN)):
             return True
         await asyncio.sleep(POLL_S)
     return False
@@ -86,7 +87,7 @@ async def stop_offline(manager: HitManager, run_id: str) -> str:
     """Stop a run while no server serves the built-in sandbox (its HITs live there): the database only."""
     if await manager.store.get_run(run_id) is None:
         raise ValueError(f"there is no run {run_id} in this database; `parley status` lists the runs")
-    await manager.store.set_run_status(run_id, "stopped")
+    await manager.store.set_run_status(run_id, status=RunStatus.STOPPED)
     if await manager.hit_store.plan(run_id) is not None:
         await manager.hit_store.update_plan(run_id, publishing=False)
     return (f"Run {run_id} stopped. No Parley server of this database is alive to serve the built-in sandbox "

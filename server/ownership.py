@@ -29,6 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from server.registry import Runs
+from server.states import RunStatus
 from server.store import Store
 from server.store.hits import HitStore
 from server.store.leases import InstanceRow, LeaseStore
@@ -196,12 +197,12 @@ class Ownership:
 
     async def _needing_owner(self) -> set[str]:
         """Runs someone must tend: active ones, and stopped ones with HITs or work still to follow."""
-        active = {row.id for row in await self.store.runs(status="active")}
+        active = {row.id for row in await self.store.runs(status=RunStatus.ACTIVE)}
         return active | await self.hit_store.unsettled_runs()
 
     async def _serve(self, run_id: str) -> None:
         row = await self.store.get_run(run_id)
-        if row is None or row.status != "active":
+        if row is None or row.status != RunStatus.ACTIVE:
             return  # a stopped run with HITs to follow: the HIT manager tends it, no worker is served
         try:
             await self.runs.start(row.id, row.task_module, row.options)
@@ -214,7 +215,7 @@ class Ownership:
             row = await self.store.get_run(run.id)
             if row is not None and row.status != run.row.status:
                 log.info("run %s is now %s", run.id, row.status)
-                await run.set_status(row.status)
+                await run.set_status(RunStatus(row.status))
 
     async def _release_finished(self, wanted: set[str]) -> None:
         for run_id in self.held() - wanted:

@@ -25,7 +25,7 @@ from server.providers.base import BudgetExceeded, RecruitmentSpec, Submission, S
 from server.providers.prolific import NotRecruiting, ProlificProvider
 from server.registry import Runs
 from server.runner import Run
-from server.states import LIVE_STATES, AgentState
+from server.states import LIVE_STATES, AgentState, RunStatus
 from server.store import Store
 from server.store.prolific import StudyPlan, SubmissionEntry
 from server.tending import Tending
@@ -90,7 +90,7 @@ class StudyManager(Tending):
         """A run no instance serves because it was stopped (leases cover active runs and runs with HITs to
         follow) must not keep a study open. Stopping takes no lease: it only ever takes fewer people."""
         row = await self.store.get_run(plan.run_id)
-        if row is not None and row.status != "active":
+        if row is not None and row.status != RunStatus.ACTIVE:
             await self.provider.expire(plan.run_id)
 
     async def _tend_run(self, plan: StudyPlan) -> None:
@@ -98,7 +98,7 @@ class StudyManager(Tending):
         row = await self.store.get_run(plan.run_id)
         submissions = await self.provider.submissions(plan.run_id)
         await self._sync(plan.run_id, submissions)
-        served = plan.publishing and run is not None and row is not None and row.status == "active"
+        served = plan.publishing and run is not None and row is not None and row.status == RunStatus.ACTIVE
         if run is None or not served or run.host.target_met():
             await self.provider.expire(plan.run_id)
             return

@@ -39,6 +39,7 @@ from server.states import (
     AgentState,
     ConversationState,
     IllegalTransition,
+    RunStatus,
 )
 from server.store import AgentRow, Conversation, Store, TaskRun
 from server.supervisor import Supervisor
@@ -149,11 +150,11 @@ class Run:
         for human in list(self.humans.values()):
             await human.channel.close(CloseCode.MOVED, "This task moved to another server process; reconnecting.")
 
-    async def set_status(self, status: str) -> None:
+    async def set_status(self, status: RunStatus) -> None:
         """The run's status changed in the database (e.g. `parley stop`). Stopped: joins are refused and every
         worker not yet in a conversation is let go with a way to submit; conversations under way finish."""
         self.row.status = status
-        if status == "active":
+        if status == RunStatus.ACTIVE:
             return
         for agent_id, state in list(self.states.items()):
             if state in (S.JOINED, S.ONBOARDING, S.WAITING):
@@ -196,7 +197,7 @@ class Run:
         return Admission(agent=row, token=token, resume_key=key)
 
     async def _check_eligible(self, worker_id: str) -> None:
-        if self.row.status != "active":
+        if self.row.status != RunStatus.ACTIVE:
             raise Refusal("run_closed", "This task is no longer taking workers. Please return this HIT.", 409)
         reason = await self.store.worker_block(worker_id)
         if reason is not None:

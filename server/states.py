@@ -1,5 +1,6 @@
-"""Agent and conversation states, an enum each. An agent's state moves only through `transition`, which
-refuses illegal moves; a conversation's is set once, when it ends (`server/conversations.py`).
+"""The states Parley records, an enum each: agents, conversations, runs and HIT records. An agent's state moves
+only through `transition`, which refuses illegal moves; a conversation's is set once, when it ends
+(`server/conversations.py`). The values are what the database stores and the wire carries.
 
 The worker page never retypes these names: it reads them, with their labels, from `describe_states()`.
 """
@@ -36,6 +37,27 @@ class ConversationState(StrEnum):
     PARTNER_LEFT = "partner_left"
     FAILED = "failed"
     CLOSED = "closed"
+
+
+class RunStatus(StrEnum):
+    """A task run's status (`task_run.status`). Stopped: joins are refused and no HIT is published; `parley
+    run` makes it active again."""
+
+    ACTIVE = "active"
+    STOPPED = "stopped"
+
+
+class HitStatus(StrEnum):
+    """A HIT record's status (`mturk_hit.status`)."""
+
+    CREATING = "creating"  # reserved, MTurk has not confirmed
+    OPEN = "open"  # assignable
+    TAKEN = "taken"  # a worker has it
+    CLOSED = "closed"  # no longer assignable, its assignments not yet looked at
+    SUBMITTED = "submitted"  # work awaits review
+    REVIEWED = "reviewed"  # approved or rejected
+    EXPIRED = "expired"  # closed with no work (its charge is released)
+    FAILED = "failed"  # MTurk never made it (nothing was charged)
 
 
 class IllegalTransition(ValueError):

@@ -12,7 +12,7 @@ from typing import Any
 
 from server.hits.forms import HtmlForm, agreement_of, html_form_of, task_of_row
 from server.registry import Runs
-from server.states import AgentState, ConversationState, describe_states
+from server.states import AgentState, ConversationState, HitStatus, describe_states
 from server.store import Store, TaskRun
 from server.store.hits import HitStore
 from server.store.review import ReviewStore
@@ -76,9 +76,10 @@ async def run_snapshot(*, store: Store, runs: Runs, run_id: str) -> dict[str, An
         },
         "hits": {
             "published": budget is not None,
-            "open": hits.get("open", 0) + hits.get("creating", 0),
-            "taken": hits.get("taken", 0),
-            "submitted": hits.get("submitted", 0),
+            "open": hits.get(HitStatus.OPEN, 0) + hits.get(HitStatus.CREATING, 0),
+            "taken": hits.get(HitStatus.TAKEN, 0),
+            "submitted": hits.get(HitStatus.SUBMITTED, 0),
+            # A worked HIT counts under its assignment's status (hit_states): MTurk's words, not HitStatus.
             "approved": hits.get("approved", 0),
             "rejected": hits.get("rejected", 0),
             "by_status": hits,

@@ -14,6 +14,7 @@ from server.hits.compensation import ANNOTATION as COMPENSATION
 from server.hits.forms import html_form_of
 from server.hits.publisher import Publisher, status_of
 from server.run_flags import check_task
+from server.states import HitStatus
 from server.store.hits import EXTERNAL, HTML, HitPlan, HitStore
 from worlds.base import Qualifications, Task
 
@@ -135,7 +136,7 @@ async def open_hits(publisher: Publisher) -> list[OpenHit]:
     """Every HIT on the account that a worker can still accept."""
     found = []
     async for hit in publisher.mturk.pages("ListHITs", "HITs"):
-        if status_of(hit) == "open":
+        if status_of(hit) == HitStatus.OPEN:
             found.append(OpenHit(
                 hit_id=hit["HITId"], run_id=str(hit.get("RequesterAnnotation") or ""), title=hit.get("Title", ""),
                 reward=str(hit.get("Reward", "")), expires=float(hit["Expiration"].timestamp())
@@ -158,8 +159,8 @@ async def expire_hits(
     for hit_id in hit_ids:
         record = await publisher.hit_store.hit_by_id(hit_id)
         await publisher.mturk.call("UpdateExpirationForHIT", HITId=hit_id, ExpireAt=0)
-        if record is not None and record.status == "open":
-            await publisher.hit_store.set_hit(record.token, status="closed")
+        if record is not None and record.status == HitStatus.OPEN:
+            await publisher.hit_store.set_hit(record.token, status=HitStatus.CLOSED)
         progress(hit_id)
     return len(hit_ids)
 

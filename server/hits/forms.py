@@ -31,6 +31,7 @@ from server.hits.publisher import Publisher, epoch
 from server.hits.quals import at_cap_name
 from server.hits.sync import expire_unworked
 from server.providers.mturk import MTurkError
+from server.states import HitStatus
 from server.store import Store, TaskRun
 from server.store.hits import (
     HIT_FREE,
@@ -129,7 +130,7 @@ class FormRuns:
         if publishing:
             await self.publish(plan, task, form)
         else:
-            for record in await self.hit_store.hits(plan.run_id, statuses=("open",)):
+            for record in await self.hit_store.hits(plan.run_id, statuses=(HitStatus.OPEN,)):
                 await self.publisher.expire(record)
 
     # ---- publishing ---------------------------------------------------------------------------
@@ -147,7 +148,7 @@ class FormRuns:
             if r.status in HIT_FREE:
                 free[r.item_id] = free.get(r.item_id, 0) + 1
         have = {r.item_id for r in records if r.status not in HIT_FREE}
-        room = rules.MAX_OPEN_HITS - sum(1 for r in records if r.status in ("creating", "open"))
+        room = rules.MAX_OPEN_HITS - sum(1 for r in records if r.status in (HitStatus.CREATING, HitStatus.OPEN))
         wanted = [i for i in form.items() if form.item_id(i) not in have][: max(0, room)]
         if not wanted:
             return []
@@ -176,7 +177,7 @@ class FormRuns:
 
     async def _retry_creating(self, plan: HitPlan, task: Task, form: HtmlForm) -> bool:
         """Create `creating` records again (their token makes it safe); False if MTurk could not be asked."""
-        pending = await self.hit_store.hits(plan.run_id, statuses=("creating",))
+        pending = await self.hit_store.hits(plan.run_id, statuses=(HitStatus.CREATING,))
         if not pending:
             return True
         items = {form.item_id(i): i for i in form.items()}
@@ -185,7 +186,7 @@ class FormRuns:
         for record in pending:
             item = items.get(record.item_id)
             if item is None:  # the item left the task's source: MTurk is asked nothing for it
-                await self.hit_store.set_hit(record.token, status="failed")
+                await self.hit_store.set_hit(record.token, status=HitStatus.FAILED)
                 continue
             try:
                 await self.publisher.create(record, plan, hit_type, form.question(item))
@@ -257,10 +258,10 @@ class FormRuns:
         for record in records:
             if record.hit_id is None:
                 continue
-            if record.status == "closed":
+            if record.status == HitStatus.CLOSED:
                 await self._close(plan, form, record)
-            elif record.status == "submitted" and record.hit_id not in pending:
-                await self.hit_store.set_hit(record.token, status="reviewed")
+            elif record.status == HitStatus.SUBMITTED and record.hit_id not in pending:
+                await self.hit_store.set_hit(record.token, status=HitStatus.REVIEWED)
 
     async def _close(self, plan: HitPlan, form: HtmlForm, record: HitRecord) -> None:
         assert record.hit_id is not None
@@ -271,6 +272,7 @@ class FormRuns:
         each = rules.charge_cents(plan.reward_cents, record.max_assignments) // record.max_assignments
         submitted = [a for a in work if a["AssignmentStatus"] == "Submitted"]
         await self.hit_store.set_hit(
-            record.token, status="submitted" if submitted else "reviewed", charge_cents=each * len(work),
+            record.token, status=HitStatus.SUBMITTED if submitted else HitStatus.REVIEWED,
+            charge_cents=each * len(work),
             auto_approve_at=min((epoch(a.get("AutoApprovalTime")) for a in submitted), default=0.0),
         )

@@ -29,7 +29,7 @@ from server.hits.sync import AgentMoves, AssignmentSync, StoreMoves
 from server.providers.mturk import MTurk
 from server.registry import Runs
 from server.runner import Run
-from server.states import LIVE_STATES, AgentState
+from server.states import LIVE_STATES, AgentState, HitStatus, RunStatus
 from server.store import AgentRow, Store
 from server.store.hits import HTML, BudgetExceeded, HitLimitReached, HitPlan, HitStore
 from server.tending import Tending
@@ -116,7 +116,7 @@ class HitManager(Tending):
     async def _tend_run(self, plan: HitPlan, hits: list[dict[str, Any]], listed_at: float) -> None:
         run = self.runs.get(plan.run_id) if self.runs is not None else None
         row = await self.store.get_run(plan.run_id)
-        served = plan.publishing and run is not None and row is not None and row.status == "active"
+        served = plan.publishing and run is not None and row is not None and row.status == RunStatus.ACTIVE
         if plan.question == HTML:  # one HIT per item: the form runs' own pass
             task = run.task if run is not None else await self.forms.task_of(plan.run_id)
             await self.forms.tend(plan, task, hits, publishing=served)
@@ -128,7 +128,7 @@ class HitManager(Tending):
         await self.sync.agents(plan.run_id, listed_at)
         active = served and run is not None and not run.host.target_met()
         want = rules.open_target(need_of(run), plan.overbook) if active and run is not None else 0
-        live = await self.hit_store.hits(plan.run_id, statuses=("open", "creating"))
+        live = await self.hit_store.hits(plan.run_id, statuses=(HitStatus.OPEN, HitStatus.CREATING))
         if active:
             await self.publisher.keep_alive(plan, live, time.time())
         if len(live) > want:

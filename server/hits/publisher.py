@@ -26,28 +26,29 @@ from server.hits.quals import (
     onboarding_failed_name,
 )
 from server.providers.mturk import MTurk, MTurkError
+from server.states import HitStatus
 from server.store.hits import HIT_FREE, HitPlan, HitRecord, HitStore
 from worlds.base import Task
 
 log = logging.getLogger(__name__)
 _HIT_ID = re.compile(r"\b[A-Z0-9]{30}\b")
 _PAST = 0  # ExpireAt in the past expires a HIT now (MTurk's documented way)
-FINAL = ("submitted", "reviewed", *HIT_FREE)
+FINAL = (HitStatus.SUBMITTED, HitStatus.REVIEWED, *HIT_FREE)
 
 
 def epoch(value: Any) -> float:
     return float(value.timestamp()) if hasattr(value, "timestamp") else float(value or 0)
 
 
-def status_of(hit: dict[str, Any]) -> str:
+def status_of(hit: dict[str, Any]) -> HitStatus:
     """A HIT record's status from MTurk's view: open, taken, or closed (work or none: ask its assignments)."""
     if hit.get("HITStatus") == "Disposed":
-        return "closed"
+        return HitStatus.CLOSED
     if hit.get("NumberOfAssignmentsAvailable", 0) > 0 and epoch(hit.get("Expiration")) > time.time():
-        return "open"
+        return HitStatus.OPEN
     if hit.get("NumberOfAssignmentsPending", 0) > 0:
-        return "taken"
-    return "closed"
+        return HitStatus.TAKEN
+    return HitStatus.CLOSED
 
 
 class Publisher:
@@ -132,16 +133,16 @@ class Publisher:
             if "AlreadyExists" in exc.code or "Duplicate" in exc.code:
                 found = _HIT_ID.search(exc.message)
                 if found:  # MTurk names the HIT it made for this token earlier
-                    await self.hit_store.set_hit(record.token, hit_id=found.group(0), status="open")
-                    return record.model_copy(update={"hit_id": found.group(0), "status": "open"})
+                    await self.hit_store.set_hit(record.token, hit_id=found.group(0), status=HitStatus.OPEN)
+                    return record.model_copy(update={"hit_id": found.group(0), "status": HitStatus.OPEN})
                 return record  # stays `creating`: the next refresh finds it by its annotation
             if not exc.transient:
-                await self.hit_store.set_hit(record.token, status="failed")
+                await self.hit_store.set_hit(record.token, status=HitStatus.FAILED)
             raise
         hit = reply["HIT"]
-        values = {"hit_id": hit["HITId"], "status": "open", "expires_at": epoch(hit.get("Expiration"))}
-        await self.hit_store.set_hit(record.token, **values)
-        return record.model_copy(update=values)
+        hit_id, expires_at = hit["HITId"], epoch(hit.get("Expiration"))
+        await self.hit_store.set_hit(record.token, hit_id=hit_id, status=HitStatus.OPEN, expires_at=expires_at)
+        return record.model_copy(update={"hit_id": hit_id, "status": HitStatus.OPEN, "expires_at": expires_at})
 
     async def expire(self, record: HitRecord) -> None:
         """Close a HIT to new workers now. A worker already on it may still finish and submit."""
@@ -153,15 +154,15 @@ class Publisher:
         except MTurkError as exc:
             if "HITDoesNotExist" not in exc.code and "InvalidHITState" not in exc.code:
                 raise
-        if record.status == "open":
-            await self.hit_store.set_hit(record.token, status="closed")
+        if record.status == HitStatus.OPEN:
+            await self.hit_store.set_hit(record.token, status=HitStatus.CLOSED)
 
     async def keep_alive(self, plan: HitPlan, records: list[HitRecord], now: float) -> int:
         """The dead man's switch: HITs live `plan.lifetime_s` and only the run's living owner pushes their
         expiry out, once less than half of it is left. Returns how many HITs were extended."""
         extended = 0
         for record in records:
-            due = record.status == "open" and record.hit_id and record.expires_at - now < plan.lifetime_s / 2
+            due = record.status == HitStatus.OPEN and record.hit_id and record.expires_at - now < plan.lifetime_s / 2
             if not due:
                 continue
             self._check_owner(record.run_id)
@@ -191,7 +192,7 @@ class Publisher:
         """Bring the run's records in line with MTurk's listing; adopt HITs no record names."""
         records = await self.hit_store.hits(plan.run_id)
         by_id = {r.hit_id: r for r in records if r.hit_id}
-        creating = [r for r in records if r.status == "creating" and not r.hit_id]
+        creating = [r for r in records if r.status == HitStatus.CREATING and not r.hit_id]
         for hit in sorted(hits, key=lambda h: epoch(h.get("CreationTime"))):
             record = by_id.get(hit["HITId"])
             status, expires = status_of(hit), epoch(hit.get("Expiration"))
@@ -203,15 +204,16 @@ class Publisher:
                 log.warning("run %s: adopting HIT %s that no record named", plan.run_id, hit["HITId"])
                 assignments = int(hit.get("MaxAssignments") or 1)
                 await self.hit_store.adopt_hit(
-                    plan.run_id, hit["HITId"], rules.charge_cents(plan.reward_cents, assignments), status, expires,
+                    plan.run_id, hit["HITId"], rules.charge_cents(plan.reward_cents, assignments),
+                    status=status, expires_at=expires,
                     question=plan.question, max_assignments=assignments,
                 )
             elif record.status not in FINAL and (record.status, record.expires_at) != (status, expires):
                 await self.hit_store.set_hit(record.token, status=status, expires_at=expires)
         listed = {h["HITId"] for h in hits}
         for record in records:
-            if record.status == "creating" and record in creating:
-                await self.hit_store.set_hit(record.token, status="failed")  # MTurk never made it
-            elif record.hit_id and record.hit_id not in listed and record.status in ("open", "taken"):
-                await self.hit_store.set_hit(record.token, status="closed")  # disposed: ask its assignments
+            if record.status == HitStatus.CREATING and record in creating:
+                await self.hit_store.set_hit(record.token, status=HitStatus.FAILED)  # MTurk never made it
+            elif record.hit_id and record.hit_id not in listed and record.status in (HitStatus.OPEN, HitStatus.TAKEN):
+                await self.hit_store.set_hit(record.token, status=HitStatus.CLOSED)  # disposed: ask its assignments
         return await self.hit_store.hits(plan.run_id)

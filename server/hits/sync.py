@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from server.hits.publisher import epoch
 from server.providers.mturk import MTurk, MTurkError
-from server.states import AgentState, IllegalTransition
+from server.states import AgentState, HitStatus, IllegalTransition
 from server.store import AgentRow, Store
 from server.store.hits import HTML, HitRecord, HitStore
 
@@ -32,7 +32,7 @@ RETURNED_TEXT = "You returned this HIT (or its time ran out), so you have left t
 async def expire_unworked(mturk: MTurk, hit_store: HitStore, record: HitRecord) -> None:
     """A HIT that closed with no work: recorded as expired, and deleted to keep the account's listing short."""
     assert record.hit_id is not None
-    await hit_store.set_hit(record.token, status="expired")
+    await hit_store.set_hit(record.token, status=HitStatus.EXPIRED)
     try:
         await mturk.call("DeleteHIT", HITId=record.hit_id)
     except MTurkError as exc:
@@ -72,8 +72,8 @@ class AssignmentSync:
         for record in records:
             if record.hit_id is None:
                 continue
-            if record.status == "closed" or (
-                record.status == "submitted" and record.auto_approve_at and record.auto_approve_at <= now
+            if record.status == HitStatus.CLOSED or (
+                record.status == HitStatus.SUBMITTED and record.auto_approve_at and record.auto_approve_at <= now
             ):
                 await self._settle(record)
 
@@ -93,7 +93,7 @@ class AssignmentSync:
             )
             return
         await self.hit_store.set_hit(
-            record.token, status="submitted" if status == "Submitted" else "reviewed",
+            record.token, status=HitStatus.SUBMITTED if status == "Submitted" else HitStatus.REVIEWED,
             assignment_id=assignment["AssignmentId"], worker_id=assignment["WorkerId"], assignment_status=status,
             auto_approve_at=epoch(assignment.get("AutoApprovalTime")),
         )
@@ -114,7 +114,7 @@ class AssignmentSync:
             record = by_hit.get(agent.hit_id)
             if (
                 record is not None and state in MAY_RETURN and agent.created_at < listed_at
-                and record.status not in ("creating", "taken")
+                and record.status not in (HitStatus.CREATING, HitStatus.TAKEN)
             ):
                 log.info("run %s: worker %s returned or abandoned HIT %s", run_id, agent.worker_id, agent.hit_id)
                 await self.moves.move(run_id, agent, S.RETURNED, RETURNED_TEXT)

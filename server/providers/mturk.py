@@ -37,11 +37,13 @@ from server.providers.base import (
     Words,
 )
 from server.providers.retry import ProviderError, Retry, retried
+from server.states import HitStatus
 
 if TYPE_CHECKING:
     from server.hits.manager import HitManager
 
 log = logging.getLogger(__name__)
+WORKED_ON = (HitStatus.TAKEN, HitStatus.SUBMITTED, HitStatus.REVIEWED)  # a worker took the HIT
 
 LIVE_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
@@ -233,7 +235,7 @@ class MTurkProvider:
     async def expire(self, run_id: str) -> None:
         """Stop publishing the run and close its open HITs now; workers on one may still submit."""
         await self.manager.hit_store.update_plan(run_id, publishing=False)
-        for record in await self.manager.hit_store.hits(run_id, statuses=("open",)):
+        for record in await self.manager.hit_store.hits(run_id, statuses=(HitStatus.OPEN,)):
             await self.manager.publisher.expire(record)
 
     async def recruitments(self) -> list[Recruitment]:
@@ -244,10 +246,10 @@ class MTurkProvider:
 
         records = [r for r in await self.manager.hit_store.hits(run_id) if r.status not in HIT_FREE]
         plan = await self.manager.hit_store.plan(run_id)
-        opened = any(r.status == "open" for r in records)
+        opened = any(r.status == HitStatus.OPEN for r in records)
         return Recruitment(
             id=(plan.hit_type_id if plan else "") or run_id, run_id=run_id, status="open" if opened else "closed",
-            places=len(records), taken=sum(1 for r in records if r.status in ("taken", "submitted", "reviewed")),
+            places=len(records), taken=sum(1 for r in records if r.status in WORKED_ON),
             open=opened,
         )
 

@@ -15,18 +15,17 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, func, i
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from server.states import HitStatus
 from server.store.compensations import COMPENSATION_FREE
 from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.models import now
 from server.store.store import Store
 
-# HIT record statuses. `creating`: reserved, MTurk has not confirmed; `open`: assignable; `taken`: a worker
-# has it; `closed`: no longer assignable, its assignments not yet looked at; `submitted`: work awaits review;
-# `reviewed`: approved or rejected; `expired`: closed with no work (its charge is released); `failed`: MTurk
-# never made it (nothing was charged).
-HIT_LIVE = ("creating", "open", "taken")
-HIT_FREE = ("expired", "failed")  # statuses that cost nothing
-UNSETTLED = ("creating", "open", "taken", "closed", "submitted")  # work may still come through these
+# HIT record statuses: `HitStatus` (server/states.py) says what each means.
+_H = HitStatus
+HIT_LIVE = (_H.CREATING, _H.OPEN, _H.TAKEN)
+HIT_FREE = (_H.EXPIRED, _H.FAILED)  # statuses that cost nothing
+UNSETTLED = (_H.CREATING, _H.OPEN, _H.TAKEN, _H.CLOSED, _H.SUBMITTED)  # work may still come through these
 # What a run's HITs ask: `external` (ExternalQuestion: Parley's task page, one assignment per HIT) or `html`
 # (HTMLQuestion: one HIT per item of a form task, `assignments` workers each).
 EXTERNAL, HTML = "external", "html"
@@ -62,7 +61,7 @@ class HitRecord(SQLModel, table=True):
     run_id: str = Field(max_length=64, index=True)
     slot: int
     hit_id: str | None = Field(default=None, max_length=64, index=True)
-    status: str = Field(default="creating", max_length=16)
+    status: str = Field(default=HitStatus.CREATING, max_length=16)  # a HitStatus
     charge_cents: int = 0
     expires_at: float = 0.0
     assignment_id: str = Field(default="", max_length=128)
@@ -229,7 +228,7 @@ class HitStore:
         return record
 
     async def adopt_hit(
-        self, run_id: str, hit_id: str, charge_cents: int, status: str, expires_at: float, **fields: Any
+        self, run_id: str, hit_id: str, charge_cents: int, *, status: HitStatus, expires_at: float, **fields: Any
     ) -> HitRecord:
         """Record a HIT found on MTurk that no record names (made just before a crash)."""
         async with self.store.transaction() as conn:
@@ -243,11 +242,13 @@ class HitStore:
             await conn.execute(insert(_HIT).values(**record.model_dump()))
         return record
 
-    async def set_hit(self, token: str, **values: Any) -> None:
+    async def set_hit(self, token: str, *, status: HitStatus | None = None, **values: Any) -> None:
+        if status is not None:
+            values["status"] = status
         async with self.store.transaction() as conn:
             await conn.execute(update(_HIT).where(_HIT.c.token == token).values(updated_at=now(), **values))
 
-    async def hits(self, run_id: str, statuses: Iterable[str] | None = None) -> list[HitRecord]:
+    async def hits(self, run_id: str, *, statuses: Iterable[HitStatus] | None = None) -> list[HitRecord]:
         stmt = select(_HIT).where(_HIT.c.run_id == run_id).order_by(_HIT.c.slot)
         if statuses is not None:
             stmt = stmt.where(_HIT.c.status.in_(list(statuses)))
@@ -312,7 +313,7 @@ class HitStore:
     async def _published(conn: Any, run_id: str) -> int:
         """HITs of the run that MTurk made (or may be making): every record but the failed ones."""
         found = await conn.execute(
-            select(func.count()).select_from(_HIT).where(_HIT.c.run_id == run_id, _HIT.c.status != "failed")
+            select(func.count()).select_from(_HIT).where(_HIT.c.run_id == run_id, _HIT.c.status != HitStatus.FAILED)
         )
         return int(found.scalar_one())
 

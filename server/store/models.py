@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from server.states import RunStatus
+
 SCHEMA_VERSION = 1
 
 
@@ -26,7 +28,7 @@ class TaskRun(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     task_module: str = Field(max_length=255)
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="active", max_length=32, index=True)
+    status: str = Field(default=RunStatus.ACTIVE, max_length=32, index=True)  # a RunStatus
     conversations_formed: int = 0
     created_at: float = Field(default_factory=now)
     # Lease: the instance that runs this task run, and until when (see docs/architecture.md).

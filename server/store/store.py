@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from server.states import HOLDING_STATES, WORKED_STATES, AgentState, ConversationState, transition
+from server.states import HOLDING_STATES, WORKED_STATES, AgentState, ConversationState, RunStatus, transition
 from server.store.database import Database
 from server.store.group_commit import Event, OnCommit
 from server.store.models import (
@@ -128,13 +128,13 @@ class Store(Database):
         row = await self.fetch_one(select(_RUN).where(_RUN.c.id == run_id))
         return TaskRun.model_validate(row._mapping) if row else None
 
-    async def runs(self, status: str | None = None) -> list[TaskRun]:
+    async def runs(self, *, status: RunStatus | None = None) -> list[TaskRun]:
         stmt = select(_RUN).order_by(_RUN.c.created_at)
         if status is not None:
             stmt = stmt.where(_RUN.c.status == status)
         return [TaskRun.model_validate(r._mapping) for r in await self.fetch_all(stmt)]
 
-    async def set_run_status(self, run_id: str, status: str) -> None:
+    async def set_run_status(self, run_id: str, *, status: RunStatus) -> None:
         async with self.transaction() as conn:
             await conn.execute(update(_RUN).where(_RUN.c.id == run_id).values(status=status))
 

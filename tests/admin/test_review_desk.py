@@ -8,7 +8,7 @@ import pytest
 
 from server.admin.actions import ReviewDesk, ReviewRefused
 from server.hits.plan import hit_token
-from server.states import AgentState
+from server.states import AgentState, HitStatus
 from server.store import AgentRow, Store
 from server.store.hits import HitPlan, HitStore
 from server.store.review import ReviewStore
@@ -47,7 +47,9 @@ async def _submitted_agent_on_a_hit(store: Store) -> AgentRow:
     hits = HitStore(store)
     await hits.save_plan(HitPlan(run_id="run-1", account="test", reward_cents=100))
     record = await hits.reserve_hit("run-1", 120, lambda slot: hit_token("run-1", slot))
-    await hits.set_hit(record.token, hit_id="HIT-1", status="submitted", assignment_id="ASSIGN-1", worker_id="W1")
+    await hits.set_hit(
+        record.token, hit_id="HIT-1", status=HitStatus.SUBMITTED, assignment_id="ASSIGN-1", worker_id="W1"
+    )
     return agent
 
 

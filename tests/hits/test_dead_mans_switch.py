@@ -15,6 +15,7 @@ from server.hits.publisher import Publisher, epoch
 from server.hits.quals import Qualifications
 from server.providers.mturk import MTurk
 from server.sandbox import build_sandbox
+from server.states import HitStatus, RunStatus
 from server.store import Store
 from server.store.hits import HitStore
 from tests.hits.harness import TurkWorker, eventually, mturk, open_hits, serve, settings_for
@@ -79,7 +80,7 @@ async def test_the_owner_extends_its_open_hits_before_they_lapse_and_nobody_else
         mine = MTurk.connect(server.endpoint, builtin=True)
         stranger = Publisher(mine, hit_store, Qualifications(mine, hit_store), server.base, fence=lambda _run_id: False)
         with pytest.raises(LeaseLost):
-            await stranger.keep_alive(plan, await hit_store.hits("chat", statuses=("open",)), time.time() + 20)
+            await stranger.keep_alive(plan, await hit_store.hits("chat", statuses=(HitStatus.OPEN,)), time.time() + 20)
 
         # The owner pushes every open HIT out before it lapses, while the run lives and publishes.
         async def extended() -> bool:
@@ -105,7 +106,7 @@ async def test_stopping_a_run_lets_its_waiting_worker_go_and_expires_its_hits(
             await worker.start()
             await worker.wait_state("waiting", timeout=30)
             # What `parley stop` does from any terminal: the database says so, the owner acts on it.
-            await store.set_run_status("chat", "stopped")
+            await store.set_run_status("chat", status=RunStatus.STOPPED)
             await HitStore(store).update_plan("chat", publishing=False)
             closed = await worker.wait_state("closed", timeout=30)
             assert closed["can_submit"] is True and "stopped" in closed["text"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from server.states import HitStatus
 from server.store import Store
 from server.store.hits import HitStore
 from tests.hits.flow import chat_pair, requester
@@ -34,7 +35,7 @@ async def test_submitted_work_is_synced_then_approved_and_bonused_once(
     hit_store = HitStore(db)
 
     async def synced() -> bool:
-        records = {r.assignment_id: r for r in await hit_store.hits("chat", statuses=["submitted"])}
+        records = {r.assignment_id: r for r in await hit_store.hits("chat", statuses=[HitStatus.SUBMITTED])}
         return {a.assignment_id, b.assignment_id} <= set(records)
 
     await eventually(synced, what="both assignments recorded as submitted")

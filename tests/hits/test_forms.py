@@ -17,6 +17,7 @@ import pytest
 from server.export import export_run
 from server.hits import publish_run
 from server.hits.forms import answer_record, html_form_of
+from server.states import HitStatus
 from server.store import Store
 from server.store.hits import HTML, HitStore
 from tests.hits import tasks
@@ -126,7 +127,7 @@ async def test_publishing_again_or_after_a_crash_makes_no_second_hit(quiet_serve
 
         # A crash between MTurk making t2's HIT and Parley writing its id: the record is `creating` again.
         [t2] = [r for r in await manager.hit_store.hits("side") if r.item_id == "t2"]
-        await manager.hit_store.set_hit(t2.token, hit_id=None, status="creating")
+        await manager.hit_store.set_hit(t2.token, hit_id=None, status=HitStatus.CREATING)
         await manager.forms.tend(plan, task, await _listing(manager, "side"), publishing=True)
         records = await manager.hit_store.hits("side")
         assert {r.item_id: r.hit_id for r in records}["t2"] == t2.hit_id

@@ -10,6 +10,7 @@ import pytest
 
 from server.hits import BudgetExceeded, publish_run
 from server.hits import plan as rules
+from server.states import HitStatus
 from server.store import Store
 from server.store.hits import BonusRecord
 from tests.hits import tasks
@@ -72,7 +73,7 @@ async def test_creating_a_hit_again_with_its_token_makes_nothing_twice(chat_serv
         record = await manager.hit_store.reserve_hit("side", 60, lambda slot: rules.hit_token("side", slot))
         first = await manager.publisher.create(record, plan, hit_type)
         # A crash before the HIT id was written: the record is `creating` again, and creation is retried.
-        await manager.hit_store.set_hit(record.token, hit_id=None, status="creating")
+        await manager.hit_store.set_hit(record.token, hit_id=None, status=HitStatus.CREATING)
         again = await manager.publisher.create(record, plan, hit_type)
         assert again.hit_id == first.hit_id
         assert [h["HITId"] for h in open_hits(client, "side")] == [first.hit_id]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from server.hits import plan as rules
+from server.states import HitStatus, RunStatus
 from server.store import Store
 from server.store.hits import HitStore
 from tests.hits.harness import TurkWorker, eventually, mturk, open_hits
@@ -69,9 +70,9 @@ async def _crash_damage(data_dir: Path) -> tuple[str, str]:
     try:
         hit_store = HitStore(store)
         lost = next(r for r in await hit_store.hits("r1") if r.status == "open")
-        await hit_store.set_hit(lost.token, hit_id=None, status="creating")
+        await hit_store.set_hit(lost.token, hit_id=None, status=HitStatus.CREATING)
         never_made = await hit_store.reserve_hit("r1", 60, lambda slot: rules.hit_token("r1", slot))
-        await store.set_run_status("r2", "stopped")
+        await store.set_run_status("r2", status=RunStatus.STOPPED)
         return lost.token, never_made.token
     finally:
         await store.close()

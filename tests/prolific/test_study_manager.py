@@ -13,6 +13,7 @@ from server.prolific_sandbox.submissions import blocked
 from server.providers.base import Recruitment
 from server.providers.prolific import codes_for
 from server.settings import Settings
+from server.states import RunStatus
 from server.store import Store
 from tests.conftest import TEST_RUNS, make_settings
 from tests.prolific.helpers import client_provider, eventually, hand_in, take_place
@@ -67,7 +68,7 @@ async def test_a_restart_stops_the_study_of_a_run_stopped_while_the_server_was_d
             return found[0] if found and found[0].open else None
 
         study = await eventually("the chat run's study to be published", published)
-    await store.set_run_status("chat", "stopped")
+    await store.set_run_status("chat", status=RunStatus.STOPPED)
     with serve(settings.model_copy(update={"prolific_publish": []})) as again:
         async def stopped() -> Recruitment | None:
             found = [s for s in await studies(again.settings) if s.id == study.id]
