@@ -7,10 +7,14 @@ from server.states import (
     SUBMITTABLE_STATES,
     TRANSITIONS,
     AgentState,
+    HitStatus,
     IllegalTransition,
+    RunStatus,
     describe_states,
     transition,
 )
+from server.store import Store
+from server.store.hits import HitPlan, HitStore
 
 S = AgentState
 
@@ -54,3 +58,29 @@ def test_the_page_gets_every_state_with_its_text_and_flags() -> None:
     assert described["waiting"]["live"] is True
     assert described["onboarding_failed"]["can_submit"] is False
     assert all(isinstance(d["text"], str) and d["text"] for d in described.values())
+
+
+async def test_a_run_is_stored_active_and_every_run_status_reads_back_as_itself(store: Store) -> None:
+    await store.ensure_run("r1", "worlds.echo", {})
+    row = await store.get_run("r1")
+    assert row is not None and RunStatus(row.status) is RunStatus.ACTIVE
+    for status in RunStatus:
+        await store.set_run_status("r1", status=status)
+        row = await store.get_run("r1")
+        assert row is not None and RunStatus(row.status) is status
+        assert [r.id for r in await store.runs(status=status)] == ["r1"]
+        for other in set(RunStatus) - {status}:
+            assert await store.runs(status=other) == []
+
+
+async def test_a_hit_is_reserved_creating_and_every_hit_status_reads_back_as_itself(store: Store) -> None:
+    hit_store = HitStore(store)
+    await hit_store.save_plan(HitPlan(run_id="r1", account="test", reward_cents=100))
+    reserved = await hit_store.reserve_hit("r1", 120, lambda slot: f"token-{slot}")
+    [record] = await hit_store.hits("r1")
+    assert HitStatus(record.status) is HitStatus.CREATING and record.token == reserved.token
+    for status in HitStatus:
+        await hit_store.set_hit(record.token, status=status)
+        [found] = await hit_store.hits("r1", statuses=[status])
+        assert HitStatus(found.status) is status and found.token == record.token
+        assert await hit_store.hits("r1", statuses=[s for s in HitStatus if s != status]) == []
