@@ -22,6 +22,10 @@ class NotFound(Exception):
         self.message = message
 
 
+def unknown_run(run_id: str) -> NotFound:
+    return NotFound("unknown_run", f"There is no task run {run_id!r} on this server. Check the HIT's link.")
+
+
 async def _runs(request: Request) -> Runs:
     runs: Runs = request.app.state.runs
     return runs
@@ -40,7 +44,7 @@ async def _store(request: Request) -> Store:
 async def _run(run_id: str, runs: Annotated[Runs, Depends(_runs)]) -> Run:
     run = runs.get(run_id)
     if run is None:
-        raise NotFound("unknown_run", f"There is no task run {run_id!r} on this server. Check the HIT's link.")
+        raise unknown_run(run_id)
     return run
 
 
@@ -62,7 +66,7 @@ async def _run_task(run_id: str, request: Request) -> RunTask:
         return elsewhere[run_id]
     row = await request.app.state.store.get_run(run_id) if request.app.state.relay.shared else None
     if row is None or not row.owner:
-        raise NotFound("unknown_run", f"There is no task run {run_id!r} on this server. Check the HIT's link.")
+        raise unknown_run(run_id)
     elsewhere[run_id] = RunTask(row.id, load_task(row.task_module, row.options))
     return elsewhere[run_id]
 

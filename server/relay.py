@@ -46,8 +46,6 @@ from server.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-MOVED = CloseCode.MOVED
-TRY_AGAIN = CloseCode.TRY_AGAIN_LATER
 CALL_TIMEOUT_S = 10.0
 
 Handler = Callable[[Any, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -149,7 +147,7 @@ class Relay:
 
     async def aclose(self) -> None:
         for relayed in list(self._relayed.values()):
-            relayed.close(MOVED, "This server is stopping; reconnecting to another.")
+            relayed.close(CloseCode.MOVED, "This server is stopping; reconnecting to another.")
         await self.supervisor.aclose()
         await self.delivery.aclose()
 
@@ -318,7 +316,7 @@ class Relay:
     def _drop(self, gone: Callable[[str], bool], why: str) -> None:
         for relayed in list(self._relayed.values()):
             if gone(relayed.owner):
-                relayed.close(MOVED, why)
+                relayed.close(CloseCode.MOVED, why)
         for remote in list(self._remote.values()):
             if gone(remote.holder):
                 remote.closed = True
@@ -359,7 +357,7 @@ async def _unavailable(socket: Socket) -> None:
             "type": "error", "code": "owner_unavailable",
             "message": "The server for this task is changing over; reconnecting in a moment.",
         }))
-    await _close_quietly(socket, TRY_AGAIN, "owner unavailable")
+    await _close_quietly(socket, CloseCode.TRY_AGAIN_LATER, "owner unavailable")
 
 
 async def _close_quietly(socket: Socket, code: int, reason: str) -> None:

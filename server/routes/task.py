@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 
-from server.deps import NotFound, RunsDep, RunTaskDep, SettingsDep
+from server.deps import RunsDep, RunTaskDep, SettingsDep, unknown_run
 from server.protocol import JoinReply, JoinRequest, TaskInfo
 from server.relay import OwnerUnavailable, Relay
 from server.runner import Run
@@ -57,7 +57,7 @@ async def join(run_id: str, body: JoinRequest, runs: RunsDep, request: Request) 
         except OwnerUnavailable:
             raise HTTPException(503, "The server for this task is changing over. Try again in a few seconds; "
                                      "the page retries by itself.") from None
-    raise NotFound("unknown_run", f"There is no task run {run_id!r} on this server. Check the HIT's link.")
+    raise unknown_run(run_id)
 
 
 async def join_here(run: Run, body: JoinRequest) -> JoinReply:

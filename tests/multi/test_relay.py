@@ -161,6 +161,17 @@ async def chat(a: Worker, b: Worker, rounds: int, *, first: int = 0) -> list[str
     return said
 
 
+async def each_saw_and_the_store_holds(store: Store, a: Worker, b: Worker, said: list[str]) -> None:
+    """Both pages saw the six lines in order, once each, with no gap; the store holds them in that order."""
+    for w in (a, b):
+        seen = [m["text"] for m in w.chat() if m["kind"] == "chat"]
+        assert seen[:6] == said
+        assert w.duplicates == 0 and w.gaps == []
+    agent = await store.get_agent(a.agent_id)
+    assert agent is not None
+    assert [m.text for m in await store.messages(agent.conversation_id)][:6] == said
+
+
 async def reconnect(worker: Worker, servers: list[ServerProcess]) -> None:
     """What the page does after a 1012 or 1013 close: try again (through the balancer: any instance)."""
     deadline = time.monotonic() + WAIT_S
@@ -192,13 +203,7 @@ async def test_partners_on_instances_that_do_not_own_the_run_chat_with_every_gua
         b = await worker(crowd, y, "W-b").start()  # join and socket on y
         await asyncio.gather(a.wait_state("in_task", timeout=WAIT_S), b.wait_state("in_task", timeout=WAIT_S))
         said = await chat(a, b, rounds=3)
-        for w in (a, b):
-            seen = [m["text"] for m in w.chat() if m["kind"] == "chat"]
-            assert seen[:6] == said
-            assert w.duplicates == 0 and w.gaps == []
-        agent = await store.get_agent(a.agent_id)
-        assert agent is not None
-        assert [m.text for m in await store.messages(agent.conversation_id)][:6] == said
+        await each_saw_and_the_store_holds(store, a, b, said)
         # the joins and sockets were relayed: the run stayed on its owner
         assert await LeaseStore(store).live_owner("chat", time.time()) == instance_id(owner)
     finally:
@@ -265,13 +270,7 @@ async def test_redis_restarted_mid_run_loses_nothing_acked(
         await reconnect(a, [other])  # through the same instance: relayed again once Redis is back
         said += await chat(a, b, rounds=2, first=1)
 
-        for w in (a, b):
-            seen = [m["text"] for m in w.chat() if m["kind"] == "chat"]
-            assert seen[:6] == said
-            assert w.duplicates == 0 and w.gaps == []
-        agent = await store.get_agent(a.agent_id)
-        assert agent is not None
-        assert [m.text for m in await store.messages(agent.conversation_id)][:6] == said
+        await each_saw_and_the_store_holds(store, a, b, said)
     finally:
         await crowd.close()
         for server in servers:
