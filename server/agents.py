@@ -268,6 +268,13 @@ class BotAgent:
         await self._store.add_message(row)
         return message
 
+    async def replayed(self, reply: Message) -> None:
+        """A replay answered this bot's turn from the record (server/replay.py): the bot is not asked again,
+        but its `replayed(reply)`, if it has one, hears what it said, so it keeps its own turn as it did."""
+        hook = getattr(self.bot, "replayed", None)
+        if callable(hook):
+            await self._call(hook, reply if self._native else _parlai_dict(reply), timeout=self.turn_timeout)
+
     async def shutdown(self) -> None:
         """The bot's own `shutdown()`, if it has one (the conversation ended)."""
         shutdown = getattr(self.bot, "shutdown", None)

@@ -1,9 +1,12 @@
 """Conversations of a run: forming one from matched workers plus bots, running its world, ending it.
 
 A conversation ends exactly once, through `_finish`, with a `ConversationState`: completed (the world
-returned), partner_left (a worker left or timed out), or failed (the world raised, a bot timed out, or
-Parley ended a turn under it). Every human in it then gets a state that says what happened and lets them
-submit, except the one who left.
+returned), partner_left (a worker left or timed out), failed (the world raised, a bot timed out, or
+Parley ended a turn under it), or closed (a restart could not continue it: its replay diverged). Every
+human in it then gets a state that says what happened and lets them submit, except the one who left.
+
+A conversation that was running when this process took its run over (a restart, a takeover) continues
+by replaying its world (`resume`, server/replay.py) when its task is replayable.
 
 Synchronous bots run on the run's bot threads (`bot_threads`, `Caps.bot_concurrency` of them), never on
 the event loop.
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.agents import BotAgent, HumanAgent, jsonable, new_id
 from server.protocol import PartnerTurn, Presence, Typing, chat_event
+from server.replay import Record, Replay
 from server.states import AgentState, ConversationState
 from server.store import Conversation, MessageRow
 from worlds.base import Agent, AgentTimeout, TurnEnded, World
@@ -34,6 +38,10 @@ C = ConversationState
 
 TYPING_EVERY_S = 1.0  # a worker's typing is relayed at most this often (the page sends one every few seconds)
 
+RESTART_TEXT = (
+    "The server restarted and this conversation could not continue. "
+    "You can submit the HIT now and will be paid for it."
+)
 FAILED_TEXT = (
     "Something went wrong on our side and the conversation ended. "
     "You can submit the HIT now and will be paid for it."
@@ -49,6 +57,7 @@ class LiveConversation:
     task: asyncio.Task[Any] | None = None
     ended: bool = False
     leavers: dict[str, AgentState] = field(default_factory=dict)
+    replay: Replay | None = None  # continuing after a restart: the world is being replayed
 
 
 class ConversationHost:
@@ -96,22 +105,10 @@ class ConversationHost:
         for role, human in zip(task.roles, humans, strict=True):
             human.enter(role=role, conversation_id=conv_id)
             human.on_turn = self._turn_notifier(human)
-        bots = [
-            BotAgent(
-                factory(role), role=role, run_id=run.id, conversation_id=conv_id, store=run.store,
-                semaphore=self.bot_semaphore, threads=self.bot_threads, turn_timeout=task.timeouts.turn,
-                typing=self._typing_notifier(humans),
-            )
-            for role, factory in task.bots.items()
-        ]
+        bots = self._bots(conv_id, humans)
         agents: list[Agent] = [*humans, *bots]
-
-        async def save(data: dict[str, Any]) -> None:
-            await run.store.save_world_data(conv_id, run.id, data)
-
-        live = LiveConversation(
-            id=conv_id, world=task.build_world(agents, context, saver=save), humans=humans, bots=bots
-        )
+        world = task.build_world(agents, context, saver=self._saver(conv_id), seed=conv_id)
+        live = LiveConversation(id=conv_id, world=world, humans=humans, bots=bots)
         self.live[conv_id] = live
         moved = await asyncio.gather(*(  # one group commit for all of them
             run.move(human.agent_id, S.IN_TASK, role=human.role, conversation_id=conv_id,
@@ -133,6 +130,55 @@ class ConversationHost:
             await self._finish(live, C.PARTNER_LEFT)
             return
         live.task = run.supervisor.spawn(self._run_world(live), name=f"world:{conv_id}")
+
+    def _bots(self, conv_id: str, humans: list[HumanAgent]) -> list[BotAgent]:
+        run, task = self.run, self.run.task
+        return [
+            BotAgent(
+                factory(role), role=role, run_id=run.id, conversation_id=conv_id, store=run.store,
+                semaphore=self.bot_semaphore, threads=self.bot_threads, turn_timeout=task.timeouts.turn,
+                typing=self._typing_notifier(humans),
+            )
+            for role, factory in task.bots.items()
+        ]
+
+    def _saver(self, conv_id: str) -> Any:
+        async def save(data: dict[str, Any]) -> None:
+            await self.run.store.save_world_data(conv_id, self.run.id, data)
+
+        return save
+
+    async def resume(self, conversation: Conversation) -> bool:
+        """Continue a conversation that was running when this process took its run over, by replaying its
+        world from the record. False when it cannot continue (a worker in it is no longer in the task, the
+        task's roles or contexts changed): the caller closes it."""
+        run, task = self.run, self.run.task
+        if set(conversation.participants) != {*task.roles, *task.bots}:
+            log.warning("conversation %s cannot be replayed: the task's roles changed", conversation.id,
+                        extra={"run_id": run.id, "conversation_id": conversation.id})
+            return False
+        context = task.context_for(conversation.index)
+        if jsonable(context) != conversation.context:
+            log.warning("conversation %s cannot be replayed: its context is no longer the one it had",
+                        conversation.id, extra={"run_id": run.id, "conversation_id": conversation.id})
+            return False
+        humans: list[HumanAgent] = []
+        for role in task.roles:
+            row = await run.store.get_agent(conversation.participants[role])
+            if row is None or row.state != S.IN_TASK or row.conversation_id != conversation.id:
+                return False  # left while the conversation ended: nothing to continue
+            humans.append(await run.load_agent(row))
+        for role, human in zip(task.roles, humans, strict=True):
+            human.enter(role=role, conversation_id=conversation.id)
+            human.on_turn = self._turn_notifier(human)
+        bots = self._bots(conversation.id, humans)
+        replay = Replay(conversation.id, await Record.load(run.store, conversation), save=self._saver(conversation.id))
+        agents: list[Agent] = [replay.wrap(agent) for agent in [*humans, *bots]]
+        world = task.build_world(agents, context, saver=replay.save, seed=conversation.id)
+        live = LiveConversation(id=conversation.id, world=world, humans=humans, bots=bots, replay=replay)
+        self.live[conversation.id] = live
+        live.task = run.supervisor.spawn(self._run_world(live), name=f"world:{conversation.id}")
+        return True
 
     def _pairing_text(self, role: str) -> str | None:
         """What the pairing says to the worker in `role`: their role and, where the task reveals them, their
@@ -199,8 +245,26 @@ class ConversationHost:
 
     async def _run_world(self, live: LiveConversation) -> None:
         try:
+            if live.replay is not None:
+                await live.replay.start()
             await live.world.run()
-        except AgentTimeout as exc:
+            if live.replay is not None:
+                live.replay.world_ended()
+        except Exception as exc:
+            await self._world_failed(live, exc)
+            return
+        # A CancelledError is a real cancellation (a worker left, or shutdown), which ends the conversation
+        # itself: it propagates.
+        await self._finish(live, C.COMPLETED)
+
+    async def _world_failed(self, live: LiveConversation, exc: Exception) -> None:
+        diverged = live.replay.diverged if live.replay is not None else None
+        if diverged is not None:  # whatever the world made of it (it may have caught the exception)
+            log.error("%s; it is closed as a restart closes a conversation that cannot continue", diverged,
+                      extra={"run_id": self.run.id, "conversation_id": live.id})
+            await self._finish(live, C.CLOSED, reason=f"the replay after a restart diverged: {diverged.what}")
+            return
+        if isinstance(exc, AgentTimeout):
             leaver = next((h for h in live.humans if h.role == exc.role), None)
             if leaver is None:  # a bot timed out: nobody's fault on the worker side
                 log.warning("bot %s timed out in conversation %s", exc.role, live.id,
@@ -209,22 +273,16 @@ class ConversationHost:
             else:
                 live.leavers[leaver.agent_id] = S.TIMED_OUT
                 await self._finish(live, C.PARTNER_LEFT, reason=str(exc))
-            return
-        except TurnEnded as exc:
+        elif isinstance(exc, TurnEnded):
             # Parley ended a turn the world was waiting on while the world ran on: it must still end, or its
             # workers would wait for a turn that never comes.
             log.error("a turn ended under the world of conversation %s: %s", live.id, exc.reason,
                       extra={"run_id": self.run.id, "conversation_id": live.id})
             await self._finish(live, C.FAILED, reason=str(exc))
-            return
-        except Exception as exc:
-            log.exception("world of conversation %s raised", live.id,
-                          extra={"run_id": self.run.id, "conversation_id": live.id})
+        else:
+            log.error("world of conversation %s raised", live.id, exc_info=exc,
+                      extra={"run_id": self.run.id, "conversation_id": live.id})
             await self._finish(live, C.FAILED, reason=f"{type(exc).__name__}: {exc}")
-            return
-        # A CancelledError is a real cancellation (a worker left, or shutdown), which ends the conversation
-        # itself: it propagates.
-        await self._finish(live, C.COMPLETED)
 
     async def agent_left(self, agent_id: str, state: AgentState, text: str | None) -> None:
         """A worker in a conversation left for good: stop its world and release the others."""
@@ -251,6 +309,10 @@ class ConversationHost:
         for human in live.humans:
             self._typed_at.pop(human.agent_id, None)
             human.on_turn = None
+        if outcome == C.CLOSED:
+            conversation = await run.store.get_conversation(live.id)
+            if conversation is not None:
+                await deliver_stored_lines(run, conversation)
         await run.store.end_conversation(live.id, outcome, reason)
         if outcome == C.COMPLETED:
             self.completed += 1
@@ -266,6 +328,8 @@ class ConversationHost:
                 await run.move(human.agent_id, S.DONE)
             elif outcome == C.PARTNER_LEFT:
                 await run.move(human.agent_id, S.PARTNER_LEFT)
+            elif outcome == C.CLOSED:
+                await run.move(human.agent_id, S.CLOSED, text=RESTART_TEXT)
             else:
                 await run.move(human.agent_id, S.CLOSED, text=FAILED_TEXT)
         for bot in live.bots:

@@ -27,7 +27,7 @@ from server.claims import (
     worker_cap_refusal,
 )
 from server.close_codes import CloseCode
-from server.conversations import ConversationHost, deliver_stored_lines
+from server.conversations import RESTART_TEXT, ConversationHost, deliver_stored_lines
 from server.fence import Fence, LeaseLost, always
 from server.protocol import ErrorFrame, JoinRequest, Say, StateEvent, Welcome
 from server.ratelimit import AgentLimits
@@ -54,10 +54,6 @@ C = ConversationState
 
 STOPPED_TEXT = (
     "The requester stopped this task before you were matched. "
-    "You can submit the HIT now and will be paid for it."
-)
-RESTART_TEXT = (
-    "The server restarted and this conversation could not continue. "
     "You can submit the HIT now and will be paid for it."
 )
 
@@ -123,14 +119,18 @@ class Run:
     # ---- start and stop -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover after a restart: close conversations that were live, give live agents a grace period."""
+        """Recover after a restart (or take the run over from another instance): conversations that were live
+        continue by replay when the task is replayable and are closed otherwise; live agents get a grace
+        period to come back."""
         for conv in await self.store.conversations(self.id, states=[C.RUNNING], kind=None):
+            if conv.kind == "task" and self.task.replayable and await self.host.resume(conv):
+                continue
             await deliver_stored_lines(self, conv)
             await self.store.end_conversation(conv.id, C.CLOSED, "server restarted")
         self.host.completed = len(await self.store.conversations(self.id, states=[C.COMPLETED]))
         for row in await self.store.agents(self.id, states=LIVE_STATES):
             human = await self._load(row)
-            if row.state == S.IN_TASK:
+            if row.state == S.IN_TASK and row.conversation_id not in self.host.live:
                 await self.move(human.agent_id, S.CLOSED, text=RESTART_TEXT)
             else:
                 self._start_grace(row.id)

@@ -142,17 +142,22 @@ async def test_one_process_tends_each_run_and_the_other_takes_over_after_a_sigki
         # Within the lease time plus one pass, with room for a busy machine to be late by a few seconds.
         assert takeover_s < LEASE_S + PASS_S + 5.0
 
-        # Recovery is a restart's: the conversation is closed and both workers can submit, on the new owner
-        # (once it serves the run: taking the lease comes first, then the run's recovery).
+        # Recovery is a restart's: the conversation continues on the new owner, its world replayed from the
+        # record (once it serves the run: taking the lease comes first, then the run's recovery). B has A's
+        # line once and a new turn; what B says reaches A.
         async def served() -> bool:
             return (await _get(f"{second.base}/task/chat/info")).status_code == 200
 
         await eventually(served, timeout=60, what="the second process to serve the run it took")
+        turns_before = set(b.turns)
         for worker in (a, b):
             worker.base = second.base
             await worker.connect()
-            closed = await worker.wait_state("closed", timeout=30)
-            assert closed["can_submit"] is True
+        await b.wait_frame(lambda f: f["type"] == "turn" and f["turn_id"] not in turns_before, timeout=30)
+        assert [m["message_id"] for m in b.chat()].count(said["message_id"]) == 1
+        answer = await b.wait_stored(await b.say("after the takeover"), timeout=30)
+        await a.wait_frame(lambda f: f.get("message_id") == answer["message_id"], timeout=30)
+        assert a.duplicates == b.duplicates == 0 and not a.gaps and not b.gaps
         assert await store.message_exists(said["message_id"])
         # The second process now serves the sandbox (the first's lock died with it) and keeps the HITs: every
         # HIT on the sandbox has exactly one record, and no record's token was used twice.

@@ -131,14 +131,17 @@ async def test_a_message_out_of_turn_is_not_stored(run: Run, store: Store) -> No
     assert await store.count_messages("r") == 0
 
 
-async def test_a_restart_closes_live_conversations_and_lets_workers_submit(store: Store) -> None:
-    run = await _run(store, chat())
+async def test_a_restart_closes_the_live_conversations_of_a_task_that_is_not_replayable(store: Store) -> None:
+    """A task that does not declare its world replayable: its conversations end at a restart, and their
+    workers may submit (tests/test_replay.py has the conversations that continue)."""
+    not_replayable = replace(chat(), replayable=False)
+    run = await _run(store, not_replayable)
     a, _page_a = await _arrive(run, "w1")
     _b, page_b = await _arrive(run, "w2")
     await page_b.wait("state", state="in_task")
     await run.stop()  # the process dies; the database is what remains
 
-    again = await _run(store, chat())
+    again = await _run(store, not_replayable)
     try:
         row = await store.get_agent(a)
         assert row is not None and row.state == AgentState.CLOSED

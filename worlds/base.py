@@ -11,8 +11,10 @@ import csv
 import inspect
 import json
 import math
+import random
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
@@ -143,6 +145,7 @@ class Agent(Protocol):
 
 
 Saver = Callable[[dict[str, Any]], Awaitable[None]]
+_SEED: ContextVar[str | None] = ContextVar("world_seed", default=None)  # set by Task.build_world
 GOLD_KEY = "_gold"  # in a world's saved result: its gold checks, [{"role", "passed", "item"}] (see World.gold)
 
 
@@ -156,6 +159,9 @@ class World:
         self.turns = 0
         self._saved: dict[str, Any] = {}
         self._gold: list[dict[str, Any]] = []
+        # The world's random choices (a role order, a sample, a shuffle) come from here: seeded per
+        # conversation, so the replay that continues it after a restart makes the same ones.
+        self.random = random.Random(_SEED.get())
 
     def agent(self, role: str) -> Agent:
         for agent in self.agents:
@@ -340,6 +346,10 @@ class Task:
     reveal_partner_roles: bool = True
     world_options: Mapping[str, Any] = field(default_factory=dict)
     onboarding_options: Mapping[str, Any] = field(default_factory=dict)
+    # The world may be replayed after a restart to continue its conversation (docs/authoring.md, "Replayable
+    # worlds": no clock, no network outside a bot, no state outside the world, randomness from `self.random`).
+    # False: a restart closes the conversation and its workers submit what they did.
+    replayable: bool = False
 
     def __post_init__(self) -> None:
         _check_options(self.name, self.world, self.world_options, "world_options")
@@ -372,9 +382,17 @@ class Task:
             return None
         return self.preview(self.context_for(0))
 
-    def build_world(self, agents: list[Agent], context: Any, *, saver: Saver | None = None) -> World:
-        """A new world for one conversation, with this task's `world_options` set on it."""
-        return _with_options(self.world(agents, context, saver=saver), self.world_options)
+    def build_world(
+        self, agents: list[Agent], context: Any, *, saver: Saver | None = None, seed: str | None = None
+    ) -> World:
+        """A new world for one conversation, with this task's `world_options` set on it and its `random`
+        seeded with `seed` (the same seed, the same choices)."""
+        token = _SEED.set(seed)
+        try:
+            world = self.world(agents, context, saver=saver)
+        finally:
+            _SEED.reset(token)
+        return _with_options(world, self.world_options)
 
     def build_onboarding(self, worker: Agent, *, saver: Saver | None = None) -> OnboardingWorld:
         """A new onboarding world for one worker, with `onboarding_options` set on it."""

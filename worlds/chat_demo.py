@@ -67,6 +67,7 @@ def make_task(turns_each: int = 3, turn_timeout: float = 180.0, waiting_timeout:
             "then answer three short questions."
         ),
         world=ChatDemoWorld,
+        replayable=True,
         world_options={"turns_each": turns_each, "turn_timeout": turn_timeout},
         roles=["Speaker 1", "Speaker 2"],
         contexts=TOPICS,

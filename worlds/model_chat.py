@@ -184,6 +184,7 @@ def make_task(
             "Finally rate the chatbot." + (" A short qualification comes first." if onboarding else "")
         ),
         world=ModelChatWorld,
+        replayable=True,
         world_options={
             "turns_total": turns, "labels": labels, "turn_timeout": turn_timeout, "bot_timeout": bot_timeout,
             "bot_name": bot,

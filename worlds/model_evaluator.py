@@ -100,6 +100,7 @@ def make_task(
         title="Rate a chatbot's reply",
         description="Read a short conversation and rate the chatbot's next message from 0 to 10. About one minute.",
         world=ModelEvaluatorWorld,
+        replayable=True,
         world_options={"turn_timeout": turn_timeout, "bot_timeout": bot_timeout, "bot_name": bot},
         roles=["Rater"],
         bots={"Model": make_bot(bot, act_timeout=bot_timeout, **(bot_options or {}))},

@@ -118,6 +118,7 @@ def make_task(
             f"End your message with {DONE} when the conversation is finished."
         ),
         world=MultiAgentDialogWorld,
+        replayable=True,
         world_options={
             "turn_timeout": turn_timeout, "bot_timeout": bot_timeout, "max_messages": max_messages,
             "bot_roles": frozenset(bot_roles),

@@ -170,6 +170,7 @@ def make_task(
             "chatbot you would rather talk to and say why."
         ),
         world=PairwiseEvalWorld,
+        replayable=True,
         world_options={"question": question, "turn_timeout": turn_timeout, "gold_threshold": gold_threshold},
         roles=["Evaluator"],
         contexts=build_hits(source, pairs_per_hit=pairs_per_hit, gold_per_hit=gold_per_hit, seed=seed),

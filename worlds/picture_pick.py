@@ -81,6 +81,7 @@ def make_task(contexts_path: str | None = None, turn_timeout: float = 180.0, wai
             "picks it out of four. Takes about two minutes."
         ),
         world=World,
+        replayable=True,
         roles=["Describer", "Guesser"],
         contexts=jsonl_contexts(contexts_path or CONTEXTS),
         assets=PICTURES,

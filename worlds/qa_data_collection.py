@@ -64,6 +64,7 @@ def make_task(
             "Takes about two minutes."
         ),
         world=QADataCollectionWorld,
+        replayable=True,
         world_options={"timeout": turn_timeout},
         roles=["Writer"],
         contexts=source,

@@ -85,6 +85,7 @@ def make_task(
             f"problem, {turns_each} messages each, then answer a few questions about it."
         ),
         world=RoleSurveyWorld,
+        replayable=True,
         world_options={"turns_each": turns_each, "turn_timeout": turn_timeout},
         roles=["Customer", "Support"],
         ui=UI,

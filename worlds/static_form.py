@@ -216,6 +216,7 @@ def make_task(
         title=spec.title,
         description=f"Read one short text and answer one question: {spec.question}",
         world=StaticFormWorld,
+        replayable=True,
         world_options={"spec": spec, "turn_timeout": turn_timeout},
         roles=["Annotator"],
         contexts=source,

@@ -1,5 +1,6 @@
 """SIGKILL the server while pairs chat as fast as they can, start it again: every chat line the record holds
-reaches the partner's stream before the restart closes the conversation."""
+reaches the partner's stream before the restart closes the conversation (a task that is not replayable;
+tests/reliability/test_crash_replay.py has the conversations that continue)."""
 
 import asyncio
 import contextlib
@@ -13,7 +14,7 @@ from tests.support.client import Crowd, Worker
 from tests.support.process import ServerProcess
 from tests.support.server import free_port
 
-RUNS = {"chat": "tests.support.tasks:chat_endless"}
+RUNS = {"chat": "tests.support.tasks:chat_endless_closing"}
 PAIRS = 8
 ACKED_BEFORE_KILL = 150  # chat lines stored and acked, over all pairs, before the kill
 

@@ -1,5 +1,5 @@
 """SIGKILL the server mid-conversation, start it again on the same database: nothing acked is lost,
-live conversations are closed with their workers able to submit, waiting workers carry on."""
+live conversations of a task that is not replayable are closed with their workers able to submit, waiting workers carry on."""
 
 import asyncio
 from collections.abc import Iterator
@@ -12,7 +12,7 @@ from tests.support.client import Crowd, Worker
 from tests.support.process import ServerProcess
 from tests.support.server import free_port
 
-RUNS = {"chat": "tests.support.tasks:chat_long_grace"}
+RUNS = {"chat": "tests.support.tasks:chat_closing_restart"}
 
 
 @pytest.fixture

@@ -91,6 +91,12 @@ def storm_chat() -> Task:
     return task
 
 
+def chat_closing_restart() -> Task:
+    """For restart tests of a task that does not declare its world replayable: a restart closes its
+    conversations."""
+    return dataclasses.replace(chat_long_grace(), replayable=False)
+
+
 def chat_few() -> Task:
     """For ownership tests: a restartable chat whose HIT plan is small (three conversations at a time)."""
     task = chat_long_grace()
@@ -143,6 +149,11 @@ def chat_endless() -> Task:
     task = chat_demo.make_task(turns_each=10_000, turn_timeout=60.0, waiting_timeout=60.0)
     task.timeouts = Timeouts(turn=60.0, waiting=60.0, onboarding=60.0, reconnect_grace=30.0)
     return task
+
+
+def chat_endless_closing() -> Task:
+    """`chat_endless`, not replayable: a restart closes its conversations."""
+    return dataclasses.replace(chat_endless(), replayable=False)
 
 
 def chat_short_three() -> Task:

@@ -14,6 +14,11 @@ What `observe` receives depends on the class attribute `accepts_messages`:
 `act` may return a `Message`, a ParlAI dict (`{"text": ..., **extra}`; JSON-able extras become `data`) or a
 plain string. An optional `shutdown()` (plain or async) is called once when the conversation ends.
 
+After a restart a conversation continues by replaying its record (docs/authoring.md, "Replayable
+worlds"): the bot `observe`s every message again, but its recorded replies are not asked of it again.
+An optional `replayed(reply)` (plain or async; a `Message` or a ParlAI dict, as `observe` gets) hears
+each reply it gave, so a bot that keeps its own turns keeps them. `MessageBot` does this for you.
+
 Parley wraps every bot in an adapter (one per role and conversation) that turns it into a world agent:
 it stores each reply before anyone sees it, shows the humans "typing" while the bot acts, bounds `act`
 with the world's timeout, and holds the run's semaphore around it so model calls across all
@@ -65,6 +70,12 @@ class MessageBot:
         reply.sender = reply.sender or self.role
         self.history.append(reply)
         return reply
+
+    def replayed(self, reply: Message) -> None:
+        """A reply this bot gave before a restart, replayed: kept as `act` kept it (an error notice is not,
+        see `is_error`). A subclass whose `act` keeps its turns otherwise overrides this to match."""
+        if not is_error(reply):
+            self.remember(reply)
 
     def last_text(self) -> str:
         """The text of the last chat or context message someone else sent, or ""."""
