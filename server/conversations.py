@@ -129,7 +129,7 @@ class ConversationHost:
         if live.leavers:
             await self._finish(live, C.PARTNER_LEFT)
             return
-        live.task = run.supervisor.spawn(self._run_world(live), name=f"world:{conv_id}")
+        self.start_world(live)
 
     def _bots(self, conv_id: str, humans: list[HumanAgent]) -> list[BotAgent]:
         run, task = self.run, self.run.task
@@ -148,25 +148,25 @@ class ConversationHost:
 
         return save
 
-    async def resume(self, conversation: Conversation) -> bool:
-        """Continue a conversation that was running when this process took its run over, by replaying its
-        world from the record. False when it cannot continue (a worker in it is no longer in the task, the
-        task's roles or contexts changed): the caller closes it."""
+    async def resume(self, conversation: Conversation) -> LiveConversation | None:
+        """Make ready to continue a conversation that was running when this process took its run over, by
+        replaying its world from the record; `start_world` then runs it. None when it cannot continue (a
+        worker in it is no longer in the task, the task's roles or contexts changed): the caller closes it."""
         run, task = self.run, self.run.task
         if set(conversation.participants) != {*task.roles, *task.bots}:
             log.warning("conversation %s cannot be replayed: the task's roles changed", conversation.id,
                         extra={"run_id": run.id, "conversation_id": conversation.id})
-            return False
+            return None
         context = task.context_for(conversation.index)
         if jsonable(context) != conversation.context:
             log.warning("conversation %s cannot be replayed: its context is no longer the one it had",
                         conversation.id, extra={"run_id": run.id, "conversation_id": conversation.id})
-            return False
+            return None
         humans: list[HumanAgent] = []
         for role in task.roles:
             row = await run.store.get_agent(conversation.participants[role])
             if row is None or row.state != S.IN_TASK or row.conversation_id != conversation.id:
-                return False  # left while the conversation ended: nothing to continue
+                return None  # left while the conversation ended: nothing to continue
             humans.append(await run.load_agent(row))
         for role, human in zip(task.roles, humans, strict=True):
             human.enter(role=role, conversation_id=conversation.id)
@@ -177,8 +177,10 @@ class ConversationHost:
         world = task.build_world(agents, context, saver=replay.save, seed=conversation.id)
         live = LiveConversation(id=conversation.id, world=world, humans=humans, bots=bots, replay=replay)
         self.live[conversation.id] = live
-        live.task = run.supervisor.spawn(self._run_world(live), name=f"world:{conversation.id}")
-        return True
+        return live
+
+    def start_world(self, live: LiveConversation) -> None:
+        live.task = self.run.supervisor.spawn(self._run_world(live), name=f"world:{live.id}")
 
     def _pairing_text(self, role: str) -> str | None:
         """What the pairing says to the worker in `role`: their role and, where the task reveals them, their

@@ -100,11 +100,11 @@ class Record:
 class Replay:
     """One conversation's replay: the record, what is held until it is over, and whether it went live."""
 
-    def __init__(self, conversation_id: str, record: Record, *, save: Saver, stall_s: float = STALL_S) -> None:
+    def __init__(self, conversation_id: str, record: Record, *, save: Saver) -> None:
         self.conversation_id = conversation_id
         self.record = record
         self._save = save
-        self.stall_s = stall_s
+        self.stall_s = STALL_S
         self.live = asyncio.Event()
         self.diverged: ReplayDiverged | None = None
         self.steps = 0  # recorded steps taken

@@ -122,15 +122,19 @@ class Run:
         """Recover after a restart (or take the run over from another instance): conversations that were live
         continue by replay when the task is replayable and are closed otherwise; live agents get a grace
         period to come back."""
+        resumed = []
         for conv in await self.store.conversations(self.id, states=[C.RUNNING], kind=None):
-            if conv.kind == "task" and self.task.replayable and await self.host.resume(conv):
+            live = await self.host.resume(conv) if conv.kind == "task" and self.task.replayable else None
+            if live is not None:
+                resumed.append(live)
                 continue
             await deliver_stored_lines(self, conv)
             await self.store.end_conversation(conv.id, C.CLOSED, "server restarted")
         self.host.completed = len(await self.store.conversations(self.id, states=[C.COMPLETED]))
+        continuing = {live.id for live in resumed}
         for row in await self.store.agents(self.id, states=LIVE_STATES):
             human = await self._load(row)
-            if row.state == S.IN_TASK and row.conversation_id not in self.host.live:
+            if row.state == S.IN_TASK and row.conversation_id not in continuing:
                 await self.move(human.agent_id, S.CLOSED, text=RESTART_TEXT)
             else:
                 self._start_grace(row.id)
@@ -138,6 +142,8 @@ class Run:
         for row in await self.store.agents(self.id, states=SUBMITTABLE_STATES):
             if row.id not in self._deadlines:
                 self._start_deadline(row.id, row.updated_at + self.task.timeouts.submission - now)
+        for live in resumed:  # every worker is back in memory first: the worlds run on a recovered run
+            self.host.start_world(live)
         self.supervisor.spawn(self.waiting.match_forever(), name="matcher")
 
     async def stop(self) -> None:

@@ -1,7 +1,6 @@
 """The runner without FastAPI or a network: a Run driven through fake sockets."""
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -16,42 +15,11 @@ from server.runner import Run
 from server.states import AgentState
 from server.store import Store
 from server.tokens import TokenSigner
+from tests.support.inproc import Page
+from tests.support.inproc import arrive as _arrive
+from tests.support.inproc import start_run as _run
 from tests.support.tasks import chat
-from worlds.base import Caps, Task
-
-
-class Page:
-    """A fake socket that records frames and lets a test wait for one."""
-
-    def __init__(self) -> None:
-        self.frames: list[dict[str, Any]] = []
-        self.arrived = asyncio.Event()
-        self.closed: int | None = None
-
-    async def send_text(self, data: str) -> None:
-        self.frames.append(json.loads(data))
-        self.arrived.set()
-
-    async def close(self, code: int, reason: str) -> None:
-        self.closed = code
-
-    async def wait(self, kind: str, **match: Any) -> dict[str, Any]:
-        async def find() -> dict[str, Any]:
-            while True:
-                for f in self.frames:
-                    if f["type"] == kind and all(f.get(k) == v for k, v in match.items()):
-                        return f
-                self.arrived.clear()
-                await self.arrived.wait()
-
-        return await asyncio.wait_for(find(), 5)
-
-
-async def _run(store: Store, task: Task) -> Run:
-    row = await store.ensure_run("r", "tests.support.tasks:chat", {})
-    run = Run(row, task, store=store, signer=TokenSigner("k", 60), heartbeat_s=5)
-    await run.start()
-    return run
+from worlds.base import Caps
 
 
 @pytest.fixture
@@ -61,13 +29,6 @@ async def run(store: Store) -> AsyncIterator[Run]:
         yield r
     finally:
         await r.stop()
-
-
-async def _arrive(run: Run, worker: str) -> tuple[str, Page]:
-    agent = (await run.join(JoinRequest(assignment_id=f"A-{worker}", worker_id=worker))).agent
-    page = Page()
-    await run.connect(agent.id, page, 0)
-    return agent.id, page
 
 
 async def test_two_waiting_workers_are_matched_into_one_conversation(run: Run) -> None:

@@ -1,5 +1,6 @@
 """SIGKILL the server mid-conversation, start it again on the same database: nothing acked is lost,
-live conversations of a task that is not replayable are closed with their workers able to submit, waiting workers carry on."""
+live conversations of a task that is not replayable are closed with their workers able to submit, waiting
+workers carry on."""
 
 import asyncio
 from collections.abc import Iterator
