@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
-from worlds import chat_demo, qa_data_collection
+from worlds import chat_demo, model_chat, multi_agent_dialog, qa_data_collection
 from worlds.base import Caps, Message, OnboardingWorld, Task, Timeouts, World, choice
 
 FAST = Timeouts(turn=5.0, waiting=5.0, onboarding=5.0, reconnect_grace=1.5, submission=60.0)
@@ -161,3 +162,29 @@ def chat_short_three() -> Task:
     task = chat_short_wait()
     task.caps = Caps(per_worker_total=3)
     return task
+
+
+# ---- for the replay crash tests: time enough for the workers to come back after a SIGKILL ----------------
+
+REPLAY_TIMEOUTS = Timeouts(turn=90.0, waiting=60.0, onboarding=60.0, reconnect_grace=60.0, submission=300.0)
+
+
+def chat_replay() -> Task:
+    """Two lines each, then the survey."""
+    task = chat_demo.make_task(turns_each=2, turn_timeout=90.0, waiting_timeout=60.0)
+    return dataclasses.replace(task, timeouts=REPLAY_TIMEOUTS)
+
+
+def model_chat_replay() -> Task:
+    """Three turns with an LLM bot on the test's fake OpenAI-compatible server (its address in FAKE_LLM_URL)."""
+    task = model_chat.make_task(
+        turns=3, bot="llm", bot_options={"base_url": os.environ["FAKE_LLM_URL"], "model": "ok", "timeout": 20.0},
+        onboarding=False, turn_timeout=90.0, bot_timeout=30.0,
+    )
+    return dataclasses.replace(task, timeouts=REPLAY_TIMEOUTS)
+
+
+def dialog_replay() -> Task:
+    """Two people and an echo bot, round robin, until someone ends with [DONE]."""
+    task = multi_agent_dialog.make_task(humans=2, bots=1, bot="echo", turn_timeout=90.0, bot_timeout=30.0)
+    return dataclasses.replace(task, timeouts=REPLAY_TIMEOUTS)
