@@ -4,8 +4,8 @@ Two pairs of workers accept the run's HITs through the load balancer and are pai
 are on two different instances (a socket that shares its partner's instance is dropped and reconnects, and
 Caddy's round-robin puts it elsewhere). Every worker speaks once, then the instance that owns the run is
 SIGKILLed mid-conversation. Another instance takes the run over, the pages reconnect through Caddy and
-resume, and each conversation completes (or is closed) with a way to submit; every worker submits to the
-sandbox. Every message a page showed as sent (stored) is in the database exactly once, with its text.
+resume, and each conversation continues to its end (its world replayed on the new owner); every worker
+submits to the sandbox. Every message a page showed as sent (stored) is in the database exactly once, with its text.
 """
 
 from __future__ import annotations
@@ -168,17 +168,19 @@ async def _drive_to_a_way_to_submit(worker: Worker) -> None:
     raise AssertionError(f"no way to submit after 150 s: {await worker.describe()}")
 
 
-async def _stored_messages(pg_url: str) -> Counter[tuple[str, str]]:
-    """(client id, text) -> how many times the database holds it, for every worker message of the run."""
+async def _stored_messages(pg_url: str) -> tuple[Counter[tuple[str, str]], list[str]]:
+    """(client id, text) -> how many times the database holds it, for every worker message of the run; and
+    the states of the run's conversations."""
     store = Store(pg_url)
     await store.open()
     try:
         found: Counter[tuple[str, str]] = Counter()
-        for conversation in await store.conversations("chat"):
+        conversations = await store.conversations("chat")
+        for conversation in conversations:
             for message in await store.messages(conversation.id):
                 if message.client_id:
                     found[(message.client_id, message.text)] += 1
-        return found
+        return found, [c.state for c in conversations]
     finally:
         await store.close()
 
@@ -219,7 +221,7 @@ async def test_workers_on_different_instances_chat_and_survive_the_owner_being_k
         )
 
     # The run's owner dies mid-conversation. Another instance takes the lease; the pages reconnect through
-    # Caddy and carry on to the end, or to a close that lets them submit.
+    # Caddy and carry on to the conversation's end.
     cluster.kill(owner)
     new_owner = await cluster.wait_owner("chat", among=cluster.live, timeout=60)
     assert new_owner != owner
@@ -238,7 +240,8 @@ async def test_workers_on_different_instances_chat_and_survive_the_owner_being_k
     assert sorted(submitted) == sorted(WORKERS)
 
     # Nothing acked was lost or stored twice: what each page showed as sent is in the database once, as shown.
-    stored = await _stored_messages(pg_url)
+    stored, states = await _stored_messages(pg_url)
+    assert states == ["completed", "completed"]  # continued after the takeover, not closed
     for worker_id, messages in shown.items():
         assert len(messages) >= 1, f"{worker_id} shows no stored message of its own"
         for client_id, text in messages.items():

@@ -5,7 +5,8 @@ load-balanced path with Chromium is in tests/multi/test_cluster_chromium.py).
 The run has one owner; partners whose sockets and joins land on the other instances chat with every
 guarantee of docs/protocol.md. A newer socket on another instance replaces the older one (4409), resends are
 deduplicated and resumes are gap-free; Redis restarted mid-run costs nothing acked; a SIGKILLed owner's
-run is taken over and the pages resume on the instances left.
+run is taken over, the pages resume on the instances left and the conversation continues to its end (its
+world replayed on the new owner).
 """
 
 from __future__ import annotations
@@ -277,7 +278,7 @@ async def test_redis_restarted_mid_run_loses_nothing_acked(
             server.stop()
 
 
-async def test_the_owner_sigkilled_mid_conversation_another_takes_over_and_every_worker_can_submit(
+async def test_the_owner_sigkilled_mid_conversation_another_takes_over_and_the_conversation_continues(
     trio: list[ServerProcess], store: Store
 ) -> None:
     owner, others = await owner_and_others(store, trio)
@@ -289,7 +290,7 @@ async def test_the_owner_sigkilled_mid_conversation_another_takes_over_and_every
         b = await worker(crowd, y, "W-b").start()
         await asyncio.gather(a.wait_state("in_task", timeout=WAIT_S), b.wait_state("in_task", timeout=WAIT_S))
         said = await chat(a, b, rounds=1)
-        acked = [e["message_id"] for w in (a, b) for e in w.chat() if e.get("mine")]
+        answered = {w.worker_id: set(w.turns) for w in (a, b)}  # every turn so far was answered or is stale
 
         owner.kill()
         # The relaying instances notice the owner is gone and close the relayed sockets: the pages resume.
@@ -299,13 +300,32 @@ async def test_the_owner_sigkilled_mid_conversation_another_takes_over_and_every
         assert new_owner in others
         for w in (a, b):
             await reconnect(w, others)
-            closed = await w.wait_state("closed", timeout=WAIT_S)
-            assert closed["can_submit"] is True
+
+        # The new owner replays the conversation's world: it goes on where it was, to its end.
+        async def take_turn(w: Worker, text: str = "", data: dict[str, object] | None = None) -> None:
+            turn = await w.wait_frame(lambda f: f["type"] == "turn" and f["turn_id"] not in answered[w.worker_id],
+                                      timeout=WAIT_S)
+            answered[w.worker_id].add(turn["turn_id"])
+            await w.wait_stored(await w.say(text, data), timeout=WAIT_S)
+
+        for i in (1, 2):
+            for speaker, partner in ((a, b), (b, a)):
+                text = f"{speaker.worker_id} line {i}"
+                await take_turn(speaker, text)
+                await partner.wait_frame(lambda f, t=text: f.get("text") == t, timeout=WAIT_S)
+                said.append(text)
+        survey = {"form": {"enjoyed": 5, "partner_engaged": "Yes", "comment": ""}}
+        await asyncio.gather(take_turn(a, data=survey), take_turn(b, data=survey))
+        for w in (a, b):
+            await w.wait_state("done", timeout=WAIT_S)
             await w.send({"type": "submit"})
             await w.wait_state("submitted", timeout=WAIT_S)
-            assert w.duplicates == 0 and w.gaps == []
-            assert [m["text"] for m in w.chat() if m["kind"] == "chat"][:2] == said
-        for message_id in acked:
-            assert await store.message_exists(message_id)
+        await each_saw_and_the_store_holds(store, a, b, said)
+        agent = await store.get_agent(a.agent_id)
+        assert agent is not None
+        conversation = await store.get_conversation(agent.conversation_id)
+        assert conversation is not None and conversation.state == "completed"
+        saved = await store.world_data(conversation.id)
+        assert saved is not None and [line["text"] for line in saved["dialogue"]] == said
     finally:
         await crowd.close()
