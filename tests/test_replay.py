@@ -401,3 +401,114 @@ async def test_the_first_turn_after_a_restart_counts_down_what_was_left_of_it(
         assert 4.0 - elapsed - 0.5 <= turn["timeout_s"] <= 4.0 - elapsed + 0.05, (turn["timeout_s"], elapsed)
     finally:
         await run.stop()
+
+
+# ---- a restart in the middle of a broadcast, and of a bot's reply ----------------------------------------
+
+
+class HeldPage(Page):
+    """A page whose sends stop returning while `held` is set (a slow reader): a broadcast stalls on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = False
+        self.reached = asyncio.Event()  # a send reached the page (its event is stored) and hangs
+
+    async def send_text(self, data: str) -> None:
+        if self.held:
+            self.reached.set()
+            await asyncio.Event().wait()  # until the process stops
+        await super().send_text(data)
+
+
+class ThreeWay(World):
+    async def run(self) -> None:
+        for _ in range(2):
+            for agent in self.agents:
+                said = await agent.act(prompt="Say something.", widget=text_input())
+                await self.broadcast(said, exclude=agent)
+        await self.save({"lines": 6})
+
+
+async def test_a_restart_in_the_middle_of_a_broadcast_gives_each_partner_the_line_once(store: Store) -> None:
+    task = Task(name="three", title="Three", description="Three people.", world=ThreeWay,
+                roles=["Speaker 1", "Speaker 2", "Speaker 3"], timeouts=TIMEOUTS, replayable=True)
+    run = await start_run(store, task)
+    seats: list[Seat] = []
+    try:
+        for n in range(3):
+            agent, page = await arrive(run, f"w{n}")
+            seats.append(Seat(agent, [page]))
+            if n < 2:
+                await page.wait("state", state="waiting")
+        for seat in seats:
+            await seat.page.wait("state", state="in_task")
+        seats.sort(key=lambda s: run.humans[s.agent_id].role)
+        # Speaker 2's page stops reading: the line to it is stored, its send hangs, Speaker 3 is next in line.
+        held = HeldPage()
+        await run.connect(seats[1].agent_id, held, seats[1].page.last_seq)
+        seats[1].pages.append(held)
+        held.held = True
+        said = await seats[0].answer(run, "to both")
+        await asyncio.wait_for(held.reached.wait(), 10)
+        assert [e for _, e in await store.events_after(seats[1].agent_id, 0)
+                if e.get("message_id") == said["message_id"]]
+        await run.stop()  # the process dies in the middle of the broadcast: Speaker 3 never had the line
+        assert not [e for _, e in await store.events_after(seats[2].agent_id, 0)
+                    if e.get("message_id") == said["message_id"]]
+        run = await start_run(store, task)
+        for seat in seats:
+            await seat.reconnect(run)
+        for who, text in [(1, "two"), (2, "three"), (0, "four"), (1, "five"), (2, "six")]:
+            await seats[who].answer(run, text)
+        await seats[0].page.wait("state", state="done")
+    finally:
+        await run.stop()
+    for seat in seats[1:]:
+        assert seat.chat_ids().count(said["message_id"]) == 1
+    (conversation,) = await store.conversations("r")
+    assert conversation.state == ConversationState.COMPLETED
+    assert await store.world_data(conversation.id) == {"lines": 6}
+    for seat in seats:
+        stream = sorted(set(seat.stream()))
+        assert stream == list(range(1, len(stream) + 1))
+
+
+RELEASE_BOT: dict[str, asyncio.Event] = {}
+
+
+class SlowBot(MessageBot):
+    """Its first reply waits for the test; it counts every time it is asked."""
+
+    async def act(self) -> Message:
+        ASKED.append(self.last_text())
+        if len(ASKED) == 1:
+            RELEASE_BOT["asked"].set()
+            await RELEASE_BOT["first"].wait()
+        return self.remember(Message(text=f"reply {len(ASKED)}", sender=self.role))
+
+
+async def test_a_restart_in_the_middle_of_a_bots_reply_asks_the_bot_again_once(store: Store) -> None:
+    task = Task(name="slow-bot", title="Slow bot", description="Chat with a slow bot.", world=WithBot,
+                roles=["Worker"], bots={"Bot": SlowBot}, timeouts=TIMEOUTS, replayable=True)
+    ASKED.clear()
+    RELEASE_BOT["first"], RELEASE_BOT["asked"] = asyncio.Event(), asyncio.Event()
+    run = await start_run(store, task)
+    try:
+        agent, page = await arrive(run, "w1")
+        seat = Seat(agent, [page])
+        await page.wait("state", state="in_task")
+        await seat.answer(run, "one")
+        await asyncio.wait_for(RELEASE_BOT["asked"].wait(), 10)  # the world handed the turn to the bot
+        run = await _restart(run, store, task, [seat])  # the bot's first reply never came
+        await seat.page.wait("message", text="reply 2")
+        for text in ("two", "three"):
+            await seat.answer(run, text)
+        await seat.page.wait("state", state="done")
+    finally:
+        RELEASE_BOT["first"].set()
+        await run.stop()
+    assert ASKED == ["one", "one", "two", "three"]  # asked again once for the reply the restart cut off
+    (conversation,) = await store.conversations("r")
+    bot_lines = [m.text for m in await store.messages(conversation.id) if m.sender == "Bot"]
+    assert bot_lines == ["reply 2", "reply 3", "reply 4"]  # each reply stored once
