@@ -37,7 +37,8 @@ from server.store import Conversation, MessageRow, Store
 from worlds.base import Message, MessageKind, Widget
 
 STALL_S = 10.0  # a world waiting for a live turn while the record still holds steps, this long: diverged
-RESUME_FLOOR_S = 60.0  # a worker's first turn after a restart never counts down from less than this
+RESUME_FLOOR_S = 60.0
+EVENTS_BATCH = 2000  # a worker's stream is read this many events at a time  # a worker's first turn after a restart never counts down from less than this
 
 # The key an answer's data carries for each widget kind (docs/protocol.md, "Widgets"); a text answer has none.
 _ANSWER_KEY = {"rating": "rating", "choice": "choice", "checkboxes": "checkboxes", "form": "form",
@@ -74,7 +75,11 @@ class Record:
         for agent_id in conversation.participants.values():
             if agent_id.startswith("bot:"):
                 continue
-            events = [e for _, e in await store.events_after(agent_id, 0)]
+            events: list[dict[str, Any]] = []
+            seq = 0
+            while batch := await store.events_after(agent_id, seq, limit=EVENTS_BATCH):
+                events += [e for _, e in batch]
+                seq = batch[-1][0]
             # The agent's stream holds its onboarding before the conversation: only what follows the move
             # into it belongs to the conversation.
             start = max((i for i, e in enumerate(events) if e.get("type") == "state" and e.get("state") == "in_task"),
