@@ -37,8 +37,8 @@ from server.store import Conversation, MessageRow, Store
 from worlds.base import Message, MessageKind, Widget
 
 STALL_S = 10.0  # a world waiting for a live turn while the record still holds steps, this long: diverged
-RESUME_FLOOR_S = 60.0
-EVENTS_BATCH = 2000  # a worker's stream is read this many events at a time  # a worker's first turn after a restart never counts down from less than this
+RESUME_FLOOR_S = 60.0  # a worker's first turn after a restart never counts down from less than this
+EVENTS_BATCH = 2000  # a worker's stream is read this many events at a time
 
 # The key an answer's data carries for each widget kind (docs/protocol.md, "Widgets"); a text answer has none.
 _ANSWER_KEY = {"rating": "rating", "choice": "choice", "checkboxes": "checkboxes", "form": "form",
