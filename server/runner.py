@@ -105,9 +105,25 @@ class Run:
         self.rate_limits = AgentLimits()
         self.arriving: set[str] = set()  # admitted and not yet in a conversation: joined, onboarding, waiting
         self._admitting = 0  # joins holding a seat whose agent is still being written
-        self.host = ConversationHost(self)
-        self.waiting = WaitingRoom(self)
+        self.host = ConversationHost(
+            task=task, store=store, members=self, supervisor=self.supervisor, want_match=self._want_match
+        )
+        self.waiting = WaitingRoom(task=task, members=self, host=self.host, supervisor=self.supervisor)
         self.observers: list[Observer] = []
+
+    # ---- what the run's parts may ask of it (server/members.py) ------------------------------------
+
+    def human(self, agent_id: str) -> HumanAgent | None:
+        return self.humans.get(agent_id)
+
+    def state(self, agent_id: str) -> AgentState | None:
+        return self.states.get(agent_id)
+
+    def worker_of(self, agent_id: str) -> str:
+        return self.workers[agent_id]
+
+    def _want_match(self) -> None:
+        self.waiting.want_match()
 
     async def notify(self, kind: str, payload: dict[str, Any]) -> None:
         for observer in list(self.observers):
@@ -128,7 +144,7 @@ class Run:
             if live is not None:
                 resumed.append(live)
                 continue
-            await deliver_stored_lines(self, conv)
+            await deliver_stored_lines(self.store, self, conv)
             await self.store.end_conversation(conv.id, C.CLOSED, "server restarted")
         self.host.completed = len(await self.store.conversations(self.id, states=[C.COMPLETED]))
         continuing = {live.id for live in resumed}

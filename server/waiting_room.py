@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from server.conversations import ConversationHost
+from server.members import Members
 from server.states import AgentState
-
-if TYPE_CHECKING:
-    from server.runner import Run
+from server.supervisor import Supervisor
+from worlds.base import Task
 
 log = logging.getLogger(__name__)
 S = AgentState
@@ -28,8 +29,14 @@ TARGET_MET_TEXT = (
 
 
 class WaitingRoom:
-    def __init__(self, run: Run) -> None:
-        self.run = run
+    """A run's waiting room. It asks the run about its workers only through `members`, and hands each
+    group it picks to the run's conversations (`host`)."""
+
+    def __init__(self, *, task: Task, members: Members, host: ConversationHost, supervisor: Supervisor) -> None:
+        self.task = task
+        self.members = members
+        self.host = host
+        self.supervisor = supervisor
         self._timers: dict[str, asyncio.Task[Any]] = {}  # agent id -> its waiting timer, in arrival order
         self.pairing: set[str] = set()  # picked; their conversation is being formed
         self._wanted = asyncio.Event()
@@ -45,13 +52,12 @@ class WaitingRoom:
 
     async def admit(self, agent_id: str) -> None:
         """A worker in `waiting` takes a place in the room, unless it has one or is being paired."""
-        run = self.run
-        if run.states.get(agent_id) != S.WAITING or agent_id in self._timers or agent_id in self.pairing:
+        if self.members.state(agent_id) != S.WAITING or agent_id in self._timers or agent_id in self.pairing:
             return
-        if run.host.target_met():
-            await run.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
+        if self.host.target_met():
+            await self.members.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
             return
-        self._timers[agent_id] = run.supervisor.spawn(self._expire(agent_id), name=f"wait:{agent_id}")
+        self._timers[agent_id] = self.supervisor.spawn(self._expire(agent_id), name=f"wait:{agent_id}")
         self.want_match()
 
     def leave(self, agent_id: str) -> None:
@@ -66,7 +72,6 @@ class WaitingRoom:
         """The one task that picks groups, so two never take the same worker. Each group leaves the room the
         moment it is picked; its conversation is written in a task of its own, so pairing keeps up when each
         write is a network round trip (PostgreSQL) rather than waiting for the one before."""
-        run = self.run
         while True:
             await self._wanted.wait()
             self._wanted.clear()
@@ -74,23 +79,21 @@ class WaitingRoom:
                 for agent_id in group:
                     self.leave(agent_id)
                 self.pairing.update(group)
-                run.host.forming += 1
-                run.supervisor.spawn(self._form(group), name=f"form:{group[0]}")
-            if run.host.target_met():
+                self.host.picked()
+                self.supervisor.spawn(self._form(group), name=f"form:{group[0]}")
+            if self.host.target_met():
                 for agent_id in list(self._timers):
-                    await run.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
+                    await self.members.move(agent_id, S.WAITING_EXPIRED, text=TARGET_MET_TEXT)
 
     async def _form(self, group: list[str]) -> None:
-        run = self.run
         try:
-            await run.host.form(group)
+            await self.host.form(group)
         except Exception:
             log.exception("pairing agents %s failed; those not yet moved go back to the waiting room", group,
-                          extra={"run_id": run.id})
-            run.supervisor.spawn(self._readmit(group), name=f"rewait:{group[0]}")
+                          extra={"run_id": self.members.id})
+            self.supervisor.spawn(self._readmit(group), name=f"rewait:{group[0]}")
         finally:
             self.pairing.difference_update(group)
-            run.host.forming -= 1
             self.want_match()  # room may have opened
 
     async def _readmit(self, group: list[str]) -> None:
@@ -99,22 +102,21 @@ class WaitingRoom:
             await self.admit(agent_id)
 
     async def _expire(self, agent_id: str) -> None:
-        await asyncio.sleep(self.run.task.timeouts.waiting)
-        if self.run.states.get(agent_id) == S.WAITING:
-            await self.run.move(agent_id, S.WAITING_EXPIRED)
+        await asyncio.sleep(self.task.timeouts.waiting)
+        if self.members.state(agent_id) == S.WAITING:
+            await self.members.move(agent_id, S.WAITING_EXPIRED)
 
     def _pick_group(self) -> list[str] | None:
-        run = self.run
-        if not run.host.has_room():
+        if not self.host.has_room():
             return None
         group: list[str] = []
         seen_workers: set[str] = set()
         for agent_id in self._timers:
-            worker = run.workers[agent_id]
-            if worker in seen_workers or not run.humans[agent_id].channel.attached:
+            worker, human = self.members.worker_of(agent_id), self.members.human(agent_id)
+            if worker in seen_workers or human is None or not human.channel.attached:
                 continue
             group.append(agent_id)
             seen_workers.add(worker)
-            if len(group) == len(run.task.roles):
+            if len(group) == len(self.task.roles):
                 return group
         return None
