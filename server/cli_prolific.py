@@ -20,7 +20,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from server import cli_run
+from server import cli_session
 from server.cli_app import Target, _guard, app, console
 from server.cli_servers import POLL_S, WAIT_S, Child, ServerError, listen_url, live_instances, sandbox_instance
 from server.hits import plan as rules
@@ -160,15 +160,15 @@ def run_on_prolific(
     host: str, port: int, detach: bool, on_exit: str,
 ) -> None:
     """`parley run TASK --provider prolific`: as `parley run` does for MTurk, with a study for HITs."""
-    if on_exit not in cli_run.ON_EXIT:
-        raise typer.BadParameter(f"--on-exit must be one of {', '.join(cli_run.ON_EXIT)}")
+    if on_exit not in cli_session.ON_EXIT:
+        raise typer.BadParameter(f"--on-exit must be one of {', '.join(cli_session.ON_EXIT)}")
     loaded = _checked(settings, task, live=live, budget=budget)
     host, port = host or settings.host, port or settings.port
     run_id = run_id or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if live and confirm_spend != budget:
         typer.confirm(f"Recruit run {run_id} on Prolific, spending up to {budget:.2f} of real money?", abort=True)
-    if not _guard(cli_run._with_store(settings, live_instances)):
-        cli_run._refuse_a_taken_port(host, port)  # before anything is written
+    if not _guard(cli_session.with_store(settings, live_instances)):
+        cli_session.refuse_a_taken_port(host, port)  # before anything is written
     if builtin_prolific(settings):  # until a server serves it, the built-in Prolific is where one will listen
         settings = settings.model_copy(update={"public_url": listen_url(host, port)})
     servers = _guarded(settings, lambda provider, store: _register(
@@ -177,17 +177,17 @@ def run_on_prolific(
     where = "Prolific" if live else "the built-in Prolific"
     console.print(f"Run [bold]{run_id}[/bold] recruits participants in a study on {where} (budget {cap}); "
                   "waiting for a Parley server to take it.")
-    child = None if servers else cli_run._start(settings, host=host, port=port, provider="builtin")
-    owner = cli_run._served(settings, run_id, child, hits=False)
+    child = None if servers else cli_session.start_here(settings, host=host, port=port, provider="builtin")
+    owner = cli_session.served(settings, run_id, child, hits=False)
     _published(settings, run_id, child)
     if owner.sandbox and not live:
         console.print(f"Take a place as any participant at {owner.url.rstrip('/')}/sandbox/prolific/participant")
     if detach:
-        cli_run._leave(run_id, owner, child)
+        cli_session.leave(run_id, owner, child)
         return
-    ended = cli_run._watch(settings, run_id, loaded.caps.target_conversations)
-    if ended is None and cli_run._choose(on_exit, run_id) == "leave":
-        cli_run._leave(run_id, owner, child)
+    ended = cli_session.watch_run(settings, run_id, loaded.caps.target_conversations)
+    if ended is None and cli_session.choose(on_exit, run_id) == "leave":
+        cli_session.leave(run_id, owner, child)
         return
     if ended is None:
         console.print(f"Stopping run {run_id}: its study stops taking people...")
@@ -196,7 +196,7 @@ def run_on_prolific(
         console.print(f"Run {run_id} is {ended} (stopped from elsewhere).")
     console.print(_stopped(settings, run_id))
     if child is not None:
-        cli_run._end_if_idle(settings, child, owner)
+        cli_session.end_if_idle(settings, child, owner)
 
 
 async def stop(provider: ProlificProvider, store: Store, run_id: str) -> None:
@@ -220,7 +220,7 @@ def _published(settings: Settings, run_id: str, child: Child | None) -> None:
     except (typer.Exit, KeyboardInterrupt):
         if child is not None:
             console.print(f"The server's log: {child.log}")
-            cli_run._end(child)
+            cli_session.end(child)
         raise
     console.print(f"Study {found} of run {run_id} takes participants.")
 

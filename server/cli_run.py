@@ -8,26 +8,31 @@ shows the run's progress until Ctrl-C, when it stops the run or leaves it runnin
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
-from rich.live import Live
 
 from server.cli_app import FAILURES, Target, _guard, app, console, with_manager
 from server.cli_plan import announce_plan, read_flags
-from server.cli_progress import watch
+from server.cli_prolific import run_on_prolific
 from server.cli_servers import (
     Child,
     ServerError,
     listen_url,
     live_instances,
-    owners,
-    port_holder,
-    start_server,
-    wait_for_owner,
+)
+from server.cli_session import (
+    ON_EXIT,
+    choose,
+    end_if_idle,
+    leave,
+    refuse_a_taken_port,
+    served,
+    start_here,
+    watch_run,
+    with_store,
 )
 from server.cli_stop import stop_and_expire, wait_until_expired
 from server.hits import HitManager, check_live, publish_run
@@ -43,7 +48,6 @@ from server.store.leases import InstanceRow
 from server.tasks import load_task
 from worlds.base import Task
 
-ON_EXIT = ("ask", "stop", "leave")
 T = TypeVar("T")
 
 
@@ -104,13 +108,6 @@ async def register(
     return Registered(plan=plan, servers=servers)
 
 
-async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    store = Store(settings.db_url)
-    await store.open()
-    try:
-        return await work(store)
-    finally:
-        await store.close()
 
 
 @app.command()
@@ -156,8 +153,6 @@ def run(
     The flags override the task's declaration; docs/mturk.md has a worked example of each."""
     target: Target = ctx.obj
     if recruit_on == "prolific" and not (question or assignments):
-        from server.cli_prolific import run_on_prolific  # here: server.cli_prolific builds on this module
-
         run_on_prolific(target.settings, task, run_id=run_id, budget=budget, minutes=10, live=live,
                         confirm_spend=confirm_spend, host=host, port=port, detach=detach, on_exit=on_exit)
         return
@@ -186,19 +181,19 @@ def run(
         typer.confirm(
             f"Publish run {run_id} on LIVE MTurk, spending up to ${budget:.2f} of real money?", abort=True
         )
-    if not _guard(_with_store(settings, live_instances)):
-        _refuse_a_taken_port(host, port)  # before anything is written
-    registered = _guard(_with_store(settings, lambda store: register(
+    if not _guard(with_store(settings, live_instances)):
+        refuse_a_taken_port(host, port)  # before anything is written
+    registered = _guard(with_store(settings, lambda store: register(
         store, settings, run_id=run_id, module=task, task=loaded, provider=provider,
         endpoint_url=target.endpoint_url, listen=listen_url(host, port), budget=budget, live=live,
         question=question, assignments=flags.assignments or 0, flags=flags,
     )))
     console.print(f"Run [bold]{run_id}[/bold] is registered on {registered.plan.account}; waiting for a Parley "
                   "server to take it.")
-    child = None if registered.servers else _start(settings, host=host, port=port, provider=provider)
-    owner = _served(settings, run_id, child)
+    child = None if registered.servers else start_here(settings, host=host, port=port, provider=provider)
+    owner = served(settings, run_id, child)
     if detach:
-        _leave(run_id, owner, child)
+        leave(run_id, owner, child)
         return
     steer = Target(settings=settings, provider=provider, endpoint_url=target.endpoint_url)
     _follow(steer, run_id, loaded.caps.target_conversations, on_exit=on_exit, owner=owner, child=child)
@@ -221,91 +216,33 @@ def _checked(
     return loaded, per_hit
 
 
-def _served(settings: Settings, run_id: str, child: Child | None, *, hits: bool = True) -> InstanceRow:
-    """Wait until a live server holds the run and answers, and say where; a server started here that does not
-    take it (or a Ctrl-C meanwhile) is ended."""
-    try:
-        owner = _guard(_with_store(settings, lambda store: wait_for_owner(
-            store, run_id, child=child.proc if child else None, log=child.log if child else None)))
-    except (typer.Exit, KeyboardInterrupt):
-        if child is not None:
-            _end(child)
-        raise
-    public = (owner.public_url or owner.url).rstrip("/")
-    console.print(f"Run {run_id} is served by {owner.id} at {public}/task/{run_id}")
-    if owner.sandbox and hits:
-        console.print(f"Work its HITs as any worker at {owner.url.rstrip('/')}/sandbox/worker")
-    return owner
 
 
 def _follow(target: Target, run_id: str, goal: int, *, on_exit: str, owner: InstanceRow, child: Child | None) -> None:
     """Show the run's progress until Ctrl-C (then stop it or leave it) or until it is stopped from elsewhere."""
     settings = target.settings
-    ended = _watch(settings, run_id, goal)
-    if ended is None and _choose(on_exit, run_id) == "leave":
-        _leave(run_id, owner, child)
+    ended = watch_run(settings, run_id, goal)
+    if ended is None and choose(on_exit, run_id) == "leave":
+        leave(run_id, owner, child)
         return
     if ended is None:
         console.print(_stop(target, run_id))
     else:
         console.print(f"Run {run_id} is {ended} (stopped from elsewhere).")
         if child is not None:  # its server expires the run's open HITs first
-            _guard(_with_store(settings, lambda store: wait_until_expired(HitStore(store), run_id)))
+            _guard(with_store(settings, lambda store: wait_until_expired(HitStore(store), run_id)))
     if child is not None:
-        _end_if_idle(settings, child, owner)
+        end_if_idle(settings, child, owner)
 
 
-def _refuse_a_taken_port(host: str, port: int) -> None:
-    holder = port_holder(host, port)
-    if holder is not None:
-        console.print(f"[red]Error:[/red] no Parley server of this database is alive, and {holder}")
-        raise typer.Exit(1)
 
 
-def _start(settings: Settings, *, host: str, port: int, provider: str) -> Child:
-    _refuse_a_taken_port(host, port)
-    child = start_server(settings, host=host, port=port, provider=provider)
-    console.print(f"No Parley server of this database was alive: started one (pid {child.pid}) on {child.url}; "
-                  f"its log: {child.log}")
-    return child
 
 
-def _leave(run_id: str, owner: InstanceRow, child: Child | None) -> None:
-    if child is not None:
-        console.print(f"The server this command started keeps serving in the background: pid {child.pid}, "
-                      f"log {child.log}.")
-    else:
-        console.print(f"Run {run_id} keeps running on {owner.id}.")
-    console.print(f"Watch it with `parley status`; stop it with `parley stop {run_id}`.")
 
 
-def _watch(settings: Settings, run_id: str, target: int) -> str | None:
-    """Show the run's progress: the run's status when it stopped from elsewhere, None on Ctrl-C."""
-
-    async def show(store: Store) -> str:
-        try:
-            with Live(console=console, auto_refresh=False) as live:
-                return (await watch(store, run_id, target, live)).status
-        finally:
-            if not console.is_terminal:
-                console.print()  # a terminal's Live leaves the cursor on a new line; a log file needs one
-
-    try:
-        return _guard(_with_store(settings, show))
-    except KeyboardInterrupt:
-        return None
 
 
-def _choose(on_exit: str, run_id: str) -> str:
-    if on_exit != "ask":
-        return on_exit
-    try:
-        stop = typer.confirm(f"Stop run {run_id} (expire its HITs, let its waiting workers submit)? "
-                             "No leaves it running", default=False)
-    except typer.Abort:  # no answer (input closed, or a second Ctrl-C): as the default, leave it
-        console.print()
-        stop = False
-    return "stop" if stop else "leave"
 
 
 def _stop(target: Target, run_id: str) -> str:
@@ -316,25 +253,4 @@ def _stop(target: Target, run_id: str) -> str:
     return with_manager(target, work)
 
 
-def _end_if_idle(settings: Settings, child: Child, owner: InstanceRow) -> None:
-    """End the server this command started unless it serves another active run."""
 
-    async def others(store: Store) -> list[str]:
-        active = {row.id for row in await store.runs(status=RunStatus.ACTIVE)}
-        return sorted(run for run, held in (await owners(store)).items()
-                      if run in active and held.instance_id == owner.id)
-
-    serving = _guard(_with_store(settings, others)) if owner.pid == child.pid else []
-    if serving:
-        console.print(f"The server this command started (pid {child.pid}) keeps serving {', '.join(serving)}; "
-                      f"its log: {child.log}")
-        return
-    _end(child)
-
-
-def _end(child: Child) -> None:
-    if child.terminate():
-        console.print(f"Stopped the server this command started (pid {child.pid}).")
-    else:
-        console.print(f"[yellow]The server this command started (pid {child.pid}) did not shut down within 30s "
-                      f"and was killed[/yellow]; its log: {child.log}")
