@@ -17,7 +17,8 @@ TARGETS = {
 # A client process above this share of one core in a phase may be what paced that phase: no throughput
 # ratio is printed then (`client_bound`).
 CLIENT_BUSY_LIMIT_PCT = 85.0
-# A server below this in saturation, its clients not busy either: the machine held both back (a note).
+# A server below this share of a core in saturation, its clients not busy either: the phase was not
+# server-bound (too few workers in flight, or the machine busy with other work): no throughput ratio either.
 SERVER_BUSY_PCT = 90.0
 # Several instances against one, in the same run (`--instances N`).
 SCALE_TARGETS = {
@@ -219,25 +220,32 @@ def cpu_ratio(parley: dict[str, Any], echo: dict[str, Any]) -> float | None:
     return round(bare / mine, 3) if mine and bare else None
 
 
+def server_bound(result: dict[str, Any]) -> str | None:
+    """Why `result`'s saturation phase was not bound by its server, or None: the server under
+    SERVER_BUSY_PCT of a core while its clients were not the bottleneck either."""
+    server_pct = result["saturation"].get("server_cpu_pct")
+    if client_bound(result) or server_pct is None or server_pct >= SERVER_BUSY_PCT:
+        return None
+    return (f"{result['server']}'s server used {server_pct} % of a core in the saturation phase (at least "
+            f"{SERVER_BUSY_PCT:g} % wanted) and its clients were not the bottleneck either: too few workers in "
+            f"flight for its latency (more --workers), or other work on the machine took the core (load average "
+            f"{result['saturation'].get('load_avg')} on {os.cpu_count()} cores; run it on a quiet machine)")
+
+
 def verdict(parley: dict[str, Any], echo: dict[str, Any] | None) -> dict[str, Any]:
     ratio = None
     refused: dict[str, str] = {}
     notes: list[str] = []
     if echo is not None and echo["saturation"]["delivered_per_s"] and parley["saturation"]["delivered_per_s"]:
-        reasons = [r for r in (client_bound(parley), client_bound(echo)) if r]
-        if reasons:
-            refused["saturation_ratio"] = "; ".join(reasons) + ": " + REFUSAL_ADVICE
+        busy = [r for r in (client_bound(parley), client_bound(echo)) if r]
+        idle = [r for r in (server_bound(parley), server_bound(echo)) if r]
+        if busy:
+            refused["saturation_ratio"] = "; ".join(busy) + ": " + REFUSAL_ADVICE
+        elif idle:
+            refused["saturation_ratio"] = "; ".join(idle) + ". A throughput ratio compares servers only when both "
+            refused["saturation_ratio"] += "ran at a full core; server CPU per delivered message is still reported."
         else:
             ratio = round(parley["saturation"]["delivered_per_s"] / echo["saturation"]["delivered_per_s"], 3)
-        for result in (parley, echo):
-            server_pct = result["saturation"]["server_cpu_pct"]
-            if not client_bound(result) and server_pct is not None and server_pct < SERVER_BUSY_PCT:
-                notes.append(
-                    f"{result['server']}'s server used {server_pct} % of a core in the saturation phase and its "
-                    f"clients were not saturated either: too few workers in flight for its latency (more "
-                    f"--workers), or other work on the machine (load average {result['saturation'].get('load_avg')} "
-                    f"on {os.cpu_count()} cores)"
-                )
     for result in (parley, echo):
         if result is not None and (reason := client_bound(result, "steady")):
             notes.append(f"{reason}: the steady relay latencies include the client's own queueing")
@@ -348,6 +356,6 @@ def ratio_lines(results: dict[str, dict[str, Any]], verdict_: dict[str, Any]) ->
     else:
         lines.append(f"saturation throughput ratio: Parley {parley['saturation']['delivered_per_s']} / relay "
                      f"{echo['saturation']['delivered_per_s']} msg/s = {verdict_['figures'].get('saturation_ratio')}"
-                     " (every client process under "
-                     f"{CLIENT_BUSY_LIMIT_PCT:g} % of a core)")
+                     " (both servers at a full core, every "
+                     f"client process under {CLIENT_BUSY_LIMIT_PCT:g} % of one)")
     return [*lines, ""]

@@ -144,6 +144,7 @@ class SansioWorker(SimWorker):
         super().__init__(base=base, run_id=run_id, worker_id=worker_id)
         self.conn: Connection | None = None
         self.last_sent = 0.0  # for the heartbeat sweep: a worker that sent anything lately needs no ping
+        self._greeted = False  # no ping before the hello: the server wants the hello first (4400 otherwise)
         self._has_turn = False
         self._turn_waiter: asyncio.Future[bool] | None = None
         self._saturating_until: float | None = None  # set: a turn sends the next message at once
@@ -171,6 +172,7 @@ class SansioWorker(SimWorker):
             return False
         self.last_sent = time.monotonic()
         conn.send(self.hello(token).encode())
+        self._greeted = True
         return True
 
     # ---- chatting ------------------------------------------------------------------------------
@@ -309,7 +311,7 @@ class SansioWorker(SimWorker):
         self._done()
 
     def ping_if_quiet(self, now: float) -> None:
-        if self.conn is not None and self.conn.open and now - self.last_sent >= HEARTBEAT_S:
+        if self._greeted and self.conn is not None and self.conn.open and now - self.last_sent >= HEARTBEAT_S:
             self.last_sent = now
             self.conn.send(PING)
 

@@ -111,6 +111,18 @@ def test_the_rule_looks_at_the_busiest_client_process_and_at_parley_too() -> Non
     assert reason.startswith("parley's busiest client process used 90.0 % of a core in the saturation phase")
 
 
+def test_no_throughput_ratio_when_a_server_was_not_at_a_full_core() -> None:
+    """Clients idle enough, but the servers at 70 % of a core (another job on the machine): not a comparison of
+    servers either. Server CPU per delivered message still is."""
+    parley = _result("parley", per_s=3364, server_pct=73.5, client_pct=21.9, us_per_message=219.0)
+    echo = _result("echo", per_s=11144, server_pct=68.9, client_pct=36.4, us_per_message=64.7)
+    check = verdict(parley, echo)
+    assert check["figures"]["saturation_ratio"] is None
+    reason = check["refused"]["saturation_ratio"]
+    assert "parley's server used 73.5 % of a core" in reason and "echo's server used 68.9 % of a core" in reason
+    assert check["figures"]["server_cpu_ratio"] == 0.295
+
+
 def _round(parley: float, echo: float) -> dict[str, Any]:
     return {"parley": _result("parley", per_s=parley), "echo": _result("echo", per_s=echo)}
 
