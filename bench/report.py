@@ -108,6 +108,7 @@ def summarize(raw: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
         },
         "steady": {
             "relay_ms": _ms(steady_lat),
+            "relay_ms_by_window": _windows(latencies, steady["start"], steady["until"]),
             "messages": len(steady_lat),
             "delivered_per_s": round(len(steady_lat) / steady_len, 1),
             **_cpu(steady, steady_len, steady_received),
@@ -130,6 +131,17 @@ def summarize(raw: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
         },
         "profile": raw["profile"],
     }
+
+
+def _windows(latencies: list[list[float]], start: float, until: float, width_s: float = 10.0) -> list[dict[str, Any]]:
+    """The steady relay latency in windows of `width_s` by send time: a backlog building up (or another job
+    taking the core half-way) shows as a step here, where the phase's percentiles only show a tail."""
+    windows: list[list[float]] = [[] for _ in range(max(0, math.ceil((until - start) / width_s)))]
+    for sent, received in latencies:
+        if start <= sent < until:
+            windows[int((sent - start) // width_s)].append(received - sent)
+    return [{"from_s": round(k * width_s), "messages": len(w), **{k2: v for k2, v in _ms(w).items() if k2 != "p95"}}
+            for k, w in enumerate(windows)]
 
 
 def _cpu(phase: dict[str, Any], length_s: float, received: int) -> dict[str, Any]:
@@ -299,6 +311,8 @@ def table(results: dict[str, dict[str, Any]], verdict_: dict[str, Any]) -> str:
         lambda r: f"{r['arrival']['seconds']} / {r['arrival']['server_cpu_ms_per_worker']}"
         f" / {r['arrival']['client_cpu_s']}")
     row("steady relay p50/p95/p99/max ms", lambda r: "{p50} / {p95} / {p99} / {max}".format(**r["steady"]["relay_ms"]))
+    row("steady relay p99 ms by 10 s window",
+        lambda r: " ".join(str(w["p99"]) for w in r["steady"]["relay_ms_by_window"]))
     row("steady delivered msg/s", lambda r: r["steady"]["delivered_per_s"])
     row("steady server / client (busiest) CPU %", lambda r: _cpu_cells(r["steady"]))
     row("saturation delivered msg/s", lambda r: r["saturation"]["delivered_per_s"])

@@ -40,6 +40,8 @@ async def test_a_small_load_run_pairs_everyone_and_loses_nothing(tmp_path: Path)
             # Client CPU is measured in every phase, for each client process; server CPU per message too.
             assert figures["client_cpu_pct_max"] is not None and figures["client_cpu_pct"] is not None, (name, phase)
             assert figures["server_cpu_us_per_message"], (name, phase, figures)
+        windows = summary["results"][name]["steady"]["relay_ms_by_window"]
+        assert sum(w["messages"] for w in windows) == summary["results"][name]["steady"]["messages"], windows
     assert summary["verdict"]["figures"]["server_cpu_ratio"] is not None
 
 
@@ -71,7 +73,9 @@ def _result(name: str, *, per_s: float, server_pct: float = 99.0, client_pct: fl
         "server": name, "client": "sansio", "client_procs": procs, "workers": 2, "paired": 2, "finished": 2,
         "join_to_paired_ms": {"all": ms, "partner_waiting": ms},
         "arrival": {"seconds": 1.0, "server_cpu_ms_per_worker": 1.0, "client_cpu_s": 0.5, "load_avg": 1.0},
-        "steady": {**phase, "client_cpu_pct": 5.0, "client_cpu_pct_max": 5.0}, "saturation": phase,
+        "steady": {**phase, "client_cpu_pct": 5.0, "client_cpu_pct_max": 5.0,
+                   "relay_ms_by_window": [{"from_s": 0, "messages": 5, **ms}]},
+        "saturation": phase,
         "instances": 1, "cross_instance": {"workers_paired_across": 0, "steady_relay_ms": ms},
         "delivery": {"acked": 10, "delivered": 10, "lost": 0, "duplicated": 0, "misrouted": 0},
         "errors": {}, "error_count": 0,
