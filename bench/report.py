@@ -20,6 +20,8 @@ CLIENT_BUSY_LIMIT_PCT = 85.0
 # A server below this share of a core in saturation, its clients not busy either: the phase was not
 # server-bound (too few workers in flight, or the machine busy with other work): no throughput ratio either.
 SERVER_BUSY_PCT = 90.0
+# A server whose event loop waited this share of a phase for a core was held back by other work (a note).
+WAITED_PCT = 5.0
 # Several instances against one, in the same run (`--instances N`).
 SCALE_TARGETS = {
     "cross_relay_p99_ms": 50.0,  # steady, between two workers on different instances
@@ -150,7 +152,8 @@ def _cpu(phase: dict[str, Any], length_s: float, received: int) -> dict[str, Any
     if length_s <= 0:
         return {"server_cpu_pct": None, "client_cpu_pct": None, "client_cpu_pct_max": None,
                 "server_cpu_ms_per_message": None, "server_cpu_us_per_message": None,
-                "client_cpu_us_per_message": None, "load_avg": None}
+                "client_cpu_us_per_message": None, "load_avg": None, "server_wait_pct": None,
+                "client_wait_pct_max": None}
     by_proc = phase.get("client_cpu_s_by_proc") or [phase["client_cpu_s"]]
     return {
         "server_cpu_pct": round(100 * phase["server_cpu_s"] / length_s, 1),
@@ -160,6 +163,9 @@ def _cpu(phase: dict[str, Any], length_s: float, received: int) -> dict[str, Any
         "server_cpu_us_per_message": _per(phase["server_cpu_s"], received, 1e6, 1),
         "client_cpu_us_per_message": _per(phase["client_cpu_s"], received, 1e6, 1),
         "load_avg": phase.get("load_avg"),
+        # Runnable but waiting for a core (the event loop's thread), as % of the phase: other work on the machine.
+        "server_wait_pct": round(100 * phase.get("server_wait_s", 0.0) / length_s, 1),
+        "client_wait_pct_max": round(100 * max(phase.get("client_wait_s_by_proc") or [0.0]) / length_s, 1),
     }
 
 
@@ -240,7 +246,8 @@ def server_bound(result: dict[str, Any]) -> str | None:
         return None
     return (f"{result['server']}'s server used {server_pct} % of a core in the saturation phase (at least "
             f"{SERVER_BUSY_PCT:g} % wanted) and its clients were not the bottleneck either: too few workers in "
-            f"flight for its latency (more --workers), or other work on the machine took the core (load average "
+            f"flight for its latency (more --workers), or other work on the machine took the core (its event loop "
+            f"waited {result['saturation'].get('server_wait_pct')} % of the phase for a core; load average "
             f"{result['saturation'].get('load_avg')} on {os.cpu_count()} cores; run it on a quiet machine)")
 
 
@@ -261,6 +268,10 @@ def verdict(parley: dict[str, Any], echo: dict[str, Any] | None) -> dict[str, An
     for result in (parley, echo):
         if result is not None and (reason := client_bound(result, "steady")):
             notes.append(f"{reason}: the steady relay latencies include the client's own queueing")
+        waited = result["steady"].get("server_wait_pct") if result is not None else None
+        if result is not None and waited is not None and waited >= WAITED_PCT:
+            notes.append(f"{result['server']}'s server waited {waited} % of the steady phase for a core (other work "
+                         "on the machine): its relay latencies include that wait")
     checks = {
         "relay_p99_ms": parley["steady"]["relay_ms"]["p99"],
         "saturation_ratio": ratio,
@@ -322,6 +333,9 @@ def table(results: dict[str, dict[str, Any]], verdict_: dict[str, Any]) -> str:
         lambda r: f"{r['steady']['server_cpu_us_per_message']} / {r['saturation']['server_cpu_us_per_message']}")
     row("client CPU us per message steady / saturation",
         lambda r: f"{r['steady']['client_cpu_us_per_message']} / {r['saturation']['client_cpu_us_per_message']}")
+    row("steady / saturation: server, client waiting for a core %",
+        lambda r: f"{r['steady']['server_wait_pct']}, {r['steady']['client_wait_pct_max']} / "
+        f"{r['saturation']['server_wait_pct']}, {r['saturation']['client_wait_pct_max']}")
     row("load average end of steady / saturation",
         lambda r: f"{r['steady']['load_avg']} / {r['saturation']['load_avg']}")
     row("instances / workers paired across",

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.servers import Profiler, ServerGroup, ServerSpec
+from bench.servers import Profiler, ServerGroup, ServerSpec, run_queue_wait_s
 from bench.worker import dumps, loads
 
 RUN_ID = "bench"
@@ -54,6 +54,8 @@ class Phase:
     client_cpu_s: float = 0.0  # all client processes together
     client_cpu_s_by_proc: list[float] = field(default_factory=list)  # each client process's own
     load_avg: float = 0.0  # the machine's 1-minute load average at the end of the phase
+    server_wait_s: float = 0.0  # the servers' event loops runnable but waiting for a core (Linux schedstat)
+    client_wait_s_by_proc: list[float] = field(default_factory=list)  # the same for each client process
 
 
 class BenchError(Exception):
@@ -78,6 +80,9 @@ class ClientProc:
     def send(self, **command: Any) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write((dumps(command) + "\n").encode())
+
+    def wait_s(self) -> float:
+        return run_queue_wait_s(self.proc.pid)
 
     def cpu_s(self) -> float:
         import psutil
@@ -223,8 +228,11 @@ async def _timed_phase(
         c.send(cmd=cmd, start=phase.start, until=phase.until, **extra)
     await asyncio.sleep(max(0.0, phase.start - time.monotonic()))
     cpu0, ccpu0 = server.cpu_s(), [c.cpu_s() for c in clients]
+    wait0, cwait0 = server.wait_s(), [c.wait_s() for c in clients]
     await asyncio.sleep(max(0.0, phase.until - time.monotonic()))
     phase.server_cpu_s = server.cpu_s() - cpu0
+    phase.server_wait_s = server.wait_s() - wait0
+    phase.client_wait_s_by_proc = [c.wait_s() - before for c, before in zip(clients, cwait0, strict=True)]
     phase.client_cpu_s_by_proc = [c.cpu_s() - before for c, before in zip(clients, ccpu0, strict=True)]
     phase.client_cpu_s = sum(phase.client_cpu_s_by_proc)
     phase.load_avg = round(os.getloadavg()[0], 2)

@@ -40,6 +40,7 @@ async def test_a_small_load_run_pairs_everyone_and_loses_nothing(tmp_path: Path)
             # Client CPU is measured in every phase, for each client process; server CPU per message too.
             assert figures["client_cpu_pct_max"] is not None and figures["client_cpu_pct"] is not None, (name, phase)
             assert figures["server_cpu_us_per_message"], (name, phase, figures)
+            assert figures["server_wait_pct"] is not None and figures["client_wait_pct_max"] is not None
         windows = summary["results"][name]["steady"]["relay_ms_by_window"]
         assert sum(w["messages"] for w in windows) == summary["results"][name]["steady"]["messages"], windows
     assert summary["verdict"]["figures"]["server_cpu_ratio"] is not None
