@@ -151,6 +151,7 @@ class SansioWorker(SimWorker):
         self._owed = 0  # steady: sends whose time came while the worker had no turn (sent on the next turn)
         self._ticks_left = 0
         self._phase_done: asyncio.Future[None] | None = None
+        self._phase_count = 0  # steady phases begun and ended: a timer left from an ended one does nothing
 
     # ---- connecting ----------------------------------------------------------------------------
 
@@ -252,8 +253,12 @@ class SansioWorker(SimWorker):
             return
         self._ticks_left = ticks
         self._phase_done = loop.create_future()
+        self._phase_count += 1
+        phase = self._phase_count
 
         def tick(due: float) -> None:
+            if phase != self._phase_count or self._phase_done is None:
+                return  # the phase ended early (closed socket, no turn): its remaining ticks do nothing
             self._ticks_left -= 1
             if self._ticks_left:
                 loop.call_later(max(0.0, due + interval - time.monotonic()), tick, due + interval)
@@ -271,6 +276,7 @@ class SansioWorker(SimWorker):
         loop.call_later(max(0.0, at - time.monotonic()), tick, at)
         await self._phase(until - time.monotonic() + TURN_TIMEOUT_S)
         self._owed = self._ticks_left = 0
+        self._phase_count += 1
 
     async def saturate(self, until: float) -> None:
         """Closed loop: each turn sends the next message from the frame's callback, until `until`."""

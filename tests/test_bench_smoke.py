@@ -6,13 +6,18 @@ delivered to the partner exactly once — never timings (CI machines are noisy).
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import sansio
 from bench.__main__ import _median_round, _parser, _ratio_of, load, main
 from bench.report import CLIENT_BUSY_LIMIT_PCT, table, verdict
+from bench.worker import loads
 from tests.conftest import PG_URL
 from tests.support.cluster import missing_cluster_parts, under_ci
 
@@ -173,3 +178,68 @@ async def test_a_small_run_on_three_instances_pairs_across_them_and_loses_nothin
     assert several["cross_instance"]["steady_messages"] > 0
     assert summary["verdict"]["met"]["no_loss"] and summary["verdict"]["met"]["no_errors"]
     assert summary["verdict"]["figures"]["cpu_per_message_ratio"] is not None
+
+
+class _FakeConnection:
+    """What SansioWorker needs of its Connection: an open flag and a send that records the frames."""
+
+    def __init__(self) -> None:
+        self.open = True
+        self.frames: list[dict[str, Any]] = []
+
+    def send(self, data: bytes) -> bool:
+        self.frames.append(loads(data))
+        return True
+
+
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)  # the worker's own timers drive it: nothing else to await
+
+
+async def test_the_cheap_worker_sends_on_turns_and_stops_with_its_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steady: a send whose time comes before the turn goes out when the turn comes; a phase that ends
+    without its turn counts `no_turn`, and its leftover timers send nothing afterwards. Saturation: each turn
+    sends the next message at once until the end of the phase; the turn after it is kept (for the goodbye)."""
+    monkeypatch.setattr(sansio, "TURN_TIMEOUT_S", 0.2)
+    worker = sansio.SansioWorker(base="http://127.0.0.1:1", run_id="bench", worker_id="w1")
+    conn = _FakeConnection()
+    worker.conn = conn  # type: ignore[assignment]
+    start = time.monotonic()
+    steady = asyncio.create_task(worker.steady(start, start + 0.15, 0.1, 0.0))  # sends due at +0 and +0.1
+    await _until(lambda: worker._owed == 1, "the first send to be owed")
+    assert conn.frames == []
+    worker._on_frame({"type": "turn"}, time.monotonic())
+    assert [f["client_id"] for f in conn.frames] == ["w1.1"]
+    await steady  # the second send never gets a turn
+    assert worker.errors["no_turn"] == 1
+    worker._on_frame({"type": "turn"}, time.monotonic())
+    assert worker._has_turn and len(conn.frames) == 1  # outside a phase a turn is kept, not spent
+
+    until = time.monotonic() + 0.1
+    saturate = asyncio.create_task(worker.saturate(until))
+    await _until(lambda: len(conn.frames) == 2, "the kept turn to be spent at once")
+    worker._on_frame({"type": "turn"}, time.monotonic())
+    assert len(conn.frames) == 3  # sent from the turn's own callback
+    await _until(lambda: time.monotonic() >= until, "the end of the phase")
+    worker._on_frame({"type": "turn"}, time.monotonic())
+    await saturate
+    assert len(conn.frames) == 3 and worker._has_turn and worker.errors["no_turn"] == 1
+    assert all(f["data"]["w"] == "w1" and f["data"]["c"] == f["client_id"] for f in conn.frames)
+
+
+async def test_a_steady_phase_cut_short_leaves_no_timer_sending() -> None:
+    worker = sansio.SansioWorker(base="http://127.0.0.1:1", run_id="bench", worker_id="w2")
+    conn = _FakeConnection()
+    worker.conn = conn  # type: ignore[assignment]
+    start = time.monotonic()
+    steady = asyncio.create_task(worker.steady(start, start + 0.3, 0.1, 0.0))  # due at +0, +0.1, +0.2
+    await _until(lambda: worker._owed == 1, "the first send to be owed")
+    worker._on_lost(1006)  # the socket went away: the phase ends now
+    await steady
+    assert worker.errors["socket_closed:1006"] == 1
+    worker._has_turn = True  # were a leftover timer to fire, it would send
+    await _until(lambda: time.monotonic() > start + 0.35, "the phase's remaining send times to pass")
+    assert conn.frames == []
