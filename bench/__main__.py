@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.report import scale_verdict, summarize, table, verdict
+from bench.report import cpu_ratio, scale_verdict, summarize, table, verdict
 from bench.run import BenchError, LoadOptions, echo_spec, parley_spec, run_load
 from bench.worker import dumps
 
@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--saturate", type=float, default=15.0, help="length of the saturation phase, seconds")
     load.add_argument("--ramp", type=float, default=200.0, help="joins per second while workers arrive")
     load.add_argument("--client-procs", type=int, default=1, help="client processes (default 1: see docs)")
+    load.add_argument("--client", choices=["sansio", "asyncio"], default="sansio",
+                      help="the workers' websocket client: websockets' sans-I/O protocol on asyncio transports "
+                      "(cheap, the default) or websockets' asyncio client (about twice the CPU per message)")
     load.add_argument("--postgres", nargs="?", const="postgresql+asyncpg://postgres@127.0.0.1:5432/bench",
                       default="", help="use PostgreSQL (emptied first!) instead of a fresh SQLite file")
     load.add_argument("--ws", default="websockets-sansio", help="uvicorn --ws for both servers")
@@ -64,12 +67,14 @@ def _parser() -> argparse.ArgumentParser:
 async def load(args: argparse.Namespace) -> dict[str, Any]:
     opts = LoadOptions(
         workers=args.workers, interval_s=args.interval, steady_s=args.steady, saturate_s=args.saturate,
-        ramp_per_s=args.ramp, client_procs=args.client_procs, database_url=args.postgres or "", ws=args.ws,
-        loop=args.loop, per_message_deflate=args.deflate, profile=args.profile,
+        ramp_per_s=args.ramp, client_procs=args.client_procs, client=args.client,
+        database_url=args.postgres or "", ws=args.ws, loop=args.loop, per_message_deflate=args.deflate,
+        profile=args.profile,
         extra_env=dict(item.split("=", 1) for item in args.env), instances=args.instances, redis_url=args.redis,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tag = time.strftime("%Y%m%d-%H%M%S")
+    load_before = _load_avg()
     if opts.instances > 1:
         _check_redis(opts.redis_url)
         names = ["parley", f"parley-x{opts.instances}"]
@@ -89,14 +94,17 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
         check = verdict(parley, results.get("echo")) if parley is not None else {"met": {}, "figures": {}}
     summary = {
         "when": tag, "options": asdict(opts), "backend": "postgresql" if opts.database_url else "sqlite",
-        "machine": _machine(), "results": results, "verdict": check, "rounds": [_ratio_of(r) for r in rounds],
+        "machine": _machine(), "load_avg_before": load_before, "load_avg_after": _load_avg(),
+        "results": results, "verdict": check, "rounds": [_ratio_of(r) for r in rounds],
     }
     path = args.out / f"{tag}-load-{summary['backend']}.json"
     path.write_text(dumps(summary))
     _out(table(results, check) if parley is not None else dumps(results))
-    if len(rounds) > 1:
-        ratios = ", ".join(str(r["ratio"]) for r in summary["rounds"])
-        _out(f"[bench] saturation ratio by round: {ratios}; the table shows the round with the median ratio")
+    if len(rounds) > 1 and "echo" in results:
+        ratios = ", ".join(f"{r['cpu_ratio']} ({r['ratio'] if r['ratio'] is not None else 'refused'})"
+                           for r in summary["rounds"])
+        _out(f"[bench] server CPU per message ratio (throughput ratio) by round: {ratios}; "
+             "the table shows the round with the median CPU ratio")
     _out(f"[bench] summary: {path}")
     return summary
 
@@ -119,13 +127,25 @@ async def _round(opts: LoadOptions, order: list[str], out: Path, tag: str) -> di
 
 
 def _ratio_of(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    parley, echo = (results.get(n, {}).get("saturation", {}).get("delivered_per_s") for n in ("parley", "echo"))
-    return {"parley_per_s": parley, "echo_per_s": echo, "ratio": round(parley / echo, 3) if parley and echo else None}
+    """One round's Parley against the relay: throughputs, the throughput ratio (None when a client was the
+    bottleneck: `refused` says why), server CPU per delivered message and its ratio (the figure to quote)."""
+    parley, echo = results.get("parley"), results.get("echo")
+    if parley is None or echo is None:
+        return {"ratio": None, "cpu_ratio": None, "refused": None}
+    check = verdict(parley, echo)
+    return {
+        "parley_per_s": parley["saturation"]["delivered_per_s"], "echo_per_s": echo["saturation"]["delivered_per_s"],
+        "ratio": check["figures"]["saturation_ratio"], "refused": check["refused"].get("saturation_ratio"),
+        "parley_us_per_message": parley["saturation"].get("server_cpu_us_per_message"),
+        "echo_us_per_message": echo["saturation"].get("server_cpu_us_per_message"),
+        "cpu_ratio": cpu_ratio(parley, echo),
+    }
 
 
 def _median_round(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """The round whose saturation ratio is the median (the lower of the middle two for an even count)."""
-    ranked = sorted(rounds, key=lambda r: _ratio_of(r)["ratio"] or 0.0)
+    """The round whose server CPU per message ratio is the median (the lower of the middle two for an even
+    count)."""
+    ranked = sorted(rounds, key=lambda r: _ratio_of(r)["cpu_ratio"] or 0.0)
     return ranked[(len(ranked) - 1) // 2]
 
 
@@ -149,6 +169,13 @@ async def _empty_database(url: str) -> None:
         await store.drop_all()
     finally:
         await store.close()
+
+
+def _load_avg() -> list[float]:
+    """The machine's 1, 5 and 15-minute load averages: other work on the same cores shows here."""
+    import os
+
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _machine() -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """A client process: a share of the simulated workers, driven phase by phase by the orchestrator.
 
-`python -m bench.clients '<config json>'`. Commands arrive as JSON lines on stdin (`steady`, `saturate`,
-`finish`); the process answers each with a JSON line on stdout (`paired`, `steady_done`, `saturate_done`,
-`finished`) and writes every worker's record to `results_path` at the end. Workers arrive at `ramp_per_s`.
+`python -m bench.clients '<config json>'`. The workers are `bench.sansio.SansioWorker` (config `client`:
+"sansio", the default) or `bench.worker.SimWorker` ("asyncio", websockets' asyncio client). Commands arrive
+as JSON lines on stdin (`steady`, `saturate`, `finish`); the process answers each with a JSON line on
+stdout (`paired`, `steady_done`, `saturate_done`, `finished`) and writes every worker's record to
+`results_path` at the end. Workers arrive at `ramp_per_s`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Any
 
 import httpx
 
+from bench.sansio import SansioWorker, heartbeats
 from bench.worker import SimWorker, dumps, loads
+
+CLIENTS: dict[str, type[SimWorker]] = {"sansio": SansioWorker, "asyncio": SimWorker}
 
 
 def _emit(event: str, **fields: Any) -> None:
@@ -49,7 +54,8 @@ def _worker(config: dict[str, Any], i: int) -> SimWorker:
     pair's two workers (who arrive one after the other) land on two different instances."""
     bases: list[str] = config["bases"]
     instance = (config["first"] + i) % len(bases)
-    worker = SimWorker(base=bases[instance], run_id=config["run_id"], worker_id=f"{config['prefix']}{i:05d}n{instance}")
+    kind = CLIENTS[config.get("client", "sansio")]
+    worker = kind(base=bases[instance], run_id=config["run_id"], worker_id=f"{config['prefix']}{i:05d}n{instance}")
     worker.instance = instance
     return worker
 
@@ -63,6 +69,8 @@ async def main(config: dict[str, Any]) -> None:
     reader = await _commands()
     rng = random.Random(config.get("seed", 0))
     workers = [_worker(config, i) for i in range(config["count"])]
+    cheap = [w for w in workers if isinstance(w, SansioWorker)]
+    sweep = asyncio.create_task(heartbeats(cheap)) if cheap else None  # the asyncio workers ping on their own
     # No keep-alive: each worker is its own browser, and a reused connection can race the server closing it.
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
@@ -101,6 +109,8 @@ async def main(config: dict[str, Any]) -> None:
                 "cross_latencies": [t for w in workers if _cross(w) for t in w.latencies],
             })
             await asyncio.to_thread(Path(config["results_path"]).write_text, records)
+            if sweep is not None:
+                sweep.cancel()
             _emit("finished")
             return
 

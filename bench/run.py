@@ -11,6 +11,7 @@ joining one of them in turn, so that the two workers of a pair are on different 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import sys
 import time
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.servers import Profiler, ServerGroup, ServerSpec
+from bench.servers import Profiler, ServerGroup, ServerSpec, run_queue_wait_s
 from bench.worker import dumps, loads
 
 RUN_ID = "bench"
@@ -33,6 +34,7 @@ class LoadOptions:
     saturate_warmup_s: float = 2.0
     ramp_per_s: float = 200.0
     client_procs: int = 1
+    client: str = "sansio"  # the simulated workers' websocket client: "sansio" (cheap) or "asyncio"
     database_url: str = ""  # "" = SQLite in a fresh directory
     ws: str = "websockets-sansio"
     loop: str = "uvloop"
@@ -49,7 +51,11 @@ class Phase:
     start: float = 0.0
     until: float = 0.0
     server_cpu_s: float = 0.0
-    client_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0  # all client processes together
+    client_cpu_s_by_proc: list[float] = field(default_factory=list)  # each client process's own
+    load_avg: float = 0.0  # the machine's 1-minute load average at the end of the phase
+    server_wait_s: float = 0.0  # the servers' event loops runnable but waiting for a core (Linux schedstat)
+    client_wait_s_by_proc: list[float] = field(default_factory=list)  # the same for each client process
 
 
 class BenchError(Exception):
@@ -74,6 +80,9 @@ class ClientProc:
     def send(self, **command: Any) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write((dumps(command) + "\n").encode())
+
+    def wait_s(self) -> float:
+        return run_queue_wait_s(self.proc.pid)
 
     def cpu_s(self) -> float:
         import psutil
@@ -137,6 +146,10 @@ async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str)
                 "Run again with a lower --ramp."
             ) from None
         arrive.until, arrive.server_cpu_s = time.monotonic(), server.cpu_s() - cpu0
+        # From each client process's start (its imports included) to its workers all paired.
+        arrive.client_cpu_s_by_proc = [c.cpu_s() for c in clients]
+        arrive.client_cpu_s = sum(arrive.client_cpu_s_by_proc)
+        arrive.load_avg = round(os.getloadavg()[0], 2)
         connected_rss = server.rss()
 
         if opts.profile:
@@ -148,7 +161,7 @@ async def run_load(spec: ServerSpec, opts: LoadOptions, out_dir: Path, tag: str)
         )
         saturate = await _timed_phase(
             server, clients, "saturate", "saturate_done", opts.saturate_s, timeout=opts.saturate_s + 120,
-        )
+        ) if opts.saturate_s > 0 else Phase()  # --saturate 0: steady load only
         if profiler is not None:
             await profiler.stop()
         for c in clients:
@@ -193,6 +206,7 @@ async def _spawn_clients(bases: list[str], opts: LoadOptions, out_dir: Path, tag
             "bases": bases, "first": sum(shares[:k]),
             "run_id": RUN_ID, "prefix": f"{tag.replace('-', '')}p{k}w", "count": count,
             "ramp_per_s": opts.ramp_per_s / opts.client_procs, "results_path": str(results), "seed": k,
+            "client": opts.client,
         }
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.clients", dumps(config),
@@ -213,10 +227,15 @@ async def _timed_phase(
     for c in clients:
         c.send(cmd=cmd, start=phase.start, until=phase.until, **extra)
     await asyncio.sleep(max(0.0, phase.start - time.monotonic()))
-    cpu0, ccpu0 = server.cpu_s(), sum(c.cpu_s() for c in clients)
+    cpu0, ccpu0 = server.cpu_s(), [c.cpu_s() for c in clients]
+    wait0, cwait0 = server.wait_s(), [c.wait_s() for c in clients]
     await asyncio.sleep(max(0.0, phase.until - time.monotonic()))
     phase.server_cpu_s = server.cpu_s() - cpu0
-    phase.client_cpu_s = sum(c.cpu_s() for c in clients) - ccpu0
+    phase.server_wait_s = server.wait_s() - wait0
+    phase.client_wait_s_by_proc = [c.wait_s() - before for c, before in zip(clients, cwait0, strict=True)]
+    phase.client_cpu_s_by_proc = [c.cpu_s() - before for c, before in zip(clients, ccpu0, strict=True)]
+    phase.client_cpu_s = sum(phase.client_cpu_s_by_proc)
+    phase.load_avg = round(os.getloadavg()[0], 2)
     for c in clients:
         await c.expect(done, timeout)
     return phase

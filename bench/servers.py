@@ -22,6 +22,17 @@ REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 60.0
 
 
+def run_queue_wait_s(pid: int) -> float:
+    """Seconds the process's main thread (its event loop) has spent runnable but waiting for a core, from
+    Linux's /proc/<pid>/schedstat; 0.0 where that is not available. Over a phase, it tells a process held
+    back by other work on the machine from one that had nothing to do."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,6 +116,9 @@ class ServerProcess:
             return 0.0
         return float(times.user + times.system)
 
+    def wait_s(self) -> float:
+        return run_queue_wait_s(self.ps.pid if self.ps is not None else 0)
+
     async def stop(self) -> None:
         if self._sampler is not None:
             self._sampler.cancel()
@@ -162,6 +176,9 @@ class ServerGroup:
 
     def cpu_s(self) -> float:
         return sum(server.cpu_s() for server in self.servers)
+
+    def wait_s(self) -> float:
+        return sum(server.wait_s() for server in self.servers)
 
     async def stop(self) -> None:
         await asyncio.gather(*(server.stop() for server in self.servers))

@@ -1,5 +1,6 @@
-"""One simulated worker, going the real way: HTTP join with MTurk's parameters, websocket hello, waiting
-room, pairing, chatting when the world gives it a turn, goodbye, submit.
+"""One simulated worker on websockets' asyncio client (`--client asyncio`), going the real way: HTTP join
+with MTurk's parameters, websocket hello, waiting room, pairing, chatting when the world gives it a turn,
+goodbye, submit. `bench/sansio.py` is the same worker on a cheaper transport (the default).
 
 It keeps what the report needs and nothing else: the client ids the server acked, the partner messages it
 received (by client id, to check exactly-once), (sent, received) times for relay latency, and errors by
@@ -75,6 +76,16 @@ class SimWorker:
     async def arrive(self, http: httpx.AsyncClient) -> bool:
         """Join, connect, say hello, wait to be paired. False (with an error counted) if any step fails."""
         self.t_join = time.monotonic()
+        token = await self.join(http)
+        if token is None or not await self.connect(token):
+            return False
+        if not await self.wait_state({"in_task"}, PAIR_TIMEOUT_S):
+            self.errors[f"not_paired:{self.state or 'no_state'}"] += 1
+            return False
+        return True
+
+    async def join(self, http: httpx.AsyncClient) -> str | None:
+        """The HTTP join, with MTurk's parameters: the token for the socket, or None (an error counted)."""
         try:
             reply = await http.post(f"{self.base}/task/{self.run_id}/join", json={
                 "assignment_id": self.assignment_id, "hit_id": f"H{self.worker_id}", "worker_id": self.worker_id,
@@ -82,22 +93,25 @@ class SimWorker:
             })
         except httpx.HTTPError as exc:
             self.errors[f"join_http:{type(exc).__name__}"] += 1
-            return False
+            return None
         if reply.status_code != 200:
             self.errors[f"join_refused:{reply.json().get('error', {}).get('code', reply.status_code)}"] += 1
-            return False
-        token = reply.json()["token"]
+            return None
+        return str(reply.json()["token"])
+
+    def hello(self, token: str) -> str:
+        return dumps({"type": "hello", "v": PROTOCOL_VERSION, "token": token, "last_seq": 0})
+
+    async def connect(self, token: str) -> bool:
+        """Open the socket and say hello; its reader and heartbeat run as tasks of their own."""
         url = self.base.replace("http://", "ws://") + "/ws"
         try:
             self.ws = await connect(url, open_timeout=30, ping_interval=None, max_size=2**20)
-            await self.ws.send(dumps({"type": "hello", "v": PROTOCOL_VERSION, "token": token, "last_seq": 0}))
+            await self.ws.send(self.hello(token))
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
             self.errors[f"connect:{type(exc).__name__}"] += 1
             return False
         self._tasks = [asyncio.create_task(self._read(self.ws)), asyncio.create_task(self._heartbeat(self.ws))]
-        if not await self.wait_state({"in_task"}, PAIR_TIMEOUT_S):
-            self.errors[f"not_paired:{self.state or 'no_state'}"] += 1
-            return False
         return True
 
     # ---- chatting ------------------------------------------------------------------------------
@@ -207,7 +221,7 @@ class SimWorker:
                 self.senders.add(data["w"])
                 self.latencies.append((data["t"], now))
         elif kind == "turn":
-            self._turn.set()
+            self._on_turn()
         elif kind == "ack":
             self.acked.append(frame["client_id"])
         elif kind == "state":
@@ -217,6 +231,9 @@ class SimWorker:
             self._state_changed.set()
         elif kind == "error":
             self.errors[f"error_frame:{frame.get('code')}"] += 1
+
+    def _on_turn(self) -> None:
+        self._turn.set()
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
         while True:
