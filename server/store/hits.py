@@ -15,8 +15,8 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, func, i
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
-from server.states import HitStatus
-from server.store.compensations import COMPENSATION_FREE
+from server.states import BonusStatus, HitStatus
+from server.store.compensations import COMPENSATION_FREE, COMPENSATION_LIVE
 from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.models import now
 from server.store.store import Store
@@ -113,7 +113,7 @@ class BonusRecord(SQLModel, table=True):
     amount_cents: int
     fee_cents: int
     reason: str = Field(max_length=1024)
-    status: str = Field(default="sending", max_length=16)  # sending | paid
+    status: str = Field(default=BonusStatus.SENDING, max_length=16)  # a BonusStatus
     created_at: float = Field(default_factory=now)
 
 
@@ -347,11 +347,11 @@ class HitStore:
             )
             bonuses = await conn.execute(
                 select(func.coalesce(func.sum(_BONUS.c.amount_cents + _BONUS.c.fee_cents), 0))
-                .where(_BONUS.c.run_id == run_id, _BONUS.c.status != "paid")
+                .where(_BONUS.c.run_id == run_id, _BONUS.c.status != BonusStatus.PAID)
             )
             compensations = await conn.execute(
                 select(func.coalesce(func.sum(_COMP.c.amount_cents + _COMP.c.fee_cents), 0))
-                .where(_COMP.c.run_id == run_id, _COMP.c.status.in_(("creating", "open")))
+                .where(_COMP.c.run_id == run_id, _COMP.c.status.in_(COMPENSATION_LIVE))
             )
         reserved = int(hits.scalar_one()) + int(bonuses.scalar_one()) + int(compensations.scalar_one())
         return Money(spent_cents=total - reserved, reserved_cents=reserved)
@@ -401,6 +401,6 @@ class HitStore:
         rows = await self.store.fetch_all(select(_BONUS).where(_BONUS.c.run_id == run_id).order_by(_BONUS.c.created_at))
         return [BonusRecord.model_validate(r._mapping) for r in rows]
 
-    async def set_bonus_status(self, token: str, status: str) -> None:
+    async def set_bonus_status(self, token: str, *, status: BonusStatus) -> None:
         async with self.store.transaction() as conn:
             await conn.execute(update(_BONUS).where(_BONUS.c.token == token).values(status=status))
