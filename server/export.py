@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from server.states import AgentState
+from server.states import AgentState, AssignmentStatus
 from server.store import AgentRow, Conversation, Store
 from server.store.hits import FormAnswer, HitStore
 from server.store.review import MessageLine, ReviewStore
@@ -105,7 +105,7 @@ def parlai_metadata(run_id: str, task_module: str, *, speakers: list[str], creat
 
 FORM_CSV_COLUMNS = ["run_id", "item_id", "worker_id", "assignment_id", "hit_id", "review_status", "submitted_at",
                     "error"]
-FORM_REVIEW = {"Approved": "approved", "Rejected": "rejected"}
+FORM_REVIEW: dict[str, str] = {AssignmentStatus.APPROVED: "approved", AssignmentStatus.REJECTED: "rejected"}
 
 
 def form_record(answer: FormAnswer, salt: str, raw: bool) -> dict[str, Any]:

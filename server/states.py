@@ -61,6 +61,45 @@ class HitStatus(StrEnum):
     FAILED = "failed"  # MTurk never made it (nothing was charged)
 
 
+class AssignmentStatus(StrEnum):
+    """MTurk's status of a submitted assignment, in MTurk's own words (`assignment_status` of a HIT record or a
+    form answer): MTurk's vocabulary, kept as MTurk says it; `hit_count` maps it onto Parley's."""
+
+    SUBMITTED = "Submitted"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+class HitCount(StrEnum):
+    """What the dashboard and `/metrics` count a HIT as: its `HitStatus`, except that a reviewed HIT with one
+    assignment counts as approved or rejected, as that assignment's MTurk status says (`hit_count`)."""
+
+    CREATING = HitStatus.CREATING.value
+    OPEN = HitStatus.OPEN.value
+    TAKEN = HitStatus.TAKEN.value
+    CLOSED = HitStatus.CLOSED.value
+    SUBMITTED = HitStatus.SUBMITTED.value
+    APPROVED = "approved"  # reviewed: its assignment approved
+    REJECTED = "rejected"  # reviewed: its assignment rejected
+    REVIEWED = HitStatus.REVIEWED.value  # reviewed, no one outcome: a form HIT's several assignments
+    EXPIRED = HitStatus.EXPIRED.value
+    FAILED = HitStatus.FAILED.value
+
+
+# Keyed by the stored words (a StrEnum member hashes as its value).
+_REVIEW_OUTCOME: dict[str, HitCount] = {
+    AssignmentStatus.APPROVED: HitCount.APPROVED, AssignmentStatus.REJECTED: HitCount.REJECTED,
+}
+
+
+def hit_count(status: str, assignment_status: str = "") -> HitCount:
+    """The one mapping from a HIT record (Parley's `HitStatus`, MTurk's `AssignmentStatus` of its assignment)
+    to what it is counted as."""
+    if status == HitStatus.REVIEWED:
+        return _REVIEW_OUTCOME.get(assignment_status, HitCount.REVIEWED)
+    return HitCount(status)
+
+
 class BonusStatus(StrEnum):
     """An MTurk bonus record's status (`mturk_bonus.status`)."""
 

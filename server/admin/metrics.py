@@ -11,7 +11,8 @@ the numbers include spend. Prometheus sends it with `authorization: {credentials
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -25,6 +26,8 @@ from server.store.review import ReviewStore
 if TYPE_CHECKING:
     from server.registry import Runs
     from server.store import Store
+
+Label = TypeVar("Label", bound=str)  # a state's name: plain, or an enum member
 
 
 async def collect(store: Store, runs: Runs) -> list[Metric]:
@@ -73,7 +76,7 @@ async def metrics(request: Request) -> Response:
     return Response(registry.render(await collect(state.store, state.runs)), media_type=CONTENT_TYPE)
 
 
-def _by_run(name: str, help_text: str, counts: dict[tuple[str, str], int], label: str) -> GaugeMetricFamily:
+def _by_run(name: str, help_text: str, counts: Mapping[tuple[str, Label], int], label: str) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, help_text, labels=["run", label])
     for (run_id, value), count in sorted(counts.items()):
         family.add_metric([run_id, value], count)

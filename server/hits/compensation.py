@@ -13,17 +13,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import time
 from dataclasses import dataclass
 from html import escape
 
 from server.hits import plan as rules
-from server.hits.publisher import epoch
+from server.hits.publisher import status_of
 from server.hits.quals import Qualifications
 from server.hits.review import ReviewError
 from server.providers.mturk import MTurk, MTurkError
 from server.run_flags import FlagError, reward
-from server.states import CompensationStatus
+from server.states import AssignmentStatus, CompensationStatus, HitStatus
 from server.store import Store
 from server.store.compensations import CompensationRecord, CompensationStore
 from server.store.hits import HitStore
@@ -166,18 +165,16 @@ class Compensations:
         if record.status != CompensationStatus.OPEN or not record.hit_id:
             return record
         reply = await self.mturk.call("ListAssignmentsForHIT", HITId=record.hit_id,
-                                      AssignmentStatuses=["Submitted", "Approved"])
+                                      AssignmentStatuses=[AssignmentStatus.SUBMITTED, AssignmentStatus.APPROVED])
         for assignment in reply.get("Assignments", []):
-            if assignment["AssignmentStatus"] == "Submitted":
+            if assignment["AssignmentStatus"] == AssignmentStatus.SUBMITTED:
                 await _approve(self.mturk, assignment["AssignmentId"], record.reason)
             await self.records.update(record.token, status=CompensationStatus.PAID,
                                       assignment_id=assignment["AssignmentId"])
             return record.model_copy(update={"status": CompensationStatus.PAID,
                                              "assignment_id": assignment["AssignmentId"]})
         hit = (await self.mturk.call("GetHIT", HITId=record.hit_id))["HIT"]
-        closed = hit.get("HITStatus") in ("Reviewable", "Reviewing", "Disposed") or (
-            epoch(hit.get("Expiration")) <= time.time())
-        if closed and not hit.get("NumberOfAssignmentsPending") and not hit.get("NumberOfAssignmentsCompleted"):
+        if status_of(hit) == HitStatus.CLOSED and not hit.get("NumberOfAssignmentsCompleted"):
             await self.records.update(record.token, status=CompensationStatus.EXPIRED)
             return record.model_copy(update={"status": CompensationStatus.EXPIRED})
         return record

@@ -7,6 +7,7 @@ an export of a run of any size holds one page of rows at a time.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import Index, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from server.states import HitCount, hit_count
 from server.store.compensations import COMPENSATION_FREE
 from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.hits import HIT_FREE, BonusRecord, HitPlan, HitRecord
@@ -100,13 +102,16 @@ class ReviewStore:
         stmt = select(_MESSAGE.c.run_id, func.count()).group_by(_MESSAGE.c.run_id)
         return {str(r[0]): int(r[1]) for r in await self.store.fetch_all(stmt)}
 
-    async def hit_states(self, run_id: str | None = None) -> dict[tuple[str, str], int]:
-        """(run id, HIT status or, once worked, its assignment status) -> HITs."""
-        status = func.coalesce(func.nullif(_HIT.c.assignment_status, ""), _HIT.c.status)
-        stmt = select(_HIT.c.run_id, status, func.count()).group_by(_HIT.c.run_id, status)
+    async def hit_states(self, run_id: str | None = None) -> dict[tuple[str, HitCount], int]:
+        """(run id, what the HIT counts as: `hit_count` of its status and its assignment's) -> HITs."""
+        columns = (_HIT.c.run_id, _HIT.c.status, _HIT.c.assignment_status)
+        stmt = select(*columns, func.count()).group_by(*columns)
         if run_id is not None:
             stmt = stmt.where(_HIT.c.run_id == run_id)
-        return {(str(r[0]), str(r[1]).lower()): int(r[2]) for r in await self.store.fetch_all(stmt)}
+        counts: Counter[tuple[str, HitCount]] = Counter()
+        for r in await self.store.fetch_all(stmt):
+            counts[(str(r[0]), hit_count(str(r[1]), str(r[2])))] += int(r[3])
+        return dict(counts)
 
     async def budgets(self, run_id: str | None = None) -> dict[str, int]:
         """Run id -> budget cap in cents (0: no cap), for runs the HIT manager publishes."""
