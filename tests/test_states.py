@@ -66,7 +66,7 @@ def test_the_page_gets_every_state_with_its_text_and_flags() -> None:
 
 
 async def test_a_run_is_stored_active_and_every_run_status_reads_back_as_itself(store: Store) -> None:
-    await store.ensure_run("r1", "worlds.echo", {})
+    await store.ensure_run("r1", task_module="worlds.echo", options={})
     row = await store.get_run("r1")
     assert row is not None and RunStatus(row.status) is RunStatus.ACTIVE
     for status in RunStatus:

@@ -44,7 +44,7 @@ class RequesterDesk:
         if self.manager is not None:
             await _calling(self.manager.review.unblock(worker_id))
         else:
-            await self.store.set_worker_block(worker_id, None)
+            await self.store.set_worker_block(worker_id, reason=None)
         await self._record(worker_id, "unblock", "", actor=actor)
         return {"action": "unblock", "worker_id": worker_id}
 

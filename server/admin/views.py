@@ -85,7 +85,7 @@ async def run_snapshot(*, store: Store, runs: Runs, run_id: str) -> dict[str, An
             "by_status": {str(count): n for count, n in hits.items()},
         },
         "spend": await _money(store, run_id, budget or 0),
-        "flagged": len({a.agent_id for a in await reviews.actions_for_run(run_id, "flag")}),
+        "flagged": len({a.agent_id for a in await reviews.actions_for_run(run_id, action="flag")}),
         "recent": [
             {
                 "id": conv.id, "index": conv.index, "state": conv.state, "created_at": conv.created_at,
@@ -111,7 +111,7 @@ async def transcript(*, store: Store, conversation_id: str) -> dict[str, Any] | 
     reviews = ReviewStore(store)
     agents = await reviews.agents_by_id(conv.participants.values())
     actions = await reviews.actions_for(agents)
-    messages = await reviews.messages_after(conversation_id, None, TRANSCRIPT_LIMIT)
+    messages = await reviews.messages_after(conversation_id, after=None, limit=TRANSCRIPT_LIMIT)
     participants = []
     for role, who in conv.participants.items():
         agent = agents.get(who)

@@ -129,11 +129,11 @@ class Review:
         """A soft block: Parley refuses the worker and MTurk hides Parley's HITs from them."""
         if not reason.strip():
             raise ReviewError("a block needs a reason")
-        await self.store.set_worker_block(worker_id, reason)
+        await self.store.set_worker_block(worker_id, reason=reason)
         await self.quals.grant(await self.quals.type_id(SOFT_BLOCK), worker_id)
 
     async def unblock(self, worker_id: str) -> None:
-        await self.store.set_worker_block(worker_id, None)
+        await self.store.set_worker_block(worker_id, reason=None)
         await self.quals.revoke(await self.quals.type_id(SOFT_BLOCK), worker_id)
 
     async def notify(self, worker_ids: list[str], subject: str, message: str) -> list[dict[str, Any]]:

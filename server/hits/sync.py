@@ -90,7 +90,7 @@ class AssignmentSync:
         status = str(assignment["AssignmentStatus"])
         if record.question == HTML:  # a form HIT's assignments are rows of their own (see hits/forms.py)
             await self.hit_store.set_form_status(
-                assignment["AssignmentId"], status, epoch(assignment.get("AutoApprovalTime"))
+                assignment["AssignmentId"], status=status, auto_approve_at=epoch(assignment.get("AutoApprovalTime"))
             )
             return
         await self.hit_store.set_hit(

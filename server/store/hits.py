@@ -15,7 +15,7 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, func, i
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
-from server.states import BonusStatus, HitStatus
+from server.states import AssignmentStatus, BonusStatus, HitStatus
 from server.store.compensations import COMPENSATION_FREE, COMPENSATION_LIVE
 from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.models import now
@@ -228,7 +228,7 @@ class HitStore:
         return record
 
     async def adopt_hit(
-        self, run_id: str, hit_id: str, charge_cents: int, *, status: HitStatus, expires_at: float, **fields: Any
+        self, run_id: str, *, hit_id: str, charge_cents: int, status: HitStatus, expires_at: float, **fields: Any
     ) -> HitRecord:
         """Record a HIT found on MTurk that no record names (made just before a crash)."""
         async with self.store.transaction() as conn:
@@ -271,10 +271,14 @@ class HitStore:
                 await conn.execute(insert(_ANSWER).values(**answer.model_dump()))
             return True
         except IntegrityError:
-            await self.set_form_status(answer.assignment_id, answer.assignment_status, answer.auto_approve_at)
+            await self.set_form_status(
+                answer.assignment_id, status=answer.assignment_status, auto_approve_at=answer.auto_approve_at
+            )
             return False
 
-    async def set_form_status(self, assignment_id: str, status: str, auto_approve_at: float | None = None) -> None:
+    async def set_form_status(
+        self, assignment_id: str, *, status: AssignmentStatus | str, auto_approve_at: float | None = None
+    ) -> None:
         values: dict[str, Any] = {"assignment_status": status, "updated_at": now()}
         if auto_approve_at is not None:
             values["auto_approve_at"] = auto_approve_at
@@ -364,12 +368,12 @@ class HitStore:
 
     # ---- qualifications -----------------------------------------------------------------------
 
-    async def qualification(self, account: str, name: str) -> str | None:
+    async def qualification(self, account: str, *, name: str) -> str | None:
         stmt = select(_QUAL.c.type_id).where(_QUAL.c.account == account, _QUAL.c.name == name)
         row = await self.store.fetch_one(stmt)
         return str(row[0]) if row else None
 
-    async def remember_qualification(self, account: str, name: str, type_id: str) -> None:
+    async def remember_qualification(self, account: str, *, name: str, type_id: str) -> None:
         try:
             async with self.store.transaction() as conn:
                 await conn.execute(insert(_QUAL).values(account=account, name=name, type_id=type_id))

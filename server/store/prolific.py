@@ -134,7 +134,7 @@ class ProlificRecords:
         )
         return [StudyPlan.model_validate(r._mapping) for r in rows]
 
-    async def set_publishing(self, run_id: str, publishing: bool) -> bool:
+    async def set_publishing(self, run_id: str, *, publishing: bool) -> bool:
         """Whether the run has a plan on this account (and now publishes or not)."""
         async with self.store.transaction() as conn:
             done = await conn.execute(

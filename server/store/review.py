@@ -175,13 +175,13 @@ class ReviewStore:
         rows = await self.store.fetch_all(stmt)
         return [(Conversation.model_validate(_without(r._mapping, "message_count")), int(r[-1])) for r in rows]
 
-    async def conversations_after(self, run_id: str, after: Cursor | None, limit: int) -> list[Conversation]:
+    async def conversations_after(self, run_id: str, *, after: Cursor | None, limit: int) -> list[Conversation]:
         """Task conversations of a run, oldest first, the page after `after`."""
         stmt = select(_CONV).where(_CONV.c.run_id == run_id, _CONV.c.kind == "task")
         stmt = _after(stmt, _CONV, after).order_by(_CONV.c.created_at, _CONV.c.id).limit(limit)
         return [Conversation.model_validate(r._mapping) for r in await self.store.fetch_all(stmt)]
 
-    async def messages_after(self, conversation_id: str, after: Cursor | None, limit: int) -> list[MessageLine]:
+    async def messages_after(self, conversation_id: str, *, after: Cursor | None, limit: int) -> list[MessageLine]:
         m = _MESSAGE.c
         stmt = select(m.id, m.agent_id, m.sender, m.kind, m.text, m.data, m.created_at).where(
             m.conversation_id == conversation_id
@@ -219,7 +219,7 @@ class ReviewStore:
             return existing, False
         return action, True
 
-    async def actions_for_run(self, run_id: str, action: str | None = None) -> list[ReviewAction]:
+    async def actions_for_run(self, run_id: str, *, action: str | None = None) -> list[ReviewAction]:
         stmt = select(_REVIEW).where(_REVIEW.c.run_id == run_id).order_by(_REVIEW.c.created_at)
         if action is not None:
             stmt = stmt.where(_REVIEW.c.action == action)

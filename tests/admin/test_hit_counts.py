@@ -34,7 +34,7 @@ class NoRunServed:
 
 
 async def _run_with_every_kind_of_hit(store: Store) -> None:
-    await store.ensure_run("r1", "tests.support.tasks:qa", {})
+    await store.ensure_run("r1", task_module="tests.support.tasks:qa", options={})
     hits = HitStore(store)
     await hits.save_plan(HitPlan(run_id="r1", account="test", reward_cents=100))
     for status, assignment_status, fields in RECORDS:

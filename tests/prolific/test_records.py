@@ -68,12 +68,12 @@ async def test_concurrent_bonuses_cannot_both_pass_the_budget(store: Store, db_u
 async def test_a_plan_planned_again_publishes_again_and_keeps_its_settings(store: Store) -> None:
     records = ProlificRecords(store, "builtin")
     await records.save_plan(StudyPlan(run_id="r", task_module="worlds.chat_demo", reward_cents=150, budget_cents=900))
-    assert await records.set_publishing("r", False)
+    assert await records.set_publishing("r", publishing=False)
     assert not (await records.plans())[0].publishing
     with pytest.raises(ValueError, match="another Prolific account"):
         await ProlificRecords(store, "https://api.prolific.com/api/v1").save_plan(
             StudyPlan(run_id="r", task_module="worlds.chat_demo", reward_cents=150))
-    assert not await ProlificRecords(store, "elsewhere").set_publishing("r", True)
+    assert not await ProlificRecords(store, "elsewhere").set_publishing("r", publishing=True)
 
 
 def test_the_built_in_prolific_has_one_writer_per_state_file(tmp_path: Path) -> None:
