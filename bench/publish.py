@@ -59,7 +59,7 @@ async def publish(args: argparse.Namespace) -> dict[str, Any]:
             hit_store = HitStore(store)
             publisher = Publisher(mturk, hit_store, Qualifications(mturk, hit_store), "http://127.0.0.1:8000")
             task = load_task("bench.tasks:chat")
-            await store.ensure_run("bench", "bench.tasks:chat", {})
+            await store.ensure_run("bench", task_module="bench.tasks:chat", options={})
             plan = await hit_store.save_plan(HitPlan(run_id="bench", account=mturk.account, reward_cents=5))
             started = time.perf_counter()
             await publisher.hit_type(plan, task)

@@ -65,7 +65,7 @@ def resumes(agent_id: str, claimed_id: str) -> bool:
 async def worker_cap_refusal(store: Store, caps: Caps, *, worker_id: str, run_id: str) -> Refusal | None:
     """The per-worker caps, counting what the worker has shown to be real: assignments whose page
     connected, and units of work (docs/protocol.md, "Claims"). A bare join counts for neither."""
-    units, open_ = await store.worker_agents_in_run(worker_id, run_id)
+    units, open_ = await store.worker_agents_in_run(worker_id, run_id=run_id)
     if open_ >= caps.per_worker_concurrent:
         return Refusal(
             "too_many_concurrent",

@@ -15,7 +15,7 @@ from server.cli_app import Target, _run, app, console
 from server.export import FORMATS, export_run
 from server.hits import HitManager
 from server.hits.forms import AGREEMENT_STATUSES, agreement_of, html_form_of
-from server.states import HitStatus
+from server.states import AssignmentStatus, HitStatus
 from server.store.hits import HIT_LIVE, FormAnswer, HitStore
 from server.tasks import load_task
 
@@ -52,7 +52,7 @@ async def _answers_summary(hit_store: HitStore, run_id: str, answers: list[FormA
     kept = Counter(a.hit_id for a in answers)
     pending = sum(max(0, r.max_assignments - kept.get(r.hit_id or "", 0))
                   for r in await hit_store.hits(run_id, statuses=(*HIT_LIVE, HitStatus.CLOSED)))
-    waiting = sum(1 for a in answers if a.assignment_status == "Submitted")
+    waiting = sum(1 for a in answers if a.assignment_status == AssignmentStatus.SUBMITTED)
     return (f"Run {run_id}: {len(answers)} answer(s) in ({waiting} awaiting review), {pending} still pending on "
             "HITs that may yet be worked; agreement below counts the answers in, except rejected ones.")
 

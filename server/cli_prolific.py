@@ -145,7 +145,7 @@ async def _register(
         raise ValueError(f"run {run_id} already exists for {existing.task_module}, not {module}: use a new --run-id")
     await plan_run(provider, run_id=run_id, task_module=module, task=task, budget_cents=rules.cents(budget),
                    estimated_minutes=minutes)
-    await store.ensure_run(run_id, module, {})
+    await store.ensure_run(run_id, task_module=module, options={})
     await store.set_run_status(run_id, status=RunStatus.ACTIVE)  # running a stopped run again resumes it
     return servers
 
@@ -205,7 +205,7 @@ async def stop(provider: ProlificProvider, store: Store, run_id: str) -> None:
     if await store.get_run(run_id) is None:
         raise ValueError(f"there is no run {run_id} in this database; `parley status` lists the runs")
     await store.set_run_status(run_id, status=RunStatus.STOPPED)
-    await provider.records.set_publishing(run_id, False)
+    await provider.records.set_publishing(run_id, publishing=False)
 
 
 def _published(settings: Settings, run_id: str, child: Child | None) -> None:
@@ -340,7 +340,7 @@ def unblock(ctx: typer.Context, participant_id: str) -> None:
 def expire(ctx: typer.Context, run_id: str) -> None:
     """Stop recruiting for a run: its study stops taking people (those working may still hand in)."""
     async def work(provider: ProlificProvider, store: Store) -> None:
-        await provider.records.set_publishing(run_id, False)
+        await provider.records.set_publishing(run_id, publishing=False)
         await provider.expire(run_id)
 
     _with(ctx, work)

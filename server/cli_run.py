@@ -103,7 +103,7 @@ async def register(
         public_url=settings.public_url, question=question, assignments=assignments,
         lifetime_s=settings.hit_lifetime_s, max_hits=flags.hits or 0,
     )
-    await store.ensure_run(run_id, module, flags.options())
+    await store.ensure_run(run_id, task_module=module, options=flags.options())
     await store.set_run_status(run_id, status=RunStatus.ACTIVE)  # running a stopped run again resumes it
     return Registered(plan=plan, servers=servers)
 

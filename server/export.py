@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from server.states import AgentState
+from server.states import AgentState, AssignmentStatus
 from server.store import AgentRow, Conversation, Store
 from server.store.hits import FormAnswer, HitStore
 from server.store.review import MessageLine, ReviewStore
@@ -73,13 +73,13 @@ async def export_run(
     write_record = {"jsonl": _jsonl_record, "parlai": _parlai_record, "csv": _csv_record}[fmt]
     after: tuple[float, str] | None = None
     answers = await HitStore(store).form_answers(run_id)
-    if fmt == "csv" and answers and not await reviews.conversations_after(run_id, None, 1):
+    if fmt == "csv" and answers and not await reviews.conversations_after(run_id, after=None, limit=1):
         for chunk in _form_csv(answers, salt, raw_worker_ids):
             yield chunk
         return
     if fmt == "csv":
         yield _csv_line(CSV_COLUMNS)
-    while batch := await reviews.conversations_after(run_id, after, conversation_page):
+    while batch := await reviews.conversations_after(run_id, after=after, limit=conversation_page):
         after = (batch[-1].created_at, batch[-1].id)
         agents = await reviews.agents_by_id(a for c in batch for a in c.participants.values())
         world = await reviews.world_data(c.id for c in batch)
@@ -105,7 +105,7 @@ def parlai_metadata(run_id: str, task_module: str, *, speakers: list[str], creat
 
 FORM_CSV_COLUMNS = ["run_id", "item_id", "worker_id", "assignment_id", "hit_id", "review_status", "submitted_at",
                     "error"]
-FORM_REVIEW = {"Approved": "approved", "Rejected": "rejected"}
+FORM_REVIEW: dict[str, str] = {AssignmentStatus.APPROVED: "approved", AssignmentStatus.REJECTED: "rejected"}
 
 
 def form_record(answer: FormAnswer, salt: str, raw: bool) -> dict[str, Any]:
@@ -140,7 +140,7 @@ def _csv_value(value: Any) -> str:
 
 async def _message_pages(reviews: ReviewStore, conversation_id: str, size: int) -> AsyncIterator[list[MessageLine]]:
     after: tuple[float, str] | None = None
-    while page := await reviews.messages_after(conversation_id, after, size):
+    while page := await reviews.messages_after(conversation_id, after=after, limit=size):
         after = (page[-1].created_at, page[-1].id)
         yield page
 

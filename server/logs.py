@@ -1,36 +1,29 @@
 """Logging set-up: readable lines in a terminal, or one JSON object per line (PARLEY_LOG_FORMAT=json)
-for a log collector. Pass ids with `extra={"run_id": ..., "conversation_id": ..., "agent_id": ...}`."""
+for a log collector, written by python-json-logger. Pass ids with
+`extra={"run_id": ..., "conversation_id": ..., "agent_id": ...}`: every `extra` key becomes a field."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
-CONTEXT_KEYS = ("run_id", "conversation_id", "agent_id", "worker_id")
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(OrjsonFormatter):
+    """`time` (UTC, ms, `Z`), `level`, `logger`, `message`, the instance's id (`instance`), then the record's
+    `extra` fields (run_id, conversation_id, agent_id, worker_id...) and `exception` when there is one."""
+
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
     def __init__(self, instance: str = "") -> None:
-        super().__init__()
-        self.instance = instance
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if self.instance:
-            entry["instance"] = self.instance
-        for key in CONTEXT_KEYS:
-            value = getattr(record, key, None)
-            if value is not None:
-                entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        super().__init__(
+            ["asctime", "levelname", "name", "message"],
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"},
+            static_fields={"instance": instance} if instance else None,
+        )
+        self.converter = time.gmtime  # UTC, as the `Z` says
 
 
 def configure(level: str, fmt: str = "text", instance: str = "") -> None:

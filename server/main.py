@@ -19,6 +19,7 @@ from server.admin import install_admin
 from server.admin.local_token import announce_dashboard, with_local_admin_token
 from server.delivery import open_delivery
 from server.errors import install_error_handlers
+from server.metrics import InstanceMetrics
 from server.migrations import check_schema
 from server.mturk_wiring import hit_manager, mount_sandbox
 from server.nul_guard import NulGuard
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Parley", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
     app.state.settings = settings
+    app.state.metrics = InstanceMetrics(instance_id)  # this app's registry: apps in one process never collide
     install_error_handlers(app)
     install_admin(app, settings)
     app.include_router(health.router)

@@ -119,7 +119,7 @@ class Ownership:
         """An instance recorded at this very host and listening address is dead: this process holds that
         address now. Its leases are handed back at once, so a restarted server (a crash, a deploy that
         keeps the address) continues its runs without waiting for their leases to lapse."""
-        for old in await self.leases.instances_at(self.instance.host, self.instance.url):
+        for old in await self.leases.instances_at(self.instance.host, url=self.instance.url):
             if old.id != self.id:
                 log.info("instance %s replaces %s at %s: its runs are taken over now", self.id, old.id, old.url)
                 await self.leases.retire(old.id)
@@ -186,7 +186,7 @@ class Ownership:
             if owner and lease_until >= now and owner in live:
                 continue  # alive and in time: its run
             sent_wall, sent = self._wall(), self._monotonic()
-            if not await self.leases.acquire(run_id, self.id, now=sent_wall, until=sent_wall + self.lease_s):
+            if not await self.leases.acquire(run_id, owner=self.id, now=sent_wall, until=sent_wall + self.lease_s):
                 continue
             self._valid[run_id] = sent + self.lease_s - self.margin
             previous = f" from {owner}" if owner else ""
@@ -225,5 +225,5 @@ class Ownership:
             self._valid.pop(run_id, None)
             await self.runs.drop(run_id)
             with contextlib.suppress(Exception):
-                await self.leases.release(run_id, self.id)
+                await self.leases.release(run_id, owner=self.id)
             log.info("instance %s released run %s: nothing left to do", self.id, run_id)

@@ -141,5 +141,5 @@ class StudyManager(Tending):
 
     async def stop(self, run_id: str) -> None:
         """Stop recruiting for the run; the next pass stops its study."""
-        await self.provider.records.set_publishing(run_id, False)
+        await self.provider.records.set_publishing(run_id, publishing=False)
         self.wake()

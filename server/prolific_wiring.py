@@ -87,7 +87,7 @@ async def plan_run(
         raise ValueError("a run on live Prolific needs a budget cap (rewards + Prolific's fee and VAT + bonuses)")
     known = await provider.records.plan(run_id)
     if known is not None:  # a run planned before keeps its settings and publishes again
-        await provider.records.set_publishing(run_id, True)
+        await provider.records.set_publishing(run_id, publishing=True)
         return known.model_copy(update={"publishing": True})
     return await provider.records.save_plan(StudyPlan(
         run_id=run_id, account=provider.account, task_module=task_module, reward_cents=rules.cents(task.reward),

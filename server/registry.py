@@ -38,7 +38,7 @@ class Runs:
         if run_id in self._runs:
             return self._runs[run_id]
         task = load_task(task_module, options)  # fails before anything is written
-        row = await self.store.ensure_run(run_id, task_module, options or {})
+        row = await self.store.ensure_run(run_id, task_module=task_module, options=options or {})
         if row.task_module != task_module:
             raise ValueError(f"run {run_id!r} already exists for {row.task_module}, not {task_module}")
         run = Run(
@@ -54,7 +54,7 @@ class Runs:
         Each task is loaded first, so a bad module fails here, before anything is written."""
         for run_id, task_module in runs.items():
             load_task(task_module)
-            row = await self.store.ensure_run(run_id, task_module, {})
+            row = await self.store.ensure_run(run_id, task_module=task_module, options={})
             if row.task_module != task_module:
                 raise ValueError(f"run {run_id!r} already exists for {row.task_module}, not {task_module}")
 

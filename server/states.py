@@ -1,6 +1,7 @@
-"""The states Parley records, an enum each: agents, conversations, runs and HIT records. An agent's state moves
-only through `transition`, which refuses illegal moves; a conversation's is set once, when it ends
-(`server/conversations.py`). The values are what the database stores and the wire carries.
+"""The states Parley records, an enum each: agents, conversations, runs, HIT records, bonuses and
+compensations. An agent's state moves only through `transition`, which refuses illegal moves; a
+conversation's is set once, when it ends (`server/conversations.py`). The values are what the database
+stores and the wire carries.
 
 The worker page never retypes these names: it reads them, with their labels, from `describe_states()`.
 """
@@ -58,6 +59,70 @@ class HitStatus(StrEnum):
     REVIEWED = "reviewed"  # approved or rejected
     EXPIRED = "expired"  # closed with no work (its charge is released)
     FAILED = "failed"  # MTurk never made it (nothing was charged)
+
+
+class AssignmentStatus(StrEnum):
+    """MTurk's status of a submitted assignment, in MTurk's own words (`assignment_status` of a HIT record or a
+    form answer): MTurk's vocabulary, kept as MTurk says it; `hit_count` maps it onto Parley's."""
+
+    SUBMITTED = "Submitted"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+
+class HitCount(StrEnum):
+    """What the dashboard and `/metrics` count a HIT as: its `HitStatus`, except that a reviewed HIT with one
+    assignment counts as approved or rejected, as that assignment's MTurk status says (`hit_count`)."""
+
+    CREATING = HitStatus.CREATING.value
+    OPEN = HitStatus.OPEN.value
+    TAKEN = HitStatus.TAKEN.value
+    CLOSED = HitStatus.CLOSED.value
+    SUBMITTED = HitStatus.SUBMITTED.value
+    APPROVED = "approved"  # reviewed: its assignment approved
+    REJECTED = "rejected"  # reviewed: its assignment rejected
+    REVIEWED = HitStatus.REVIEWED.value  # reviewed, no one outcome: a form HIT's several assignments
+    EXPIRED = HitStatus.EXPIRED.value
+    FAILED = HitStatus.FAILED.value
+
+
+# Keyed by the stored words (a StrEnum member hashes as its value).
+_REVIEW_OUTCOME: dict[str, HitCount] = {
+    AssignmentStatus.APPROVED: HitCount.APPROVED, AssignmentStatus.REJECTED: HitCount.REJECTED,
+}
+
+
+def hit_count(status: str, assignment_status: str = "") -> HitCount:
+    """The one mapping from a HIT record (Parley's `HitStatus`, MTurk's `AssignmentStatus` of its assignment)
+    to what it is counted as."""
+    if status == HitStatus.REVIEWED:
+        return _REVIEW_OUTCOME.get(assignment_status, HitCount.REVIEWED)
+    return HitCount(status)
+
+
+class BonusStatus(StrEnum):
+    """An MTurk bonus record's status (`mturk_bonus.status`)."""
+
+    SENDING = "sending"  # recorded (its money reserved), MTurk's SendBonus not yet confirmed
+    PAID = "paid"
+
+
+class ProlificBonusState(StrEnum):
+    """A Prolific bonus record's state (`prolific_bonus.state`): Prolific pays in two calls."""
+
+    CREATED = "created"  # recorded (its money reserved), not yet asked to pay
+    PAYING = "paying"  # one caller is paying it; put back to created if the payment fails
+    PAID = "paid"
+
+
+class CompensationStatus(StrEnum):
+    """A compensation record's status (`mturk_compensation.status`, `parley compensate`)."""
+
+    CREATING = "creating"  # reserved, MTurk not yet asked or not yet answered
+    OPEN = "open"  # published, seen only by its worker
+    PAID = "paid"  # submitted and approved
+    EXPIRED = "expired"  # closed unworked (its charge is released)
+    FAILED = "failed"  # MTurk refused it (nothing spent)
 
 
 class IllegalTransition(ValueError):

@@ -40,7 +40,7 @@ class Page:
 
 @pytest.fixture
 async def agent(store: Store) -> HumanAgent:
-    await store.ensure_run("r", "m", {})
+    await store.ensure_run("r", task_module="m", options={})
     await store.create_agent(AgentRow(id="g", run_id="r", worker_id="w", assignment_id="a", state=AgentState.JOINED))
     channel = await Channel.load("g", store)
     await channel.attach(Page(), 0, {"type": "welcome"})

@@ -38,7 +38,7 @@ def _task(world: type[World], **kw: Any) -> Task:
 
 
 async def _run(store: Store, task: Task) -> Run:
-    row = await store.ensure_run("r", "tests.test_authoring_contract", {})
+    row = await store.ensure_run("r", task_module="tests.test_authoring_contract", options={})
     run = Run(row, task, store=store, signer=TokenSigner("k", 60), heartbeat_s=5)
     await run.start()
     return run

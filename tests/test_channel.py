@@ -33,7 +33,7 @@ class FakeSocket:
 
 @pytest.fixture
 async def channel(store: Store) -> Channel:
-    await store.ensure_run("r", "m", {})
+    await store.ensure_run("r", task_module="m", options={})
     await store.create_agent(AgentRow(id="g", run_id="r", worker_id="w", assignment_id="a", state=AgentState.JOINED))
     return await Channel.load("g", store)
 

@@ -47,12 +47,12 @@ async def test_the_builtin_sandbox_endpoint_is_the_live_sandbox_server_else_the_
 async def test_a_run_is_owned_only_while_its_lease_holds_and_its_server_renews(store: Store) -> None:
     leases = LeaseStore(store)
     for run_id in ("held", "lapsed", "orphaned", "free"):
-        await store.ensure_run(run_id, "tests.hits.tasks:chat2", {})
+        await store.ensure_run(run_id, task_module="tests.hits.tasks:chat2", options={})
     await leases.register(_instance("alive", 8541, alive=True, sandbox=True))
     now = time.time()
-    assert await leases.acquire("held", "alive", now=now, until=now + 30)
-    assert await leases.acquire("lapsed", "alive", now=now, until=now - 1)
-    assert await leases.acquire("orphaned", "dead-one", now=now, until=now + 30)  # no instance row renews it
+    assert await leases.acquire("held", owner="alive", now=now, until=now + 30)
+    assert await leases.acquire("lapsed", owner="alive", now=now, until=now - 1)
+    assert await leases.acquire("orphaned", owner="dead-one", now=now, until=now + 30)  # no instance row renews it
     found = await owners(store)
     assert found["held"].alive and found["held"].describe() == "alive (alive)"
     assert not found["lapsed"].alive and found["lapsed"].describe() == "alive (dead)"
@@ -113,9 +113,9 @@ def test_status_shows_each_runs_owner_and_whether_it_is_alive(db_url: str, tmp_p
             await leases.register(_instance("srv-a", 8551, alive=True, sandbox=True))
             now = time.time()
             for run_id, owner in (("owned", "srv-a"), ("abandoned", "srv-gone"), ("idle", "")):
-                await store.ensure_run(run_id, "tests.hits.tasks:chat2", {})
+                await store.ensure_run(run_id, task_module="tests.hits.tasks:chat2", options={})
                 if owner:
-                    await leases.acquire(run_id, owner, now=now, until=now + 30)
+                    await leases.acquire(run_id, owner=owner, now=now, until=now + 30)
         finally:
             await store.close()
 

@@ -30,7 +30,7 @@ async def _agent(store: Store, agent_id: str, worker_id: str, final: AgentState)
 
 async def _small_run(store: Store) -> None:
     """Conversation 0: two workers and a bot, annotations, saved data, one approved. Conversation 1: empty."""
-    await store.ensure_run("run", "tests.support.tasks:chat", {})
+    await store.ensure_run("run", task_module="tests.support.tasks:chat", options={})
     await _agent(store, "ag-a", "WORKER-A", S.APPROVED)
     await _agent(store, "ag-b", "WORKER-B", S.SUBMITTED)
     participants = {"Speaker 1": "ag-a", "Speaker 2": "ag-b", "Critic": "bot:Critic"}
@@ -127,7 +127,7 @@ SMALL_SIZE = 200  # 50,000 + 250 x 200 = 100,000 messages
 
 
 async def _large_run(store: Store) -> None:
-    await store.ensure_run("run", "tests.support.tasks:chat", {})
+    await store.ensure_run("run", task_module="tests.support.tasks:chat", options={})
     table = MessageRow.__table__  # type: ignore[attr-defined]
     sizes = [BIG_CONVERSATION] + [SMALL_SIZE] * SMALL_CONVERSATIONS
     for index, size in enumerate(sizes):

@@ -221,7 +221,7 @@ async def test_a_turn_cancelled_under_a_running_world_still_ends_its_conversatio
 async def test_a_state_change_waits_for_a_late_lease_renewal_instead_of_stranding_the_worker(store: Store) -> None:
     """A busy machine renews the lease late: the fence is out of time for a moment, though nobody else took
     the run. The worker's move to the waiting room happens once the lease is renewed, not never."""
-    row = await store.ensure_run("r", "tests.support.tasks:chat", {})
+    row = await store.ensure_run("r", task_module="tests.support.tasks:chat", options={})
     in_time = True
     run = Run(row, chat(), store=store, signer=TokenSigner("k", 60), heartbeat_s=5, fence=lambda _r: in_time)
     await run.start()

@@ -7,7 +7,7 @@ from server.store import AgentRow, DuplicateMessage, MessageRow, Store
 
 
 async def _agent(store: Store, agent_id: str = "g1") -> AgentRow:
-    await store.ensure_run("r", "worlds.qa_data_collection", {})
+    await store.ensure_run("r", task_module="worlds.qa_data_collection", options={})
     return await store.create_agent(AgentRow(
         id=agent_id, run_id="r", worker_id="w", assignment_id=f"A-{agent_id}", state=AgentState.JOINED,
     ))
@@ -64,8 +64,8 @@ async def test_the_token_secret_survives_a_new_store(store: Store) -> None:
 
 
 async def test_a_worker_is_counted_units_and_open_assignments_never_bare_claims(store: Store) -> None:
-    await store.ensure_run("r", "worlds.qa_data_collection", {})
-    await store.ensure_run("other", "worlds.qa_data_collection", {})
+    await store.ensure_run("r", task_module="worlds.qa_data_collection", options={})
+    await store.ensure_run("other", task_module="worlds.qa_data_collection", options={})
     agents = ("joined", "waiting", "worked", "in_task", "walked_out", "expired")
     for agent_id in agents:
         await store.create_agent(AgentRow(
@@ -84,9 +84,9 @@ async def test_a_worker_is_counted_units_and_open_assignments_never_bare_claims(
     await store.set_state("expired", AgentState.WAITING_EXPIRED)
     # units: worked, in_task (a conversation entered, not walked out of) and waiting (on its way to one);
     # open: waiting and in_task. The bare claim counts for neither.
-    assert await store.worker_agents_in_run("w", "r") == (3, 2)
-    assert await store.worker_agents_in_run("w", "other") == (0, 0)
-    assert await store.worker_agents_in_run("nobody", "r") == (0, 0)
+    assert await store.worker_agents_in_run("w", run_id="r") == (3, 2)
+    assert await store.worker_agents_in_run("w", run_id="other") == (0, 0)
+    assert await store.worker_agents_in_run("nobody", run_id="r") == (0, 0)
 
 
 async def test_a_resend_in_a_busy_group_fails_alone_and_the_rest_commit_once(store: Store) -> None:

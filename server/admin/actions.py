@@ -157,7 +157,7 @@ class ReviewDesk:
         """A soft block: Parley refuses the worker from now on, and MTurk hides Parley's HITs from them
         (for an id MTurk could have issued, when a HIT manager runs)."""
         reason = _required(reason, "A block needs a reason; it is kept with the worker's record.")
-        await self.store.set_worker_block(worker_id, reason)
+        await self.store.set_worker_block(worker_id, reason=reason)
         via = "parley"
         if self.mturk is not None and MTURK_WORKER_ID.fullmatch(worker_id):
             await self._mturk(self.mturk.block(worker_id, reason))

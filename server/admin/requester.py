@@ -14,6 +14,7 @@ from server.agents import new_id
 from server.hits.manager import HitManager
 from server.hits.review import ReviewError
 from server.providers.mturk import MTurkError
+from server.states import AssignmentStatus
 from server.store import Store
 from server.store.hits import BudgetExceeded, HitStore
 from server.store.review import ReviewAction, ReviewStore
@@ -43,7 +44,7 @@ class RequesterDesk:
         if self.manager is not None:
             await _calling(self.manager.review.unblock(worker_id))
         else:
-            await self.store.set_worker_block(worker_id, None)
+            await self.store.set_worker_block(worker_id, reason=None)
         await self._record(worker_id, "unblock", "", actor=actor)
         return {"action": "unblock", "worker_id": worker_id}
 
@@ -80,7 +81,7 @@ class RequesterDesk:
         answer = await self.hit_store.form_answer(assignment_id)
         if answer is None:
             raise RequesterRefused(404, "unknown_answer", f"No form run has an answer {assignment_id!r}.")
-        wanted = "Approved" if approve else "Rejected"
+        wanted = AssignmentStatus.APPROVED if approve else AssignmentStatus.REJECTED
         if answer.assignment_status == wanted:
             return {"action": "approve" if approve else "reject", "assignment_id": assignment_id,
                     "status": wanted, "duplicate": True}
@@ -88,7 +89,8 @@ class RequesterDesk:
             raise RequesterRefused(422, "reason_required", "A rejection needs a reason: the worker sees it, and it "
                                                            "lowers their approval rate.")
         review = self._mturk().review
-        await _calling(review.approve(assignment_id, text, override_rejection=answer.assignment_status == "Rejected")
+        rejected = answer.assignment_status == AssignmentStatus.REJECTED
+        await _calling(review.approve(assignment_id, text, override_rejection=rejected)
                        if approve else review.reject(assignment_id, text))
         await self._record(answer.worker_id, "approve" if approve else "reject", text, actor=actor,
                            run_id=answer.run_id, assignment_id=assignment_id)

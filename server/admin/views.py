@@ -12,12 +12,13 @@ from typing import Any
 
 from server.hits.forms import HtmlForm, agreement_of, html_form_of, task_of_row
 from server.registry import Runs
-from server.states import AgentState, ConversationState, HitStatus, describe_states
+from server.states import AgentState, ConversationState, HitCount, describe_states
 from server.store import Store, TaskRun
 from server.store.hits import HitStore
 from server.store.review import ReviewStore
 
 S = AgentState
+H = HitCount
 RECENT_CONVERSATIONS = 50
 TRANSCRIPT_LIMIT = 5000
 FORM_ANSWERS_SHOWN = 200
@@ -74,18 +75,17 @@ async def run_snapshot(*, store: Store, runs: Runs, run_id: str) -> dict[str, An
             "target": target,
             "by_state": convs,
         },
-        "hits": {
+        "hits": {  # counted as `hit_count` says (server/states.py), as /metrics counts them
             "published": budget is not None,
-            "open": hits.get(HitStatus.OPEN, 0) + hits.get(HitStatus.CREATING, 0),
-            "taken": hits.get(HitStatus.TAKEN, 0),
-            "submitted": hits.get(HitStatus.SUBMITTED, 0),
-            # A worked HIT counts under its assignment's status (hit_states): MTurk's words, not HitStatus.
-            "approved": hits.get("approved", 0),
-            "rejected": hits.get("rejected", 0),
-            "by_status": hits,
+            "open": hits.get(H.OPEN, 0) + hits.get(H.CREATING, 0),
+            "taken": hits.get(H.TAKEN, 0),
+            "submitted": hits.get(H.SUBMITTED, 0),
+            "approved": hits.get(H.APPROVED, 0),
+            "rejected": hits.get(H.REJECTED, 0),
+            "by_status": {str(count): n for count, n in hits.items()},
         },
         "spend": await _money(store, run_id, budget or 0),
-        "flagged": len({a.agent_id for a in await reviews.actions_for_run(run_id, "flag")}),
+        "flagged": len({a.agent_id for a in await reviews.actions_for_run(run_id, action="flag")}),
         "recent": [
             {
                 "id": conv.id, "index": conv.index, "state": conv.state, "created_at": conv.created_at,
@@ -111,7 +111,7 @@ async def transcript(*, store: Store, conversation_id: str) -> dict[str, Any] | 
     reviews = ReviewStore(store)
     agents = await reviews.agents_by_id(conv.participants.values())
     actions = await reviews.actions_for(agents)
-    messages = await reviews.messages_after(conversation_id, None, TRANSCRIPT_LIMIT)
+    messages = await reviews.messages_after(conversation_id, after=None, limit=TRANSCRIPT_LIMIT)
     participants = []
     for role, who in conv.participants.items():
         agent = agents.get(who)

@@ -13,16 +13,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import time
 from dataclasses import dataclass
 from html import escape
 
 from server.hits import plan as rules
-from server.hits.publisher import epoch
+from server.hits.publisher import status_of
 from server.hits.quals import Qualifications
 from server.hits.review import ReviewError
 from server.providers.mturk import MTurk, MTurkError
 from server.run_flags import FlagError, reward
+from server.states import AssignmentStatus, CompensationStatus, HitStatus
 from server.store import Store
 from server.store.compensations import CompensationRecord, CompensationStore
 from server.store.hits import HitStore
@@ -86,7 +86,7 @@ class Paid:
     def describe(self) -> str:
         r = self.record
         amount = f"${rules.dollars(r.amount_cents)} (+ ${rules.dollars(r.fee_cents)} fee)"
-        if r.status == "paid":
+        if r.status == CompensationStatus.PAID:
             return f"Compensation {amount} to {r.worker_id}: already paid (HIT {r.hit_id})."
         if self.already:
             return (f"Compensation {amount} to {r.worker_id}: already published as HIT {r.hit_id}, not yet "
@@ -125,7 +125,7 @@ class Compensations:
             raise ReviewError(f"run {run_id} publishes on {plan.account}, not {self.mturk.account}: use its provider")
         token = compensation_token(run_id, worker_id, amount_cents, reason, key)
         existing = await self.records.get(token)
-        if existing is not None and existing.status in ("open", "paid"):
+        if existing is not None and existing.status in (CompensationStatus.OPEN, CompensationStatus.PAID):
             settled = await self.settle(existing)
             return Paid(settled, already=True)
         record = await self.records.reserve(CompensationRecord(
@@ -153,36 +153,35 @@ class Compensations:
             found = _HIT_ID.search(exc.message) if ("AlreadyExists" in exc.code or "Duplicate" in exc.code) else None
             if found is None:
                 if not exc.transient:
-                    await self.records.update(record.token, status="failed")
+                    await self.records.update(record.token, status=CompensationStatus.FAILED)
                 raise
             hit_id = found.group(0)  # made by an earlier try that crashed before writing it down
-        await self.records.update(record.token, hit_id=hit_id, status="open")
-        return record.model_copy(update={"hit_id": hit_id, "status": "open"})
+        await self.records.update(record.token, hit_id=hit_id, status=CompensationStatus.OPEN)
+        return record.model_copy(update={"hit_id": hit_id, "status": CompensationStatus.OPEN})
 
     async def settle(self, record: CompensationRecord) -> CompensationRecord:
         """Bring an open compensation up to date: a submitted assignment is approved now (paid on submit), an
         approved one makes it `paid`, a HIT closed unworked makes it `expired` (its charge released)."""
-        if record.status != "open" or not record.hit_id:
+        if record.status != CompensationStatus.OPEN or not record.hit_id:
             return record
         reply = await self.mturk.call("ListAssignmentsForHIT", HITId=record.hit_id,
-                                      AssignmentStatuses=["Submitted", "Approved"])
+                                      AssignmentStatuses=[AssignmentStatus.SUBMITTED, AssignmentStatus.APPROVED])
         for assignment in reply.get("Assignments", []):
-            if assignment["AssignmentStatus"] == "Submitted":
+            if assignment["AssignmentStatus"] == AssignmentStatus.SUBMITTED:
                 await _approve(self.mturk, assignment["AssignmentId"], record.reason)
-            values = {"status": "paid", "assignment_id": assignment["AssignmentId"]}
-            await self.records.update(record.token, **values)
-            return record.model_copy(update=values)
+            await self.records.update(record.token, status=CompensationStatus.PAID,
+                                      assignment_id=assignment["AssignmentId"])
+            return record.model_copy(update={"status": CompensationStatus.PAID,
+                                             "assignment_id": assignment["AssignmentId"]})
         hit = (await self.mturk.call("GetHIT", HITId=record.hit_id))["HIT"]
-        closed = hit.get("HITStatus") in ("Reviewable", "Reviewing", "Disposed") or (
-            epoch(hit.get("Expiration")) <= time.time())
-        if closed and not hit.get("NumberOfAssignmentsPending") and not hit.get("NumberOfAssignmentsCompleted"):
-            await self.records.update(record.token, status="expired")
-            return record.model_copy(update={"status": "expired"})
+        if status_of(hit) == HitStatus.CLOSED and not hit.get("NumberOfAssignmentsCompleted"):
+            await self.records.update(record.token, status=CompensationStatus.EXPIRED)
+            return record.model_copy(update={"status": CompensationStatus.EXPIRED})
         return record
 
     async def settle_open(self, run_ids: set[str]) -> None:
         """The HIT manager's pass: every open compensation of these runs."""
-        for record in await self.records.listed(statuses=("open",)):
+        for record in await self.records.listed(statuses=[CompensationStatus.OPEN]):
             if record.run_id in run_ids:
                 try:
                     await self.settle(record)

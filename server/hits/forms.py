@@ -31,7 +31,7 @@ from server.hits.publisher import Publisher, epoch
 from server.hits.quals import at_cap_name
 from server.hits.sync import expire_unworked
 from server.providers.mturk import MTurkError
-from server.states import HitStatus
+from server.states import AssignmentStatus, HitStatus
 from server.store import Store, TaskRun
 from server.store.hits import (
     HIT_FREE,
@@ -80,7 +80,7 @@ def answer_record(answer: FormAnswer) -> dict[str, Any]:
             "hit_id": answer.hit_id, "answers": answer.answers}
 
 
-AGREEMENT_STATUSES = ("Submitted", "Approved")  # rejected work is left out of agreement
+AGREEMENT_STATUSES = (AssignmentStatus.SUBMITTED, AssignmentStatus.APPROVED)  # rejected work is left out of agreement
 
 
 def agreement_of(form: HtmlForm, answers: Iterable[FormAnswer]) -> list[dict[str, Any]]:
@@ -203,7 +203,7 @@ class FormRuns:
         """Read the assignments of HITs where MTurk has more work than we kept, or an auto-approval is due."""
         kept = await self.hit_store.form_answer_counts(plan.run_id)
         now = time.time()
-        due = {a.hit_id for a in await self.hit_store.form_answers(plan.run_id, statuses=["Submitted"])
+        due = {a.hit_id for a in await self.hit_store.form_answers(plan.run_id, statuses=[AssignmentStatus.SUBMITTED])
                if a.auto_approve_at and a.auto_approve_at <= now}
         for record in records:
             hit = listed.get(record.hit_id or "")
@@ -254,7 +254,7 @@ class FormRuns:
         self, plan: HitPlan, form: HtmlForm, records: list[HitRecord], answers: list[FormAnswer]
     ) -> None:
         """Closed HITs: their work (charge cut to it) or none (expired, deleted); reviewed once all is."""
-        pending = {a.hit_id for a in answers if a.assignment_status == "Submitted"}
+        pending = {a.hit_id for a in answers if a.assignment_status == AssignmentStatus.SUBMITTED}
         for record in records:
             if record.hit_id is None:
                 continue
@@ -270,7 +270,7 @@ class FormRuns:
             await expire_unworked(self.mturk, self.hit_store, record)
             return
         each = rules.charge_cents(plan.reward_cents, record.max_assignments) // record.max_assignments
-        submitted = [a for a in work if a["AssignmentStatus"] == "Submitted"]
+        submitted = [a for a in work if a["AssignmentStatus"] == AssignmentStatus.SUBMITTED]
         await self.hit_store.set_hit(
             record.token, status=HitStatus.SUBMITTED if submitted else HitStatus.REVIEWED,
             charge_cents=each * len(work),

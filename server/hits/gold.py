@@ -110,7 +110,7 @@ class GoldChecks:
             if on_mturk:
                 await self.review.block(worker_id, reason)
             else:
-                await self.store.set_worker_block(worker_id, reason)
+                await self.store.set_worker_block(worker_id, reason=reason)
             await self.records.record(ReviewAction(
                 id=flag_id(f"block:{run_id}:{worker_id}"), run_id=run_id, worker_id=worker_id, action="block",
                 reason=reason, actor="gold",

@@ -185,7 +185,7 @@ class HitManager(Tending):
             return
         caps = run.task.caps
         async with self._worker_locks.setdefault(f"{run.id}/{worker_id}", asyncio.Lock()):
-            total, live = await self.store.worker_agents_in_run(worker_id, run.id)
+            total, live = await self.store.worker_agents_in_run(worker_id, run_id=run.id)
             type_id = await self.quals.type_id(at_cap_name(run.id))
             if live >= caps.per_worker_concurrent or total >= caps.per_worker_total:
                 await self.quals.grant(type_id, worker_id)

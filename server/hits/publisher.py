@@ -204,7 +204,7 @@ class Publisher:
                 log.warning("run %s: adopting HIT %s that no record named", plan.run_id, hit["HITId"])
                 assignments = int(hit.get("MaxAssignments") or 1)
                 await self.hit_store.adopt_hit(
-                    plan.run_id, hit["HITId"], rules.charge_cents(plan.reward_cents, assignments),
+                    plan.run_id, hit_id=hit["HITId"], charge_cents=rules.charge_cents(plan.reward_cents, assignments),
                     status=status, expires_at=expires,
                     question=plan.question, max_assignments=assignments,
                 )

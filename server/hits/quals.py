@@ -41,7 +41,7 @@ class Qualifications:
 
     async def type_id(self, name: str, description: str = "") -> str:
         """The id of Parley's qualification type with this name, creating it on the account the first time."""
-        known = await self.hit_store.qualification(self.mturk.account, name)
+        known = await self.hit_store.qualification(self.mturk.account, name=name)
         if known is not None:
             return known
         try:
@@ -55,7 +55,7 @@ class Qualifications:
             if "AlreadyExists" not in exc.code:
                 raise
             type_id = await self._find(name)  # made by an earlier database on the same account
-        await self.hit_store.remember_qualification(self.mturk.account, name, type_id)
+        await self.hit_store.remember_qualification(self.mturk.account, name=name, type_id=type_id)
         return type_id
 
     async def _find(self, name: str) -> str:

@@ -12,7 +12,7 @@ from server.hits import plan as rules
 from server.hits.quals import SOFT_BLOCK, Qualifications
 from server.hits.sync import AssignmentSync
 from server.providers.mturk import MTurk, MTurkError
-from server.states import AgentState
+from server.states import AgentState, BonusStatus
 from server.store import Store
 from server.store.hits import BonusRecord, HitRecord, HitStore
 
@@ -96,11 +96,11 @@ class Review:
             token=token, run_id=record.run_id, assignment_id=assignment_id, worker_id=assignment["WorkerId"],
             amount_cents=amount_cents, fee_cents=rules.fee_cents(amount_cents), reason=reason,
         ))
-        if bonus.status == "paid":
+        if bonus.status == BonusStatus.PAID:
             return bonus
         if existing is not None and await self._already_paid(bonus):
-            await self.hit_store.set_bonus_status(token, "paid")
-            return bonus.model_copy(update={"status": "paid"})
+            await self.hit_store.set_bonus_status(token, status=BonusStatus.PAID)
+            return bonus.model_copy(update={"status": BonusStatus.PAID})
         try:
             await self.mturk.call(
                 "SendBonus", WorkerId=bonus.worker_id, AssignmentId=assignment_id,
@@ -109,14 +109,14 @@ class Review:
         except MTurkError as exc:
             if "Duplicate" not in exc.code:
                 raise
-        await self.hit_store.set_bonus_status(token, "paid")
-        return bonus.model_copy(update={"status": "paid"})
+        await self.hit_store.set_bonus_status(token, status=BonusStatus.PAID)
+        return bonus.model_copy(update={"status": BonusStatus.PAID})
 
     async def bonus_paid(self, assignment_id: str, amount: str | float, reason: str, *, key: str = "") -> bool:
         """Whether this very bonus (same assignment, and key or amount and reason) is already paid."""
         token = rules.bonus_token(assignment_id, key or f"{rules.cents(amount)}:{reason}")
         existing = await self.hit_store.bonus(token)
-        return existing is not None and existing.status == "paid"
+        return existing is not None and existing.status == BonusStatus.PAID
 
     async def _already_paid(self, bonus: BonusRecord) -> bool:
         """A bonus interrupted after sending: MTurk lists it (tokens expire after 24h; the listing does not)."""
@@ -129,11 +129,11 @@ class Review:
         """A soft block: Parley refuses the worker and MTurk hides Parley's HITs from them."""
         if not reason.strip():
             raise ReviewError("a block needs a reason")
-        await self.store.set_worker_block(worker_id, reason)
+        await self.store.set_worker_block(worker_id, reason=reason)
         await self.quals.grant(await self.quals.type_id(SOFT_BLOCK), worker_id)
 
     async def unblock(self, worker_id: str) -> None:
-        await self.store.set_worker_block(worker_id, None)
+        await self.store.set_worker_block(worker_id, reason=None)
         await self.quals.revoke(await self.quals.type_id(SOFT_BLOCK), worker_id)
 
     async def notify(self, worker_ids: list[str], subject: str, message: str) -> list[dict[str, Any]]:

@@ -14,13 +14,14 @@ from typing import Any, Protocol
 
 from server.hits.publisher import epoch
 from server.providers.mturk import MTurk, MTurkError
-from server.states import AgentState, HitStatus, IllegalTransition
+from server.states import AgentState, AssignmentStatus, HitStatus, IllegalTransition
 from server.store import AgentRow, Store
 from server.store.hits import HTML, HitRecord, HitStore
 
 log = logging.getLogger(__name__)
 S = AgentState
-ASSIGNMENT_STATES = {"Submitted": S.SUBMITTED, "Approved": S.APPROVED, "Rejected": S.REJECTED}
+A = AssignmentStatus
+ASSIGNMENT_STATES: dict[str, AgentState] = {A.SUBMITTED: S.SUBMITTED, A.APPROVED: S.APPROVED, A.REJECTED: S.REJECTED}
 # Where an agent may be when its worker hands the HIT back without submitting it.
 MAY_RETURN = frozenset({
     S.JOINED, S.ONBOARDING, S.WAITING, S.IN_TASK, S.DONE, S.PARTNER_LEFT, S.WAITING_EXPIRED, S.CLOSED,
@@ -89,11 +90,11 @@ class AssignmentSync:
         status = str(assignment["AssignmentStatus"])
         if record.question == HTML:  # a form HIT's assignments are rows of their own (see hits/forms.py)
             await self.hit_store.set_form_status(
-                assignment["AssignmentId"], status, epoch(assignment.get("AutoApprovalTime"))
+                assignment["AssignmentId"], status=status, auto_approve_at=epoch(assignment.get("AutoApprovalTime"))
             )
             return
         await self.hit_store.set_hit(
-            record.token, status=HitStatus.SUBMITTED if status == "Submitted" else HitStatus.REVIEWED,
+            record.token, status=HitStatus.SUBMITTED if status == A.SUBMITTED else HitStatus.REVIEWED,
             assignment_id=assignment["AssignmentId"], worker_id=assignment["WorkerId"], assignment_status=status,
             auto_approve_at=epoch(assignment.get("AutoApprovalTime")),
         )

@@ -37,7 +37,7 @@ from server.providers.base import (
     Words,
 )
 from server.providers.retry import ProviderError, Retry, retried
-from server.states import HitStatus
+from server.states import BonusStatus, HitStatus
 
 if TYPE_CHECKING:
     from server.hits.manager import HitManager
@@ -291,7 +291,8 @@ class MTurkProvider:
             raise BudgetExceeded(str(exc)) from None
         return Bonus(
             key=key, submission_id=submission_id, worker_id=paid.worker_id,
-            cost=Cost(paid.amount_cents, paid.fee_cents), paid=paid.status == "paid", provider_ids=(paid.token,),
+            cost=Cost(paid.amount_cents, paid.fee_cents), paid=paid.status == BonusStatus.PAID,
+            provider_ids=(paid.token,),
         )
 
     async def block(self, worker_id: str, reason: str) -> None:

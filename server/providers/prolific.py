@@ -37,6 +37,7 @@ from server.providers.base import (
     Words,
 )
 from server.providers.prolific_api import ProlificApi, ProlificError
+from server.states import ProlificBonusState
 from server.store.prolific import BonusEntry, ProlificRecords, StudyEntry, StudyPlan
 
 PARAMS = "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
@@ -289,22 +290,23 @@ class ProlificProvider:
         entry = await self.records.bonus(key)
         if entry is None:
             entry = await self._new_bonus(submission_id, amount_cents, key, budget_cents)
-        if entry.state == "paying":
+        S = ProlificBonusState
+        if entry.state == S.PAYING:
             raise BonusUncertain(
                 f"bonus {key}: payment {entry.bulk_id} was asked for and not confirmed; it is not paid again. "
                 "Check the study's bonuses on Prolific."
             )
-        if entry.state == "created":
-            if not await self.records.move_bonus(key, "created", "paying"):  # another caller pays it
+        if entry.state == S.CREATED:
+            if not await self.records.move_bonus(key, was=S.CREATED, to=S.PAYING):  # another caller pays it
                 raise BonusUncertain(f"bonus {key} is being paid by another request just now; look again shortly")
             try:
                 await self.api.call("POST", f"/bulk-bonus-payments/{entry.bulk_id}/pay/", idempotent=False)
             except ProlificError as exc:
                 if 400 <= exc.status < 500:  # refused outright (e.g. funds): nothing was paid
-                    await self.records.move_bonus(key, "paying", "created")
+                    await self.records.move_bonus(key, was=S.PAYING, to=S.CREATED)
                 raise
-            await self.records.move_bonus(key, "paying", "paid")
-            entry.state = "paid"
+            await self.records.move_bonus(key, was=S.PAYING, to=S.PAID)
+            entry.state = S.PAID
         return _bonus(entry)
 
     async def _new_bonus(self, submission_id: str, amount_cents: int, key: str, budget_cents: int) -> BonusEntry:
@@ -379,7 +381,7 @@ def _over_budget(what: str, total: int, budget_cents: int) -> BudgetExceeded:
 def _bonus(entry: BonusEntry) -> Bonus:
     return Bonus(
         key=entry.key, submission_id=entry.submission_id, worker_id=entry.worker_id,
-        cost=Cost(entry.amount_cents, entry.fee_cents, entry.vat_cents), paid=entry.state == "paid",
+        cost=Cost(entry.amount_cents, entry.fee_cents, entry.vat_cents), paid=entry.state == ProlificBonusState.PAID,
         provider_ids=(entry.bulk_id,),
     )
 

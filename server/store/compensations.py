@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select, update
 from sqlmodel import Field, SQLModel
 
+from server.states import CompensationStatus
 from server.store.models import now
 
 if TYPE_CHECKING:
@@ -21,8 +22,7 @@ if TYPE_CHECKING:
 class CompensationRecord(SQLModel, table=True):
     """A one-assignment HIT that pays one worker (`parley compensate`): only they see it; paid on submit.
 
-    status: `creating` (reserved, MTurk not yet asked or not yet answered), `open` (published), `paid`
-    (approved), `expired` (closed unworked: its charge released), `failed` (MTurk refused it: nothing spent).
+    status: a `CompensationStatus` (server/states.py says what each means).
     """
 
     __tablename__ = "mturk_compensation"
@@ -34,12 +34,14 @@ class CompensationRecord(SQLModel, table=True):
     reason: str = Field(max_length=1024)
     hit_id: str = Field(default="", max_length=64)
     assignment_id: str = Field(default="", max_length=128)
-    status: str = Field(default="creating", max_length=16)
+    status: str = Field(default=CompensationStatus.CREATING, max_length=16)  # a CompensationStatus
     created_at: float = Field(default_factory=now)
     updated_at: float = Field(default_factory=now)
 
 
-COMPENSATION_FREE = ("expired", "failed")
+_C = CompensationStatus
+COMPENSATION_LIVE = (_C.CREATING, _C.OPEN)  # may still cost: its charge is reserved
+COMPENSATION_FREE = (_C.EXPIRED, _C.FAILED)  # cost nothing
 _COMP = CompensationRecord.__table__  # type: ignore[attr-defined]
 COMPENSATION_TABLE = _COMP  # what the spend queries of server/store/hits.py and review.py read
 
@@ -71,9 +73,9 @@ class CompensationStore:
         row = await self.hit_store.store.fetch_one(select(_COMP).where(_COMP.c.token == token))
         return CompensationRecord.model_validate(row._mapping) if row else None
 
-    async def listed(self, run_id: str | None = None, statuses: Iterable[str] | None = None) -> list[
-        CompensationRecord
-    ]:
+    async def listed(
+        self, run_id: str | None = None, *, statuses: Iterable[CompensationStatus] | None = None
+    ) -> list[CompensationRecord]:
         stmt = select(_COMP).order_by(_COMP.c.created_at)
         if run_id is not None:
             stmt = stmt.where(_COMP.c.run_id == run_id)
@@ -81,6 +83,8 @@ class CompensationStore:
             stmt = stmt.where(_COMP.c.status.in_(list(statuses)))
         return [CompensationRecord.model_validate(r._mapping) for r in await self.hit_store.store.fetch_all(stmt)]
 
-    async def update(self, token: str, **values: Any) -> None:
+    async def update(self, token: str, *, status: CompensationStatus | None = None, **values: Any) -> None:
+        if status is not None:
+            values["status"] = status
         async with self.hit_store.store.transaction() as conn:
             await conn.execute(update(_COMP).where(_COMP.c.token == token).values(updated_at=now(), **values))

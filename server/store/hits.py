@@ -15,8 +15,8 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint, bindparam, func, i
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
-from server.states import HitStatus
-from server.store.compensations import COMPENSATION_FREE
+from server.states import AssignmentStatus, BonusStatus, HitStatus
+from server.store.compensations import COMPENSATION_FREE, COMPENSATION_LIVE
 from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.models import now
 from server.store.store import Store
@@ -113,7 +113,7 @@ class BonusRecord(SQLModel, table=True):
     amount_cents: int
     fee_cents: int
     reason: str = Field(max_length=1024)
-    status: str = Field(default="sending", max_length=16)  # sending | paid
+    status: str = Field(default=BonusStatus.SENDING, max_length=16)  # a BonusStatus
     created_at: float = Field(default_factory=now)
 
 
@@ -228,7 +228,7 @@ class HitStore:
         return record
 
     async def adopt_hit(
-        self, run_id: str, hit_id: str, charge_cents: int, *, status: HitStatus, expires_at: float, **fields: Any
+        self, run_id: str, *, hit_id: str, charge_cents: int, status: HitStatus, expires_at: float, **fields: Any
     ) -> HitRecord:
         """Record a HIT found on MTurk that no record names (made just before a crash)."""
         async with self.store.transaction() as conn:
@@ -271,10 +271,14 @@ class HitStore:
                 await conn.execute(insert(_ANSWER).values(**answer.model_dump()))
             return True
         except IntegrityError:
-            await self.set_form_status(answer.assignment_id, answer.assignment_status, answer.auto_approve_at)
+            await self.set_form_status(
+                answer.assignment_id, status=answer.assignment_status, auto_approve_at=answer.auto_approve_at
+            )
             return False
 
-    async def set_form_status(self, assignment_id: str, status: str, auto_approve_at: float | None = None) -> None:
+    async def set_form_status(
+        self, assignment_id: str, *, status: AssignmentStatus | str, auto_approve_at: float | None = None
+    ) -> None:
         values: dict[str, Any] = {"assignment_status": status, "updated_at": now()}
         if auto_approve_at is not None:
             values["auto_approve_at"] = auto_approve_at
@@ -347,11 +351,11 @@ class HitStore:
             )
             bonuses = await conn.execute(
                 select(func.coalesce(func.sum(_BONUS.c.amount_cents + _BONUS.c.fee_cents), 0))
-                .where(_BONUS.c.run_id == run_id, _BONUS.c.status != "paid")
+                .where(_BONUS.c.run_id == run_id, _BONUS.c.status != BonusStatus.PAID)
             )
             compensations = await conn.execute(
                 select(func.coalesce(func.sum(_COMP.c.amount_cents + _COMP.c.fee_cents), 0))
-                .where(_COMP.c.run_id == run_id, _COMP.c.status.in_(("creating", "open")))
+                .where(_COMP.c.run_id == run_id, _COMP.c.status.in_(COMPENSATION_LIVE))
             )
         reserved = int(hits.scalar_one()) + int(bonuses.scalar_one()) + int(compensations.scalar_one())
         return Money(spent_cents=total - reserved, reserved_cents=reserved)
@@ -364,12 +368,12 @@ class HitStore:
 
     # ---- qualifications -----------------------------------------------------------------------
 
-    async def qualification(self, account: str, name: str) -> str | None:
+    async def qualification(self, account: str, *, name: str) -> str | None:
         stmt = select(_QUAL.c.type_id).where(_QUAL.c.account == account, _QUAL.c.name == name)
         row = await self.store.fetch_one(stmt)
         return str(row[0]) if row else None
 
-    async def remember_qualification(self, account: str, name: str, type_id: str) -> None:
+    async def remember_qualification(self, account: str, *, name: str, type_id: str) -> None:
         try:
             async with self.store.transaction() as conn:
                 await conn.execute(insert(_QUAL).values(account=account, name=name, type_id=type_id))
@@ -401,6 +405,6 @@ class HitStore:
         rows = await self.store.fetch_all(select(_BONUS).where(_BONUS.c.run_id == run_id).order_by(_BONUS.c.created_at))
         return [BonusRecord.model_validate(r._mapping) for r in rows]
 
-    async def set_bonus_status(self, token: str, status: str) -> None:
+    async def set_bonus_status(self, token: str, *, status: BonusStatus) -> None:
         async with self.store.transaction() as conn:
             await conn.execute(update(_BONUS).where(_BONUS.c.token == token).values(status=status))

@@ -68,7 +68,7 @@ class LeaseStore:
             )
             await conn.execute(delete(_INSTANCE).where(_INSTANCE.c.id == instance_id))
 
-    async def instances_at(self, host: str, url: str) -> list[InstanceRow]:
+    async def instances_at(self, host: str, *, url: str) -> list[InstanceRow]:
         """Every instance recorded on this host at this listening address, live or not."""
         rows = await self.store.fetch_all(select(_INSTANCE).where(_INSTANCE.c.host == host, _INSTANCE.c.url == url))
         return [InstanceRow.model_validate(r._mapping) for r in rows]
@@ -90,7 +90,7 @@ class LeaseStore:
 
     # ---- run leases ---------------------------------------------------------------------------
 
-    async def acquire(self, run_id: str, owner: str, *, now: float, until: float) -> bool:
+    async def acquire(self, run_id: str, *, owner: str, now: float, until: float) -> bool:
         """Take the run's lease if nobody holds it, we do, or its holder's lease has lapsed."""
         free = or_(_RUN.c.owner == "", _RUN.c.owner == owner, _RUN.c.lease_until < now)
         async with self.store.transaction() as conn:
@@ -111,7 +111,7 @@ class LeaseStore:
         async with self.store.transaction() as conn:
             return await conn.run_sync(run)
 
-    async def release(self, run_id: str, owner: str) -> None:
+    async def release(self, run_id: str, *, owner: str) -> None:
         async with self.store.transaction() as conn:
             await conn.execute(
                 update(_RUN).where(_RUN.c.id == run_id, _RUN.c.owner == owner).values(owner="", lease_until=0.0)

@@ -14,16 +14,14 @@ Money is in the account currency's minor units. Every row names its account: rec
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Literal
 
 from sqlalchemy import Index, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from server.states import ProlificBonusState
 from server.store.models import now
 from server.store.store import Store
-
-BonusState = Literal["created", "paying", "paid"]
 
 
 class StudyPlan(SQLModel, table=True):
@@ -66,7 +64,7 @@ class BonusEntry(SQLModel, table=True):
     fee_cents: int = 0
     vat_cents: int = 0
     bulk_id: str = Field(default="", max_length=64)  # Prolific's bulk bonus payment
-    state: str = Field(default="created", max_length=16)  # BonusState
+    state: str = Field(default=ProlificBonusState.CREATED, max_length=16)  # a ProlificBonusState
     created_at: float = Field(default_factory=now)
 
 
@@ -136,7 +134,7 @@ class ProlificRecords:
         )
         return [StudyPlan.model_validate(r._mapping) for r in rows]
 
-    async def set_publishing(self, run_id: str, publishing: bool) -> bool:
+    async def set_publishing(self, run_id: str, *, publishing: bool) -> bool:
         """Whether the run has a plan on this account (and now publishes or not)."""
         async with self.store.transaction() as conn:
             done = await conn.execute(
@@ -218,7 +216,7 @@ class ProlificRecords:
             return known
         return entry
 
-    async def move_bonus(self, key: str, was: BonusState, to: BonusState) -> bool:
+    async def move_bonus(self, key: str, *, was: ProlificBonusState, to: ProlificBonusState) -> bool:
         """Move a bonus from `was` to `to`; False when it was not in `was` (another caller moved it first)."""
         async with self.store.transaction() as conn:
             done = await conn.execute(

@@ -7,6 +7,7 @@ an export of a run of any size holds one page of rows at a time.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import Index, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from server.states import HitCount, hit_count
 from server.store.compensations import COMPENSATION_FREE
 from server.store.compensations import COMPENSATION_TABLE as _COMP
 from server.store.hits import HIT_FREE, BonusRecord, HitPlan, HitRecord
@@ -100,13 +102,16 @@ class ReviewStore:
         stmt = select(_MESSAGE.c.run_id, func.count()).group_by(_MESSAGE.c.run_id)
         return {str(r[0]): int(r[1]) for r in await self.store.fetch_all(stmt)}
 
-    async def hit_states(self, run_id: str | None = None) -> dict[tuple[str, str], int]:
-        """(run id, HIT status or, once worked, its assignment status) -> HITs."""
-        status = func.coalesce(func.nullif(_HIT.c.assignment_status, ""), _HIT.c.status)
-        stmt = select(_HIT.c.run_id, status, func.count()).group_by(_HIT.c.run_id, status)
+    async def hit_states(self, run_id: str | None = None) -> dict[tuple[str, HitCount], int]:
+        """(run id, what the HIT counts as: `hit_count` of its status and its assignment's) -> HITs."""
+        columns = (_HIT.c.run_id, _HIT.c.status, _HIT.c.assignment_status)
+        stmt = select(*columns, func.count()).group_by(*columns)
         if run_id is not None:
             stmt = stmt.where(_HIT.c.run_id == run_id)
-        return {(str(r[0]), str(r[1]).lower()): int(r[2]) for r in await self.store.fetch_all(stmt)}
+        counts: Counter[tuple[str, HitCount]] = Counter()
+        for r in await self.store.fetch_all(stmt):
+            counts[(str(r[0]), hit_count(str(r[1]), str(r[2])))] += int(r[3])
+        return dict(counts)
 
     async def budgets(self, run_id: str | None = None) -> dict[str, int]:
         """Run id -> budget cap in cents (0: no cap), for runs the HIT manager publishes."""
@@ -170,13 +175,13 @@ class ReviewStore:
         rows = await self.store.fetch_all(stmt)
         return [(Conversation.model_validate(_without(r._mapping, "message_count")), int(r[-1])) for r in rows]
 
-    async def conversations_after(self, run_id: str, after: Cursor | None, limit: int) -> list[Conversation]:
+    async def conversations_after(self, run_id: str, *, after: Cursor | None, limit: int) -> list[Conversation]:
         """Task conversations of a run, oldest first, the page after `after`."""
         stmt = select(_CONV).where(_CONV.c.run_id == run_id, _CONV.c.kind == "task")
         stmt = _after(stmt, _CONV, after).order_by(_CONV.c.created_at, _CONV.c.id).limit(limit)
         return [Conversation.model_validate(r._mapping) for r in await self.store.fetch_all(stmt)]
 
-    async def messages_after(self, conversation_id: str, after: Cursor | None, limit: int) -> list[MessageLine]:
+    async def messages_after(self, conversation_id: str, *, after: Cursor | None, limit: int) -> list[MessageLine]:
         m = _MESSAGE.c
         stmt = select(m.id, m.agent_id, m.sender, m.kind, m.text, m.data, m.created_at).where(
             m.conversation_id == conversation_id
@@ -214,7 +219,7 @@ class ReviewStore:
             return existing, False
         return action, True
 
-    async def actions_for_run(self, run_id: str, action: str | None = None) -> list[ReviewAction]:
+    async def actions_for_run(self, run_id: str, *, action: str | None = None) -> list[ReviewAction]:
         stmt = select(_REVIEW).where(_REVIEW.c.run_id == run_id).order_by(_REVIEW.c.created_at)
         if action is not None:
             stmt = stmt.where(_REVIEW.c.action == action)

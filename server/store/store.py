@@ -111,7 +111,7 @@ class Store(Database):
 
     # ---- runs ---------------------------------------------------------------------------------
 
-    async def ensure_run(self, run_id: str, task_module: str, options: dict[str, Any]) -> TaskRun:
+    async def ensure_run(self, run_id: str, *, task_module: str, options: dict[str, Any]) -> TaskRun:
         existing = await self.get_run(run_id)
         if existing is not None:
             return existing
@@ -157,7 +157,7 @@ class Store(Database):
         row = await self.fetch_one(_WORKER_BLOCK, {"worker_id": worker_id})
         return str(row[1] or "blocked") if row and row[0] else None
 
-    async def set_worker_block(self, worker_id: str, reason: str | None) -> None:
+    async def set_worker_block(self, worker_id: str, *, reason: str | None) -> None:
         async with self.transaction() as conn:
             found = await conn.execute(select(_WORKER.c.id).where(_WORKER.c.id == worker_id))
             values = {"blocked": reason is not None, "block_reason": reason or ""}
@@ -189,7 +189,7 @@ class Store(Database):
         return AgentRow.model_validate(row._mapping) if row else None
 
     async def agents(
-        self, run_id: str, states: Iterable[AgentState] | None = None, worker_id: str | None = None
+        self, run_id: str, *, states: Iterable[AgentState] | None = None, worker_id: str | None = None
     ) -> list[AgentRow]:
         stmt = select(_AGENT).where(_AGENT.c.run_id == run_id).order_by(_AGENT.c.created_at)
         if states is not None:
@@ -198,7 +198,7 @@ class Store(Database):
             stmt = stmt.where(_AGENT.c.worker_id == worker_id)
         return [AgentRow.model_validate(r._mapping) for r in await self.fetch_all(stmt)]
 
-    async def worker_agents_in_run(self, worker_id: str, run_id: str) -> tuple[int, int]:
+    async def worker_agents_in_run(self, worker_id: str, *, run_id: str) -> tuple[int, int]:
         """What a worker holds in a run, as the per-worker caps count it: (units of work done, under way or on
         the way; assignments open, i.e. agents whose page connected and that are still live). One lookup."""
         row = await self.fetch_one(_WORKER_AGENTS, {"worker_id": worker_id, "run_id": run_id})
@@ -243,7 +243,7 @@ class Store(Database):
         row = await self.fetch_one(_HEAD_SEQ, {"agent_id": agent_id})
         return int(row[0] or 0)
 
-    async def events_after(self, agent_id: str, seq: int, limit: int = 10_000) -> list[tuple[int, dict[str, Any]]]:
+    async def events_after(self, agent_id: str, seq: int, *, limit: int = 10_000) -> list[tuple[int, dict[str, Any]]]:
         rows = await self.fetch_all(_EVENTS_AFTER, {"agent_id": agent_id, "seq": seq, "limit": limit})
         return [(int(r[0]), dict(r[1])) for r in rows]
 

@@ -76,7 +76,7 @@ async def kept_form_answers(server: LiveServer, run_id: str) -> None:
     store = Store(server.settings.db_url)
     await store.open()
     try:
-        await store.ensure_run(run_id, "tests.hits.tasks:form3", {})
+        await store.ensure_run(run_id, task_module="tests.hits.tasks:form3", options={})
         hit_store = HitStore(store)
         at = 1_700_000_000.0
         for item, work in FORM_WORK.items():

@@ -8,9 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from prometheus_client import Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection, connect
 
-from server.metrics import Histogram
+from server.metrics import InstanceMetrics
 from tests.admin.conftest import TOKEN, finish_qa
 from tests.support.client import Crowd
 from tests.support.server import LiveServer
@@ -53,26 +56,41 @@ async def test_metrics_report_runs_agents_conversations_and_messages(
     reply = await admin.get("/metrics")
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
-    lines = reply.text.splitlines()
-    # Every sample names the instance that served it (its id, as /healthz says), first among its labels.
-    me = f'parley_instance="{(await admin.get("/healthz")).json()["instance"]}"'
-    assert f'parley_agents{{{me},run="qa",state="submitted"}} 1' in lines
-    assert f'parley_conversations{{{me},run="qa",state="completed"}} 1' in lines
-    assert any(line.startswith(f'parley_messages_total{{{me},run="qa"}} ') for line in lines)
-    assert f'parley_connected_workers{{{me},run="qa"}} 1' in lines
-    assert "# TYPE parley_relay_latency_seconds histogram" in lines
-    assert any(line.startswith(f'parley_relay_latency_seconds_bucket{{{me},le="+Inf"}} ') for line in lines)
-    for line in lines:  # every sample is `name{labels} number`, with the instance among its labels
-        if not line.startswith("#"):
-            float(line.rsplit(" ", 1)[1].replace("+Inf", "inf"))
-            assert me in line, line
+    me = (await admin.get("/healthz")).json()["instance"]
+    families = {f.name: f for f in text_string_to_metric_families(reply.text)}
+    samples = {(s.name, frozenset(s.labels.items())): s.value for f in families.values() for s in f.samples}
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, frozenset({"parley_instance": me, **labels}.items()))]
+
+    assert value("parley_agents", run="qa", state="submitted") == 1
+    assert value("parley_conversations", run="qa", state="completed") == 1
+    assert value("parley_messages_total", run="qa") >= 2 and families["parley_messages"].type == "counter"
+    assert value("parley_connected_workers", run="qa") == 1
+    assert families["parley_relay_latency_seconds"].type == "histogram"
+    assert value("parley_relay_latency_seconds_bucket", le="+Inf") >= 2
+    # Every sample names the instance that served it (its id, as /healthz says).
+    assert {dict(labels).get("parley_instance") for _, labels in samples} == {me}
 
 
-def test_a_histogram_counts_cumulatively_with_an_infinite_bucket() -> None:
-    histogram = Histogram("h_seconds", "help", [0.1, 1.0])
+def test_an_instance_labels_every_sample_and_its_histogram_counts_cumulatively() -> None:
+    histogram = Histogram("h_seconds", "help", buckets=[0.1, 1.0], registry=None)
     for value in (0.05, 0.1, 0.5, 3.0):
         histogram.observe(value)
-    assert histogram.lines()[2:] == [
-        'h_seconds_bucket{le="0.1"} 2', 'h_seconds_bucket{le="1"} 3', 'h_seconds_bucket{le="+Inf"} 4',
-        "h_seconds_sum 3.65", "h_seconds_count 4",
+    served = GaugeMetricFamily("runs_served", "help", value=2)
+    text = InstanceMetrics("i-1", histograms=[histogram]).render([served]).decode()
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        'runs_served{parley_instance="i-1"} 2.0',
+        'h_seconds_bucket{le="0.1",parley_instance="i-1"} 2.0',
+        'h_seconds_bucket{le="1.0",parley_instance="i-1"} 3.0',
+        'h_seconds_bucket{le="+Inf",parley_instance="i-1"} 4.0',
+        'h_seconds_count{parley_instance="i-1"} 4.0',
+        'h_seconds_sum{parley_instance="i-1"} 3.65',
     ]
+
+
+def test_two_apps_in_one_process_keep_their_own_registries() -> None:
+    first, second = InstanceMetrics("i-1"), InstanceMetrics("i-2")
+    assert first.registry is not second.registry
+    assert 'parley_instance="i-1"' in first.render().decode()
+    assert 'parley_instance="i-1"' not in second.render().decode()

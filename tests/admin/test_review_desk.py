@@ -38,7 +38,7 @@ class FakeMTurkReview:
 
 
 async def _submitted_agent_on_a_hit(store: Store) -> AgentRow:
-    await store.ensure_run("run-1", "tests.support.tasks:qa", {})
+    await store.ensure_run("run-1", task_module="tests.support.tasks:qa", options={})
     agent = await store.create_agent(AgentRow(
         id="agent-1", run_id="run-1", worker_id="W1", assignment_id="ASSIGN-1", state=AgentState.JOINED,
     ))

@@ -112,7 +112,7 @@ async def requester_of(server: HitServer) -> AsyncIterator[Requester]:
 async def test_publishing_again_or_after_a_crash_makes_no_second_hit(quiet_server: HitServer) -> None:
     async with requester_of(quiet_server) as side:
         client, store, manager, task, form = side.client, side.store, side.manager, side.task, side.form
-        await store.ensure_run("side", "tests.hits.tasks:form3", {})
+        await store.ensure_run("side", task_module="tests.hits.tasks:form3", options={})
         plan = await publish_run(manager.hit_store, run_id="side", account="builtin", task=task, budget_usd=0,
                                  live=False, public_url=quiet_server.base)
         assert (plan.question, plan.assignments) == (HTML, 3)

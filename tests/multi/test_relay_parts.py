@@ -61,7 +61,7 @@ async def test_local_delivery_keeps_order_and_reports_an_inbox_that_is_gone() ->
 async def test_a_frame_lost_in_transit_is_filled_from_the_stored_stream_and_a_duplicate_dropped(
     store: Store,
 ) -> None:
-    await store.ensure_run("r", "m", {})
+    await store.ensure_run("r", task_module="m", options={})
     await store.create_agent(AgentRow(id="g", run_id="r", worker_id="w", assignment_id="a", state=AgentState.JOINED))
     channel = await Channel.load("g", store)
     await channel.emit([{"type": "state", "state": "joined"}, {"type": "state", "state": "waiting"},

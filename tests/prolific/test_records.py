@@ -11,6 +11,7 @@ import pytest
 from server.prolific_sandbox import build_prolific_sandbox
 from server.prolific_sandbox.core import Elsewhere
 from server.providers.base import BudgetExceeded
+from server.states import ProlificBonusState
 from server.store import Store
 from server.store.prolific import BonusEntry, ProlificRecords, StudyPlan
 
@@ -35,8 +36,9 @@ async def test_two_processes_recording_bonuses_at_once_lose_none_and_keep_each_k
         made = await asyncio.gather(*(add(server_side if i % 2 else cli_side, f"k{i % 5}") for i in range(10)))
         assert sorted({entry.key for entry in made}) == [f"k{i}" for i in range(5)]
         assert await cli_side.bonuses_cents("r") == 5 * 152  # each key once: 100 + 43 fee + 9 VAT
-        assert [await server_side.move_bonus("k0", "created", "paying"),
-                await cli_side.move_bonus("k0", "created", "paying")] == [True, False]  # one caller pays
+        moved = [await r.move_bonus("k0", was=ProlificBonusState.CREATED, to=ProlificBonusState.PAYING)
+                 for r in (server_side, cli_side)]
+        assert moved == [True, False]  # one caller pays
         assert await ProlificRecords(store, "another-account").bonus("k0") is None  # accounts never mix
     finally:
         await other.close()
@@ -66,12 +68,12 @@ async def test_concurrent_bonuses_cannot_both_pass_the_budget(store: Store, db_u
 async def test_a_plan_planned_again_publishes_again_and_keeps_its_settings(store: Store) -> None:
     records = ProlificRecords(store, "builtin")
     await records.save_plan(StudyPlan(run_id="r", task_module="worlds.chat_demo", reward_cents=150, budget_cents=900))
-    assert await records.set_publishing("r", False)
+    assert await records.set_publishing("r", publishing=False)
     assert not (await records.plans())[0].publishing
     with pytest.raises(ValueError, match="another Prolific account"):
         await ProlificRecords(store, "https://api.prolific.com/api/v1").save_plan(
             StudyPlan(run_id="r", task_module="worlds.chat_demo", reward_cents=150))
-    assert not await ProlificRecords(store, "elsewhere").set_publishing("r", True)
+    assert not await ProlificRecords(store, "elsewhere").set_publishing("r", publishing=True)
 
 
 def test_the_built_in_prolific_has_one_writer_per_state_file(tmp_path: Path) -> None:

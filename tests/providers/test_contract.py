@@ -55,7 +55,8 @@ def _spec(task_url: str) -> RecruitmentSpec:
 async def seat(request: pytest.FixtureRequest, store: Store) -> AsyncIterator[Seat]:
     if request.param == "MTurk":
         sandbox: SandboxServer = request.getfixturevalue("server")
-        await store.ensure_run(RUN, "tests.hits.tasks:chat2", {})  # the HITs' text comes from the run's task
+        # The HITs' text comes from the run's task.
+        await store.ensure_run(RUN, task_module="tests.hits.tasks:chat2", options={})
         boto = sandbox.mturk()
         with sandbox.http() as http:
             yield _mturk_seat(sandbox, store, boto, http)

@@ -45,7 +45,7 @@ class Page:
 
 
 async def start_run(store: Store, task: Task) -> Run:
-    row = await store.ensure_run("r", "tests.support.tasks:chat", {})
+    row = await store.ensure_run("r", task_module="tests.support.tasks:chat", options={})
     run = Run(row, task, store=store, signer=TokenSigner("k", 60), heartbeat_s=5)
     await run.start()
     return run
