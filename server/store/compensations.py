@@ -7,43 +7,17 @@ Kept apart from the HIT records so no run's top-up or sweep counts them; their m
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlmodel import Field, SQLModel
 
 from server.states import CompensationStatus
+from server.store.compensation_table import COMPENSATION_TABLE as _COMP
+from server.store.compensation_table import CompensationRecord
+from server.store.hits import BudgetExceeded, HitStore
 from server.store.models import now
 
-if TYPE_CHECKING:
-    from server.store.hits import HitStore
-
-
-class CompensationRecord(SQLModel, table=True):
-    """A one-assignment HIT that pays one worker (`parley compensate`): only they see it; paid on submit.
-
-    status: a `CompensationStatus` (server/states.py says what each means).
-    """
-
-    __tablename__ = "mturk_compensation"
-    token: str = Field(primary_key=True, max_length=64)  # the HIT's UniqueRequestToken
-    run_id: str = Field(max_length=64, index=True)  # whose budget pays it
-    worker_id: str = Field(max_length=128)
-    amount_cents: int
-    fee_cents: int
-    reason: str = Field(max_length=1024)
-    hit_id: str = Field(default="", max_length=64)
-    assignment_id: str = Field(default="", max_length=128)
-    status: str = Field(default=CompensationStatus.CREATING, max_length=16)  # a CompensationStatus
-    created_at: float = Field(default_factory=now)
-    updated_at: float = Field(default_factory=now)
-
-
-_C = CompensationStatus
-COMPENSATION_LIVE = (_C.CREATING, _C.OPEN)  # may still cost: its charge is reserved
-COMPENSATION_FREE = (_C.EXPIRED, _C.FAILED)  # cost nothing
-_COMP = CompensationRecord.__table__  # type: ignore[attr-defined]
-COMPENSATION_TABLE = _COMP  # what the spend queries of server/store/hits.py and review.py read
+__all__ = ["CompensationRecord", "CompensationStore"]
 
 
 class CompensationStore:
@@ -55,14 +29,12 @@ class CompensationStore:
     async def reserve(self, record: CompensationRecord) -> CompensationRecord:
         """Record a compensation before MTurk is asked; the existing record if its token was seen. Checks the
         run's budget in the same transaction."""
-        from server.store.hits import BudgetExceeded  # here: server.store.hits reads this module's table
-
         existing = await self.get(record.token)
         if existing is not None:
             return existing
         async with self.hit_store.store.transaction() as conn:
-            budget = await self.hit_store._budget(conn, record.run_id)
-            spent = await self.hit_store._spend(conn, record.run_id)
+            budget = await self.hit_store.run_budget_cents(conn, record.run_id)
+            spent = await self.hit_store.run_spend_cents(conn, record.run_id)
             wanted = record.amount_cents + record.fee_cents
             if budget and spent + wanted > budget:
                 raise BudgetExceeded(record.run_id, spent, wanted, budget)

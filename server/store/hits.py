@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
 from server.states import AssignmentStatus, BonusStatus, HitStatus
-from server.store.compensations import COMPENSATION_FREE, COMPENSATION_LIVE
-from server.store.compensations import COMPENSATION_TABLE as _COMP
+from server.store.compensation_table import COMPENSATION_FREE, COMPENSATION_LIVE
+from server.store.compensation_table import COMPENSATION_TABLE as _COMP
 from server.store.models import now
 from server.store.store import Store
 
@@ -215,7 +215,7 @@ class HitStore:
             if plan is None:
                 raise KeyError(f"run {run_id} has no HIT plan")
             budget = int(plan._mapping["budget_cents"])
-            spent = await self._spend(conn, run_id)
+            spent = await self.run_spend_cents(conn, run_id)
             if budget and spent + charge_cents > budget:
                 raise BudgetExceeded(run_id, spent, charge_cents, budget)
             max_hits = int(plan._mapping["max_hits"])
@@ -308,7 +308,7 @@ class HitStore:
     # ---- money --------------------------------------------------------------------------------
 
     @staticmethod
-    async def _budget(conn: Any, run_id: str) -> int:
+    async def run_budget_cents(conn: Any, run_id: str) -> int:
         """The run's budget cap in cents (0: none, or no plan)."""
         plan = (await conn.execute(select(_PLAN.c.budget_cents).where(_PLAN.c.run_id == run_id))).first()
         return int(plan[0]) if plan else 0
@@ -326,7 +326,7 @@ class HitStore:
             return await self._published(conn, run_id)
 
     @staticmethod
-    async def _spend(conn: Any, run_id: str) -> int:
+    async def run_spend_cents(conn: Any, run_id: str) -> int:
         hits = await conn.execute(
             select(func.coalesce(func.sum(_HIT.c.charge_cents), 0))
             .where(_HIT.c.run_id == run_id, _HIT.c.status.not_in(HIT_FREE))
@@ -344,7 +344,7 @@ class HitStore:
     async def money(self, run_id: str) -> Money:
         """The run's spend split into spent and reserved (see Money)."""
         async with self.store.engine.connect() as conn:
-            total = await self._spend(conn, run_id)
+            total = await self.run_spend_cents(conn, run_id)
             hits = await conn.execute(
                 select(func.coalesce(func.sum(_HIT.c.charge_cents), 0))
                 .where(_HIT.c.run_id == run_id, _HIT.c.status.in_(HIT_LIVE))
@@ -364,7 +364,7 @@ class HitStore:
         """Cents spent or committed by the run: live and worked HITs' reward + fee, every bonus, and every
         compensation HIT not closed unworked."""
         async with self.store.engine.connect() as conn:
-            return await self._spend(conn, run_id)
+            return await self.run_spend_cents(conn, run_id)
 
     # ---- qualifications -----------------------------------------------------------------------
 
@@ -390,7 +390,7 @@ class HitStore:
         async with self.store.transaction() as conn:
             plan = (await conn.execute(select(_PLAN.c.budget_cents).where(_PLAN.c.run_id == bonus.run_id))).first()
             budget = int(plan[0]) if plan else 0
-            spent = await self._spend(conn, bonus.run_id)
+            spent = await self.run_spend_cents(conn, bonus.run_id)
             wanted = bonus.amount_cents + bonus.fee_cents
             if budget and spent + wanted > budget:
                 raise BudgetExceeded(bonus.run_id, spent, wanted, budget)

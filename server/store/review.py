@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
 from server.states import HitCount, hit_count
-from server.store.compensations import COMPENSATION_FREE
-from server.store.compensations import COMPENSATION_TABLE as _COMP
+from server.store.compensation_table import COMPENSATION_FREE
+from server.store.compensation_table import COMPENSATION_TABLE as _COMP
 from server.store.hits import HIT_FREE, BonusRecord, HitPlan, HitRecord
 from server.store.models import AgentRow, Conversation, MessageRow, Meta, TaskRun, WorldData, now
 from server.store.store import Store

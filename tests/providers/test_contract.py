@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from server.hits import HitManager
+from server.hits.provider import MTurkProvider
 from server.providers.base import Feature, Provider, RecruitmentSpec, RejectionCategory, SubmissionStatus
-from server.providers.mturk import MTurk, MTurkProvider
+from server.providers.mturk import MTurk
 from server.providers.prolific import ProlificProvider, codes_for
 from server.providers.prolific_api import ProlificApi, Retry
 from server.store import Store
