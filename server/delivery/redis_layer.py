@@ -22,7 +22,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from server.delivery import Message, OnMessage
+from server.delivery.base import Message, OnMessage
 from server.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
