@@ -137,7 +137,7 @@ class HumanAgent:
         if turn is None or turn.done() or (claim is not None and claim[1] != frame.client_id):
             # Outside a turn, or once its answer is taken, the only legitimate message is a resend of one
             # already stored: ack it again.
-            existing = await self._store.message_for_client_id(self.agent_id, frame.client_id)
+            existing = await self._store.message_for_client_id(self.agent_id, client_id=frame.client_id)
             if existing is not None:
                 await self._ack(frame.client_id, existing.id)
                 return

@@ -63,7 +63,7 @@ def review(ctx: typer.Context, run_id: str, all_work: Annotated[bool, typer.Opti
         flags = {a.agent_id: a.reason for a in await ReviewStore(manager.store).actions_for_run(run_id, action="flag")}
         table = Table("assignment", "worker", "HIT", "MTurk status", "agent state", "conversation")
         for record in await manager.hit_store.hits(run_id, statuses=statuses):
-            agent = await manager.store.agent_for_assignment(run_id, record.assignment_id)
+            agent = await manager.store.agent_for_assignment(run_id, assignment_id=record.assignment_id)
             state = agent.state if agent else "-"
             if agent is not None and agent.id in flags:
                 state += f" (flagged: {flags[agent.id]})"

@@ -100,7 +100,7 @@ def _with(ctx: typer.Context, work: Callable[[ProlificProvider, Store], Awaitabl
 async def _record(store: Store, submission: Submission, run_id: str) -> None:
     """Write a review decision onto the agent that did the work (as MTurk review does)."""
     target = REVIEWED.get(submission.status)
-    agent = await store.agent_for_assignment(run_id, submission.id) if run_id else None
+    agent = await store.agent_for_assignment(run_id, assignment_id=submission.id) if run_id else None
     if target is not None and agent is not None and agent.state != target:
         await StoreMoves(store).move(run_id, agent, target)
 

@@ -165,7 +165,7 @@ class ConversationHost:
 
     def _saver(self, conv_id: str) -> Any:
         async def save(data: dict[str, Any]) -> None:
-            await self.store.save_world_data(conv_id, self.run_id, data)
+            await self.store.save_world_data(conv_id, run_id=self.run_id, data=data)
 
         return save
 
@@ -335,7 +335,7 @@ class ConversationHost:
             conversation = await store.get_conversation(live.id)
             if conversation is not None:
                 await deliver_stored_lines(store, members, conversation)
-        await store.end_conversation(live.id, outcome, reason)
+        await store.end_conversation(live.id, state=outcome, reason=reason)
         if outcome == C.COMPLETED:
             self.completed += 1
         await members.notify("conversation", {"conversation_id": live.id, "outcome": outcome})

@@ -82,7 +82,7 @@ class StudyManager(Tending):
             self.supervisor.spawn(self._onboarding_failed(run, payload["worker_id"]), name="onboarding-group")
 
     async def _onboarding_failed(self, run: Run, worker_id: str) -> None:
-        result = await self.store.onboarding_result(worker_id, run.task.name)
+        result = await self.store.onboarding_result(worker_id, task_name=run.task.name)
         if result is not None and not result.passed and result.attempts >= run.task.caps.onboarding_attempts:
             await self.provider.exclude(onboarding_failed_name(run.task.name), worker_id)
 
@@ -130,7 +130,7 @@ class StudyManager(Tending):
             gone, reviewed = GONE.get(submission.status), REVIEWED.get(submission.status)
             if gone is None and reviewed is None:
                 continue
-            agent = await self.store.agent_for_assignment(run_id, submission.id)
+            agent = await self.store.agent_for_assignment(run_id, assignment_id=submission.id)
             if agent is None:
                 continue
             state = AgentState(agent.state)

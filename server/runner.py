@@ -145,7 +145,7 @@ class Run:
                 resumed.append(live)
                 continue
             await deliver_stored_lines(self.store, self, conv)
-            await self.store.end_conversation(conv.id, C.CLOSED, "server restarted")
+            await self.store.end_conversation(conv.id, state=C.CLOSED, reason="server restarted")
         self.host.completed = len(await self.store.conversations(self.id, states=[C.COMPLETED]))
         continuing = {live.id for live in resumed}
         for row in await self.store.agents(self.id, states=LIVE_STATES):
@@ -194,7 +194,7 @@ class Run:
         key = req.resume_key or new_resume_key()
         agent_id = agent_id_for(self.signer, run_id=self.id, assignment_id=req.assignment_id, resume_key=key)
         async with self._join_locks.setdefault(req.worker_id, asyncio.Lock()):
-            row = await self.store.agent_for_assignment(self.id, req.assignment_id)
+            row = await self.store.agent_for_assignment(self.id, assignment_id=req.assignment_id)
             if row is None:
                 await self._check_eligible(req.worker_id)
                 with self._seat():
@@ -224,7 +224,7 @@ class Run:
         reason = await self.store.worker_block(worker_id)
         if reason is not None:
             raise Refusal("blocked", f"You cannot work on this task ({reason}). Please return this HIT.")
-        result = await self.store.onboarding_result(worker_id, self.task.name)
+        result = await self.store.onboarding_result(worker_id, task_name=self.task.name)
         if result is not None and not result.passed and result.attempts >= self.task.caps.onboarding_attempts:
             raise Refusal(
                 "onboarding_failed",
@@ -508,7 +508,7 @@ class Run:
     async def _needs_onboarding(self, worker_id: str) -> bool:
         if self.task.onboarding is None:
             return False
-        result = await self.store.onboarding_result(worker_id, self.task.name)
+        result = await self.store.onboarding_result(worker_id, task_name=self.task.name)
         return result is None or not result.passed
 
     async def _passes_onboarding(self, agent_id: str) -> bool:
@@ -523,28 +523,28 @@ class Run:
         human.enter(role="worker", conversation_id=conv.id)
 
         async def save(data: dict[str, Any]) -> None:
-            await self.store.save_world_data(conv.id, self.id, data)
+            await self.store.save_world_data(conv.id, run_id=self.id, data=data)
 
         world = self.task.build_onboarding(human, saver=save)
         try:
             await asyncio.wait_for(world.run(), self.task.timeouts.onboarding)
         except (AgentTimeout, TimeoutError):
-            await self.store.end_conversation(conv.id, C.PARTNER_LEFT, "worker timed out")
+            await self.store.end_conversation(conv.id, state=C.PARTNER_LEFT, reason="worker timed out")
             await self.move(agent_id, S.TIMED_OUT)
             return False
         except Exception:
             log.exception("onboarding world of run %s failed for agent %s", self.id, agent_id,
                           extra={"run_id": self.id, "agent_id": agent_id})
-            await self.store.end_conversation(conv.id, C.FAILED, "onboarding world raised")
+            await self.store.end_conversation(conv.id, state=C.FAILED, reason="onboarding world raised")
             await self.move(agent_id, S.CLOSED, text=(
                 "Something went wrong on our side during the qualification task. "
                 "You can submit the HIT now and will be paid for it."
             ))
             return False
         passed = bool(world.passed)
-        await self.store.record_onboarding(worker_id, self.task.name, passed)
+        await self.store.record_onboarding(worker_id, task_name=self.task.name, passed=passed)
         await self.notify("onboarding", {"worker_id": worker_id, "passed": passed})
-        await self.store.end_conversation(conv.id, C.COMPLETED, "passed" if passed else "failed")
+        await self.store.end_conversation(conv.id, state=C.COMPLETED, reason="passed" if passed else "failed")
         if not passed:
             await self.move(agent_id, S.ONBOARDING_FAILED)
         return passed

@@ -70,14 +70,14 @@ async def test_a_turn_that_runs_out_of_time_times_out_and_refuses_a_late_answer(
         await agent.act(timeout=0.05)
     with pytest.raises(NotYourTurn):
         await agent.receive(_say("late"))
-    assert await store.message_for_client_id("g", "late") is None  # the late answer was not stored
+    assert await store.message_for_client_id("g", client_id="late") is None  # the late answer was not stored
 
 
 async def test_an_answer_in_time_wins_and_its_timer_never_fires(agent: HumanAgent, store: Store) -> None:
     _, message = await _answer_a_turn(agent, timeout=0.2)
     assert message.text == "hello"
     await asyncio.sleep(0.3)  # past the turn's timeout: its timer was cancelled with the answer
-    assert await store.message_for_client_id("g", "c-1") is not None
+    assert await store.message_for_client_id("g", client_id="c-1") is not None
     with pytest.raises(NotYourTurn):  # and no turn is open any more
         await agent.receive(_say("c-2"))
 

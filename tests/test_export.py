@@ -49,7 +49,7 @@ async def _small_run(store: Store) -> None:
             id=f"m{i}", run_id="run", conversation_id="c0", agent_id=agent_id, client_id=f"cl{i}" if agent_id else None,
             sender=sender, text=text, data=data, created_at=1001.0 + i,
         ))
-    await store.save_world_data("c0", "run", {"survey": {"Speaker 1": 4}})
+    await store.save_world_data("c0", run_id="run", data={"survey": {"Speaker 1": 4}})
     await store.create_conversation(Conversation(
         id="c1", run_id="run", index=1, state="partner_left", participants={"Speaker 1": "ag-a"}, created_at=2000.0,
     ))

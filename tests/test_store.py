@@ -47,10 +47,10 @@ async def test_events_replay_in_order_after_a_seq(store: Store) -> None:
 
 
 async def test_onboarding_attempts_are_counted(store: Store) -> None:
-    await store.record_onboarding("w", "t", False)
-    result = await store.record_onboarding("w", "t", True)
+    await store.record_onboarding("w", task_name="t", passed=False)
+    result = await store.record_onboarding("w", task_name="t", passed=True)
     assert result.attempts == 2 and result.passed
-    stored = await store.onboarding_result("w", "t")
+    stored = await store.onboarding_result("w", task_name="t")
     assert stored is not None and stored.attempts == 2
 
 

@@ -175,7 +175,7 @@ class HitManager(Tending):
             self.supervisor.spawn(self._push_caps(run, payload["worker_id"]), name="cap-qual")
 
     async def _onboarding_failed(self, run: Run, worker_id: str) -> None:
-        result = await self.store.onboarding_result(worker_id, run.task.name)
+        result = await self.store.onboarding_result(worker_id, task_name=run.task.name)
         if result is not None and not result.passed and result.attempts >= run.task.caps.onboarding_attempts:
             await self.quals.grant(await self.quals.type_id(onboarding_failed_name(run.task.name)), worker_id)
 

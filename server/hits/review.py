@@ -46,7 +46,7 @@ class Review:
         assignment, record = await self._assignment(assignment_id)
         if record is not None:
             await self.sync.record_assignment(record, assignment)
-            agent = await self.store.agent_for_assignment(record.run_id, assignment_id)
+            agent = await self.store.agent_for_assignment(record.run_id, assignment_id=assignment_id)
             target = {"Approved": AgentState.APPROVED, "Rejected": AgentState.REJECTED}.get(
                 assignment["AssignmentStatus"]
             )

@@ -168,7 +168,7 @@ class Store(Database):
 
     # ---- agents -------------------------------------------------------------------------------
 
-    async def agent_for_assignment(self, run_id: str, assignment_id: str) -> AgentRow | None:
+    async def agent_for_assignment(self, run_id: str, *, assignment_id: str) -> AgentRow | None:
         row = await self.fetch_one(_AGENT_BY_ASSIGNMENT, {"run_id": run_id, "assignment_id": assignment_id})
         return AgentRow.model_validate(row._mapping) if row else None
 
@@ -178,7 +178,7 @@ class Store(Database):
         try:
             await self._write(lambda conn: conn.execute(_INSERT_AGENT, values))
         except IntegrityError:
-            existing = await self.agent_for_assignment(agent.run_id, agent.assignment_id)
+            existing = await self.agent_for_assignment(agent.run_id, assignment_id=agent.assignment_id)
             if existing is None:
                 raise
             return existing
@@ -249,7 +249,7 @@ class Store(Database):
 
     # ---- messages -----------------------------------------------------------------------------
 
-    async def message_for_client_id(self, agent_id: str, client_id: str) -> MessageRow | None:
+    async def message_for_client_id(self, agent_id: str, *, client_id: str) -> MessageRow | None:
         row = await self.fetch_one(_MESSAGE_BY_CLIENT_ID, {"agent_id": agent_id, "client_id": client_id})
         return MessageRow.model_validate(row._mapping) if row else None
 
@@ -264,7 +264,7 @@ class Store(Database):
         except IntegrityError:
             agent_id, client_id = values.get("agent_id"), values.get("client_id")
             if agent_id and client_id:
-                existing = await self.message_for_client_id(agent_id, client_id)
+                existing = await self.message_for_client_id(agent_id, client_id=client_id)
                 if existing is not None:
                     raise DuplicateMessage(existing) from None
             raise
@@ -305,7 +305,7 @@ class Store(Database):
             stmt = stmt.where(_CONV.c.kind == kind)
         return [Conversation.model_validate(r._mapping) for r in await self.fetch_all(stmt)]
 
-    async def end_conversation(self, conversation_id: str, state: ConversationState, reason: str = "") -> None:
+    async def end_conversation(self, conversation_id: str, *, state: ConversationState, reason: str = "") -> None:
         stmt = update(_CONV).where(_CONV.c.id == conversation_id).values(
             state=state.value, end_reason=reason[:500], ended_at=now()
         )
@@ -313,11 +313,11 @@ class Store(Database):
 
     # ---- onboarding and world data ------------------------------------------------------------
 
-    async def onboarding_result(self, worker_id: str, task_name: str) -> OnboardingResult | None:
+    async def onboarding_result(self, worker_id: str, *, task_name: str) -> OnboardingResult | None:
         row = await self.fetch_one(_ONBOARDING_OF, {"worker_id": worker_id, "task_name": task_name})
         return OnboardingResult.model_validate(row._mapping) if row else None
 
-    async def record_onboarding(self, worker_id: str, task_name: str, passed: bool) -> OnboardingResult:
+    async def record_onboarding(self, worker_id: str, *, task_name: str, passed: bool) -> OnboardingResult:
         table = _ONBOARDING
         where = (table.c.worker_id == worker_id, table.c.task_name == task_name)
 
@@ -335,7 +335,7 @@ class Store(Database):
         attempts = int(await self._write(record))
         return OnboardingResult(worker_id=worker_id, task_name=task_name, passed=passed, attempts=attempts)
 
-    async def save_world_data(self, conversation_id: str, run_id: str, data: dict[str, Any]) -> None:
+    async def save_world_data(self, conversation_id: str, *, run_id: str, data: dict[str, Any]) -> None:
         table = _WORLD
 
         def save(conn: Connection) -> None:

@@ -23,7 +23,7 @@ class FakeMTurkReview:
 
     async def approve(self, assignment_id: str, feedback: str = "", *, override_rejection: bool = False) -> None:
         self.calls.append(("approve", assignment_id, feedback))
-        agent = await self.store.agent_for_assignment("run-1", assignment_id)
+        agent = await self.store.agent_for_assignment("run-1", assignment_id=assignment_id)
         assert agent is not None
         await self.store.set_state(agent.id, AgentState.APPROVED)
 

@@ -80,7 +80,7 @@ async def test_a_failed_gold_check_pushes_its_score_soft_blocks_and_flags_the_wo
 
         flags = [a for a in await ReviewStore(store).actions_for_run("gold") if a.action == FLAG]
         assert [(a.worker_id, a.reason, a.actor) for a in flags] == [("AGOLDFAIL1", "failed gold check sky", "gold")]
-        agent = await store.agent_for_assignment("gold", failing.assignment_id)
+        agent = await store.agent_for_assignment("gold", assignment_id=failing.assignment_id)
         assert agent is not None and agent.conversation_id
         async with httpx.AsyncClient(base_url=gold_server.base, timeout=10,
                                      headers={"authorization": f"Bearer {TOKEN}"}) as admin:
