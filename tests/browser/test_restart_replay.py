@@ -13,8 +13,7 @@ from playwright.async_api import Browser, Route, expect
 from server.store import Store
 from tests.browser.test_worker_page import first_to_speak
 from tests.browser.worker_page import WorkerPage, task_url
-from tests.support.process import ServerProcess
-from tests.support.server import free_port
+from tests.support.process import ServerProcess, running
 
 RUNS = {"chat": "tests.support.tasks:chat_replay"}
 WAIT_MS = 60_000  # the page's reconnect backoff and a restart on a busy machine
@@ -22,12 +21,8 @@ WAIT_MS = 60_000  # the page's reconnect backoff and a restart on a busy machine
 
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(port=free_port(), data_dir=tmp_path, db_url=db_url, runs=RUNS)
-    proc.start()
-    try:
+    with running(db_url, tmp_path, RUNS) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 async def _open(browser: Browser, server: ServerProcess, worker: str) -> WorkerPage:

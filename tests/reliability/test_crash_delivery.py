@@ -11,8 +11,7 @@ import pytest
 
 from server.store import Store
 from tests.support.client import Crowd, Worker
-from tests.support.process import ServerProcess
-from tests.support.server import free_port
+from tests.support.process import ServerProcess, running
 
 RUNS = {"chat": "tests.support.tasks:chat_endless_closing"}
 PAIRS = 8
@@ -21,12 +20,8 @@ ACKED_BEFORE_KILL = 150  # chat lines stored and acked, over all pairs, before t
 
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(port=free_port(), data_dir=tmp_path, db_url=db_url, runs=RUNS)
-    proc.start()
-    try:
+    with running(db_url, tmp_path, RUNS) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 async def _chat(worker: Worker, acked: list[str], enough: asyncio.Event) -> None:

@@ -27,8 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.store import Conversation, Store
 from tests.support.client import Crowd, Worker
-from tests.support.process import ServerProcess
-from tests.support.server import free_port
+from tests.support.process import ServerProcess, running
 from tests.worlds.fake_llm import FakeLLM, fake_llm
 
 log = logging.getLogger(__name__)
@@ -58,12 +57,8 @@ def llm() -> Iterator[FakeLLM]:
 
 @pytest.fixture
 def server(db_url: str, tmp_path: Path, llm: FakeLLM) -> Iterator[ServerProcess]:
-    proc = ServerProcess(port=free_port(), data_dir=tmp_path, db_url=db_url, runs=RUNS, FAKE_LLM_URL=llm.base_url)
-    proc.start()
-    try:
+    with running(db_url, tmp_path, RUNS, FAKE_LLM_URL=llm.base_url) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @dataclass

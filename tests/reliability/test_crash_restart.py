@@ -10,20 +10,15 @@ import pytest
 
 from server.store import Store
 from tests.support.client import Crowd, Worker
-from tests.support.process import ServerProcess
-from tests.support.server import free_port
+from tests.support.process import ServerProcess, running
 
 RUNS = {"chat": "tests.support.tasks:chat_closing_restart"}
 
 
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(port=free_port(), data_dir=tmp_path, db_url=db_url, runs=RUNS)
-    proc.start()
-    try:
+    with running(db_url, tmp_path, RUNS) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 async def _reconnect(worker: Worker) -> None:

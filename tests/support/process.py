@@ -9,9 +9,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +77,14 @@ class ServerProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextmanager
+def running(db_url: str, data_dir: Path, runs: dict[str, str], **env: str) -> Iterator[ServerProcess]:
+    """A server process on a free port serving `runs`, stopped (SIGTERM, then SIGKILL) at the end."""
+    proc = ServerProcess(port=free_port(), data_dir=data_dir, db_url=db_url, runs=runs, **env)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
