@@ -53,10 +53,13 @@ def serve(settings: Settings) -> Iterator[HitServer]:
 
 
 def mturk(endpoint: str) -> Any:
-    """boto3 against the built-in sandbox, with dummy credentials."""
+    """boto3 against the built-in sandbox, with dummy credentials. A request that finds its pooled connection
+    reset (the server closing it as idle the moment it is reused) is tried again, as any boto3 client does;
+    the sandbox's answers themselves (its 400 errors) are never retried (botocore's standard mode)."""
     return boto3.client(
         "mturk", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="test",
-        aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}, read_timeout=20),
+        aws_secret_access_key="test",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 3}, read_timeout=20),
     )
 
 
