@@ -26,7 +26,7 @@ from typing import Any
 from server.agents import BotAgent, HumanAgent, jsonable, new_id
 from server.members import Members
 from server.protocol import PartnerTurn, Presence, Typing, chat_event
-from server.replay import Record, Replay
+from server.replay import ANSWER_KEYS, Record, Replay
 from server.states import AgentState, ConversationState
 from server.store import Conversation, MessageRow, Store
 from server.supervisor import Supervisor
@@ -362,13 +362,10 @@ class ConversationHost:
         self.want_match()
 
 
-# The structured answers a page sends (docs/protocol.md, "Widgets"): answers to the world, which it may keep
-# to itself (a survey), unlike the chat lines it passes on.
-_ANSWER_KEYS = frozenset({"rating", "choice", "checkboxes", "form"})
-
-
 def _is_chat_line(message: MessageRow) -> bool:
-    return message.kind == "chat" and not _ANSWER_KEYS & message.data.keys()
+    """A chat line, not a structured answer (a rating, a survey): answers are the world's, which it may keep
+    to itself, unlike the chat lines it passes on."""
+    return message.kind == "chat" and not ANSWER_KEYS & message.data.keys()
 
 
 def _held(members: Members, agent_id: str) -> HumanAgent:

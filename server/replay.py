@@ -43,7 +43,7 @@ EVENTS_BATCH = 2000  # a worker's stream is read this many events at a time
 # The key an answer's data carries for each widget kind (docs/protocol.md, "Widgets"); a text answer has none.
 _ANSWER_KEY = {"rating": "rating", "choice": "choice", "checkboxes": "checkboxes", "form": "form",
                "fragment": "form"}
-_ANSWER_KEYS = frozenset(_ANSWER_KEY.values())
+ANSWER_KEYS = frozenset(_ANSWER_KEY.values())  # a message carrying one answers a widget; else it is a chat line
 
 Saver = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -112,8 +112,6 @@ class Replay:
         self.stall_s = STALL_S
         self.live = asyncio.Event()
         self.diverged: ReplayDiverged | None = None
-        self.steps = 0  # recorded steps taken
-        self.live_at: float | None = None  # time.time() when the conversation went live again
         self._held: list[tuple[HumanAgent, Message]] = []
         self._held_save: dict[str, Any] | None = None
         self._progress_at = time.monotonic()
@@ -186,7 +184,6 @@ class Replay:
     # ---- the replay's own course ----------------------------------------------------------------------
 
     def _took_step(self) -> None:
-        self.steps += 1
         self._progress_at = time.monotonic()
 
     async def _maybe_live(self) -> None:
@@ -199,7 +196,6 @@ class Replay:
         if self._held_save is not None:
             await self._save(self._held_save)
             self._held_save = None
-        self.live_at = time.time()
         self.live.set()
 
     async def _wait_live(self, role: str) -> None:
@@ -227,7 +223,7 @@ class Replay:
         if row.agent_id is None:
             return  # a bot's reply: bots answer in messages, not widgets
         kind = widget.kind if widget is not None else "text"
-        answered = _ANSWER_KEYS & row.data.keys()
+        answered = ANSWER_KEYS & row.data.keys()
         expected = _ANSWER_KEY.get(kind)
         if (expected is None and answered) or (expected is not None and expected not in answered):
             self._diverge(f"{role} is asked for a {kind} answer where the record holds "
