@@ -164,11 +164,32 @@ def _check_redis(url: str) -> None:
 async def _empty_database(url: str) -> None:
     from server.store import Store
 
+    await _create_database(url)
     store = Store(url)
     try:
         await store.drop_all()
     finally:
         await store.close()
+
+
+async def _create_database(url: str) -> None:
+    """The bench's PostgreSQL database, made on first use (a fresh machine has only `postgres`)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    server = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    try:
+        conn = await asyncpg.connect(server)
+    except (OSError, asyncpg.PostgresError) as error:
+        raise BenchError(
+            f"--postgres: cannot reach PostgreSQL at {server} ({error}); start it, or give another URL."
+        ) from None
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", target.database):
+            await conn.execute(f'CREATE DATABASE "{target.database}"')
+    finally:
+        await conn.close()
 
 
 def _load_avg() -> list[float]:
