@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--steady", type=float, default=30.0, help="length of the steady phase, seconds")
     load.add_argument("--saturate", type=float, default=15.0, help="length of the saturation phase, seconds")
     load.add_argument("--ramp", type=float, default=200.0, help="joins per second while workers arrive")
+    load.add_argument("--client-gc", action="store_true",
+                      help="let the collector run in the client processes during measured phases (see docs)")
     load.add_argument("--client-procs", type=int, default=1, help="client processes (default 1: see docs)")
     load.add_argument("--client", choices=["sansio", "asyncio"], default="sansio",
                       help="the workers' websocket client: websockets' sans-I/O protocol on asyncio transports "
@@ -68,6 +70,7 @@ async def load(args: argparse.Namespace) -> dict[str, Any]:
     opts = LoadOptions(
         workers=args.workers, interval_s=args.interval, steady_s=args.steady, saturate_s=args.saturate,
         ramp_per_s=args.ramp, client_procs=args.client_procs, client=args.client,
+        client_gc=args.client_gc,
         database_url=args.postgres or "", ws=args.ws, loop=args.loop, per_message_deflate=args.deflate,
         profile=args.profile,
         extra_env=dict(item.split("=", 1) for item in args.env), instances=args.instances, redis_url=args.redis,

@@ -153,7 +153,7 @@ def _cpu(phase: dict[str, Any], length_s: float, received: int) -> dict[str, Any
         return {"server_cpu_pct": None, "client_cpu_pct": None, "client_cpu_pct_max": None,
                 "server_cpu_ms_per_message": None, "server_cpu_us_per_message": None,
                 "client_cpu_us_per_message": None, "load_avg": None, "server_wait_pct": None,
-                "client_wait_pct_max": None}
+                "client_wait_pct_max": None, "client_gc_max_ms": None, "client_gc_ms": None}
     by_proc = phase.get("client_cpu_s_by_proc") or [phase["client_cpu_s"]]
     return {
         "server_cpu_pct": round(100 * phase["server_cpu_s"] / length_s, 1),
@@ -166,6 +166,9 @@ def _cpu(phase: dict[str, Any], length_s: float, received: int) -> dict[str, Any
         # Runnable but waiting for a core (the event loop's thread), as % of the phase: other work on the machine.
         "server_wait_pct": round(100 * phase.get("server_wait_s", 0.0) / length_s, 1),
         "client_wait_pct_max": round(100 * max(phase.get("client_wait_s_by_proc") or [0.0]) / length_s, 1),
+        # The clients' collector pauses (none unless --client-gc): a pause delays every stamp taken in it.
+        "client_gc_max_ms": phase.get("client_gc_max_ms", 0.0),
+        "client_gc_ms": phase.get("client_gc_ms", 0.0),
     }
 
 
@@ -336,6 +339,9 @@ def table(results: dict[str, dict[str, Any]], verdict_: dict[str, Any]) -> str:
     row("steady / saturation: server, client waiting for a core %",
         lambda r: f"{r['steady']['server_wait_pct']}, {r['steady']['client_wait_pct_max']} / "
         f"{r['saturation']['server_wait_pct']}, {r['saturation']['client_wait_pct_max']}")
+    row("client collector pauses steady / saturation: longest, total ms",
+        lambda r: f"{r['steady']['client_gc_max_ms']}, {r['steady']['client_gc_ms']} / "
+        f"{r['saturation']['client_gc_max_ms']}, {r['saturation']['client_gc_ms']}")
     row("load average end of steady / saturation",
         lambda r: f"{r['steady']['load_avg']} / {r['saturation']['load_avg']}")
     row("instances / workers paired across",

@@ -35,6 +35,7 @@ class LoadOptions:
     ramp_per_s: float = 200.0
     client_procs: int = 1
     client: str = "sansio"  # the simulated workers' websocket client: "sansio" (cheap) or "asyncio"
+    client_gc: bool = False  # let the collector run in the client processes during measured phases
     database_url: str = ""  # "" = SQLite in a fresh directory
     ws: str = "websockets-sansio"
     loop: str = "uvloop"
@@ -56,6 +57,8 @@ class Phase:
     load_avg: float = 0.0  # the machine's 1-minute load average at the end of the phase
     server_wait_s: float = 0.0  # the servers' event loops runnable but waiting for a core (Linux schedstat)
     client_wait_s_by_proc: list[float] = field(default_factory=list)  # the same for each client process
+    client_gc_max_ms: float = 0.0  # the longest collector pause in any client process during the phase
+    client_gc_ms: float = 0.0  # all client processes' collector pauses in the phase
 
 
 class BenchError(Exception):
@@ -206,7 +209,7 @@ async def _spawn_clients(bases: list[str], opts: LoadOptions, out_dir: Path, tag
             "bases": bases, "first": sum(shares[:k]),
             "run_id": RUN_ID, "prefix": f"{tag.replace('-', '')}p{k}w", "count": count,
             "ramp_per_s": opts.ramp_per_s / opts.client_procs, "results_path": str(results), "seed": k,
-            "client": opts.client,
+            "client": opts.client, "quiet_gc": not opts.client_gc,
         }
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.clients", dumps(config),
@@ -237,5 +240,7 @@ async def _timed_phase(
     phase.client_cpu_s = sum(phase.client_cpu_s_by_proc)
     phase.load_avg = round(os.getloadavg()[0], 2)
     for c in clients:
-        await c.expect(done, timeout)
+        figures = await c.expect(done, timeout)
+        phase.client_gc_ms += figures.get("gc_ms", 0.0)
+        phase.client_gc_max_ms = max(phase.client_gc_max_ms, figures.get("gc_max_ms", 0.0))
     return phase

@@ -7,6 +7,7 @@ delivered to the partner exactly once — never timings (CI machines are noisy).
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from bench import sansio
+from bench import inproc, sansio
 from bench.__main__ import _median_round, _parser, _ratio_of, load, main
+from bench.gcwatch import GcPauses
 from bench.report import CLIENT_BUSY_LIMIT_PCT, table, verdict
 from bench.worker import loads
 from tests.conftest import PG_URL
@@ -46,6 +48,8 @@ async def test_a_small_load_run_pairs_everyone_and_loses_nothing(tmp_path: Path)
             assert figures["client_cpu_pct_max"] is not None and figures["client_cpu_pct"] is not None, (name, phase)
             assert figures["server_cpu_us_per_message"], (name, phase, figures)
             assert figures["server_wait_pct"] is not None and figures["client_wait_pct_max"] is not None
+            # The clients' collector does not run in a measured phase: its pauses would land in the latencies.
+            assert figures["client_gc_max_ms"] == figures["client_gc_ms"] == 0.0, (name, phase, figures)
         windows = summary["results"][name]["steady"]["relay_ms_by_window"]
         assert sum(w["messages"] for w in windows) == summary["results"][name]["steady"]["messages"], windows
     assert summary["verdict"]["figures"]["server_cpu_ratio"] is not None
@@ -243,3 +247,21 @@ async def test_a_steady_phase_cut_short_leaves_no_timer_sending() -> None:
     worker._has_turn = True  # were a leftover timer to fire, it would send
     await _until(lambda: time.monotonic() > start + 0.35, "the phase's remaining send times to pass")
     assert conn.frames == []
+
+
+async def test_the_in_process_bench_measures_the_chat_line_path(tmp_path: Path) -> None:
+    """`python -m bench.inproc`: a run of the bench task with fake pages, lines flowing, CPU per line."""
+    per_line = await inproc.measure(8, 0.5, 2, f"sqlite+aiosqlite:///{tmp_path / 'inproc.db'}")
+    assert len(per_line) == 2 and all(us > 0 for us in per_line), per_line
+
+
+def test_the_collector_watch_records_a_pause_by_generation() -> None:
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
+    try:
+        gc.collect(1)
+    finally:
+        gc.callbacks.remove(pauses)
+    assert len(pauses.pauses[1]) == 1 and not pauses.pauses[2]
+    figures = pauses.figures()
+    assert figures["gc_count"] == 1 and figures["gc_max_ms"] == round(pauses.pauses[1][0], 1)
