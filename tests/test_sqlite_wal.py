@@ -60,13 +60,14 @@ async def test_closing_the_store_waits_for_a_checkpoint_still_running(
     errors: list[BaseException] = []
     checkpoint = local_sqlite._checkpoint
 
-    def held_checkpoint(conn: sqlite3.Connection) -> None:
+    def held_checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
         started.set()
         release.wait(10)
         try:
-            checkpoint(conn)
+            return checkpoint(conn)
         except Exception as exc:  # a closed connection raises here; at full speed it crashes instead
             errors.append(exc)
+            return 0, 0
 
     monkeypatch.setattr(local_sqlite, "_checkpoint", held_checkpoint)
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}")
@@ -79,3 +80,46 @@ async def test_closing_the_store_waits_for_a_checkpoint_still_running(
     await closing
     assert not done, "the store closed while a checkpoint thread was still using its connection"
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("left", "wal_bytes", "held_after"),
+    [
+        ([5000, 4000, 3000, 2000], 40 * 2**20, None),  # never caught up, log under the force limit: no hold
+        ([5000, 100], 40 * 2**20, 2),  # caught up on the second pass: writes held for the last pages only
+        ([5000, 4000, 3000, 2000], 130 * 2**20, 4),  # never caught up and the log is past the force limit
+        ([100], 2 * 2**20, None),  # a short log is left to start over by itself
+    ],
+)
+async def test_writes_are_held_back_only_for_the_last_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, left: list[int], wal_bytes: int, held_after: int | None
+) -> None:
+    """A round copies beside the writer, pass after pass, and holds writes back only once at most
+    HOLD_FRAMES pages are left (or the log is past WAL_FORCE_BYTES): at 2,000 lines a second a whole
+    second's backlog took 10-66 ms to copy, and every chat line waited on it."""
+    monkeypatch.setattr(local_sqlite, "CHECKPOINT_EVERY_S", 0.01)
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'parley.db'}")
+    assert store._write_lock is not None
+    lock = store._write_lock
+    calls: list[bool] = []  # per pass: were writes held back during it
+    round_done = threading.Event()
+
+    def scripted(conn: sqlite3.Connection) -> tuple[int, int]:
+        calls.append(lock.locked())
+        if lock.locked() or (len(calls) == len(left) and held_after is None):
+            round_done.set()
+        frames = wal_bytes // 4096  # the live log, in pages of the default size
+        return (frames, left[min(len(calls), len(left)) - 1]) if not lock.locked() else (0, 0)
+
+    monkeypatch.setattr(local_sqlite, "_checkpoint", scripted)
+    await store.open()
+    try:
+        await store.append_events([("a", 1, PAYLOAD)])  # starts the checkpointer
+        assert await asyncio.to_thread(round_done.wait, 10), "the checkpointer ran no round in 10 s"
+    finally:
+        await store.close()
+    first_round = calls[: len(left) + (held_after is not None)]
+    if held_after is None:
+        assert first_round == [False] * len(left)
+    else:
+        assert first_round == [False] * held_after + [True]

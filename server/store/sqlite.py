@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,9 +16,18 @@ from sqlalchemy.pool import StaticPool
 T = TypeVar("T")
 CHECKPOINT_EVERY_S = 1.0
 WAL_KEEP_BYTES = 64 * 2**20  # a WAL file that grew past this is cut back when it starts over
-# Below this the WAL is left to start over by itself (under light load a checkpoint catches up on its own),
-# so writes are held back, for the checkpoint's last part and its fsync, only when the log is growing.
-WAL_RESTART_BYTES = 16 * 2**20
+# Below this much live log the WAL is left to start over by itself (under light load a checkpoint catches up
+# on its own), so writes are held back, for the checkpoint's last part and its fsync, only when the log is
+# growing. The live log, not the file: the file keeps its size (up to WAL_KEEP_BYTES) when it starts over.
+WAL_RESTART_BYTES = 32 * 2**20
+# Writes are held back only for the last few pages: passes beside the writer come first until at most this
+# many WAL frames (pages) are left to copy, so the hold is the fsync and a few pages, not the tens of
+# milliseconds a whole second's backlog took at 2,000 lines a second (every chat line waiting on it).
+HOLD_FRAMES = 256
+CATCH_UP_PASSES = 4
+# A writer faster than any pass leaves more than HOLD_FRAMES behind: once the live log passes this, it is
+# cut back anyway, with writes held back as long as that takes (a long log slows every page lookup).
+WAL_FORCE_BYTES = 4 * WAL_RESTART_BYTES
 
 
 class LocalSQLite:
@@ -34,8 +42,9 @@ class LocalSQLite:
     `write_lock` is the store's lock that every SQLite write takes. A checkpoint beside a busy writer never
     catches up with it, and the WAL only starts over once one has: left alone it grows without end (over
     500 MB in a minute of saturation), and every page lookup through its index gets slower. So each round
-    copies the bulk beside the writer, then, if the log has grown past `WAL_RESTART_BYTES`, finishes with
-    writes held back for a moment.
+    copies the bulk beside the writer, in passes until little is left, then, if the log has grown past
+    `WAL_RESTART_BYTES`, finishes with writes held back for a moment: only when at most `HOLD_FRAMES`
+    pages are left, unless the log has passed `WAL_FORCE_BYTES`.
     """
 
     def __init__(self, url: str, json: dict[str, Any], write_lock: asyncio.Lock) -> None:
@@ -79,8 +88,14 @@ class LocalSQLite:
             self._writes = 0
             conn = await _to_thread(sqlite3.connect, self._path, timeout=5.0, check_same_thread=False)
             try:
-                await _to_thread(_checkpoint, conn)  # the bulk, while writes go on
-                if _size(self._path + "-wal") >= WAL_RESTART_BYTES:
+                page = await _to_thread(_page_size, conn)
+                frames, left = await _to_thread(_checkpoint, conn)  # the bulk, while writes go on
+                for _ in range(CATCH_UP_PASSES - 1):
+                    if left <= HOLD_FRAMES:
+                        break
+                    frames, left = await _to_thread(_checkpoint, conn)  # what was written meanwhile
+                live = frames * page
+                if live >= WAL_RESTART_BYTES and (left <= HOLD_FRAMES or live >= WAL_FORCE_BYTES):
                     async with self._write_lock:  # the rest, with none: the WAL starts over at the next write
                         await _to_thread(_checkpoint, conn)
             finally:
@@ -113,16 +128,16 @@ async def _to_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise
 
 
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0
+def _checkpoint(conn: sqlite3.Connection) -> tuple[int, int]:
+    """In a worker thread, on a connection of its own (never one the loop is using). Returns the frames
+    (pages) in the live log and how many of them it left to copy (written after it started, or held by a
+    reader)."""
+    _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return max(0, int(frames)), max(0, int(frames) - int(copied))
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    """In a worker thread, on a connection of its own (never one the loop is using)."""
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+def _page_size(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA page_size").fetchone()[0])
 
 
 def bulk_insert(table: Table, dumps: Callable[[Any], str]) -> Callable[[Connection, list[dict[str, Any]]], None]:
