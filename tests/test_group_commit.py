@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from server.store.group_commit import Event, GroupCommit
+from server.store.group_commit import Event, GroupCommit, RowsRefused
 
 
 class FakeConnection:
@@ -138,4 +138,41 @@ async def test_an_operation_returns_its_value_and_a_failing_one_rolls_back_alone
     results = await asyncio.gather(group.run(good), group.run(bad), return_exceptions=True)
     assert results[0] == 7 and isinstance(results[1], KeyError)
     assert db.committed == ["kept"]
+    await group.close()
+
+
+async def test_a_group_of_rows_only_goes_in_one_statement_and_a_refused_one_is_written_again_alone(
+    db: Database,
+) -> None:
+    """PostgreSQL's hot path: a group of rows only is one statement (one round trip, no transaction of
+    ours); a group with an operation keeps its transaction; rows the database refuses are written again
+    write by write, so only the failing caller fails."""
+    statements: list[list[Any]] = []
+
+    async def bulk_rows(messages: list[dict[str, Any]], events: list[Event]) -> None:
+        if any(m.get("bad") for m in messages):
+            raise RowsRefused("duplicate client id")
+        statements.append([*messages, *events])
+        db.committed.extend([*messages, *events])
+
+    group = GroupCommit(db.transaction, db.insert, bulk_rows=bulk_rows)
+    await asyncio.gather(group.write({"id": "m1"}, [("a", 1, {})]), group.write(None, [("b", 1, {})]))
+    assert statements == [[{"id": "m1"}, ("a", 1, {}), ("b", 1, {})]] and db.transactions == 0
+
+    results = await asyncio.gather(
+        group.write({"id": "m2"}, [("a", 2, {})]),
+        group.write({"id": "m3", "bad": True}, [("b", 2, {})]),
+        return_exceptions=True,
+    )
+    assert results[0] is None and isinstance(results[1], ValueError)
+    assert db.transactions == 1  # refused in bulk, then written alone in one transaction
+    assert db.committed[-2:] == [{"id": "m2"}, ("a", 2, {})]
+
+    def op(conn: FakeConnection) -> str:
+        conn.rows.append("state change")
+        return "done"
+
+    assert await asyncio.gather(group.write({"id": "m4"}, [("a", 3, {})]), group.run(op)) == [None, "done"]
+    assert db.transactions == 2 and len(statements) == 1  # an operation in the group: its transaction
+    assert db.committed[-3:] == [{"id": "m4"}, ("a", 3, {}), "state change"]
     await group.close()

@@ -15,13 +15,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import Connection, event, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
-from server.store.group_commit import Event, GroupCommit, JsonText, OnCommit, Operation
+from server.store.group_commit import Event, GroupCommit, JsonText, OnCommit, Operation, RowsRefused
 from server.store.models import EventRow, MessageRow, now
 from server.store.sqlite import LocalSQLite, bulk_insert, sqlite_pragmas
 
@@ -40,6 +41,19 @@ def _json_dumps(value: Any) -> str:
 
 _insert_messages_sqlite = bulk_insert(_MESSAGE, _json_dumps)
 _insert_events_sqlite = bulk_insert(_EVENT, _json_dumps)
+
+
+_PG_MESSAGE_COLUMNS = [column.name for column in _MESSAGE.columns]
+_PG_TYPES = {"data": "json", "created_at": "float8"}
+_DATA = _PG_MESSAGE_COLUMNS.index("data")
+_PG_ROWS = (
+    f"WITH m AS (INSERT INTO message ({', '.join(_PG_MESSAGE_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{_PG_TYPES.get(name, 'varchar')}[]" for i, name in enumerate(_PG_MESSAGE_COLUMNS, 1))
+    + ")) INSERT INTO event (agent_id, seq, payload, created_at) SELECT * FROM unnest("
+    + ", ".join(f"${len(_PG_MESSAGE_COLUMNS) + i}::{kind}[]"
+                for i, kind in enumerate(["varchar", "int", "json", "float8"], 1))
+    + ")"
+)
 
 
 def _prepare_sqlite_path(url: str) -> None:
@@ -71,7 +85,10 @@ class Database:
             self._write_lock = asyncio.Lock()
             self._local = LocalSQLite(url, json, self._write_lock)
         inserter = self._insert_rows_sqlite if self.is_sqlite else self._insert_rows
-        self._group = GroupCommit(self._in_transaction, inserter, writers=1 if self.is_sqlite else PG_WRITERS)
+        self._group = GroupCommit(
+            self._in_transaction, inserter, writers=1 if self.is_sqlite else PG_WRITERS,
+            bulk_rows=None if self.is_sqlite else self._insert_rows_pg,
+        )
 
     @property
     def backend(self) -> str:
@@ -147,6 +164,22 @@ class Database:
         if messages:
             conn.execute(insert(_MESSAGE), messages)
         Database._insert_events(conn, events)
+
+    async def _insert_rows_pg(self, messages: list[dict[str, Any]], events: list[Event]) -> None:
+        """PostgreSQL's hot path: a group's messages and events in one statement (atomic by itself), one
+        round trip where a transaction of its own took four or five (BEGIN, each insert, COMMIT)."""
+        stamp = now()
+        columns = [[m[name] for m in messages] for name in _PG_MESSAGE_COLUMNS]
+        columns[_DATA] = [_json_dumps(data) for data in columns[_DATA]]
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            try:
+                await raw.driver_connection.execute(  # type: ignore[union-attr]
+                    _PG_ROWS, *columns, [a for a, _, _ in events], [s for _, s, _ in events],
+                    [_json_dumps(p) for _, _, p in events], [stamp] * len(events),
+                )
+            except asyncpg.PostgresError as exc:  # the server refused the statement: none of it was written
+                raise RowsRefused(str(exc)) from exc
 
     @staticmethod
     def _insert_rows_sqlite(conn: Connection, messages: list[dict[str, Any]], events: list[Event]) -> None:

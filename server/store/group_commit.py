@@ -35,6 +35,13 @@ OnCommit = Callable[[], None] | None
 RowInserter = Callable[[Connection, list[dict[str, Any]], list[Event]], None]
 # Runs a synchronous function of a connection inside one transaction and returns its result.
 Transaction = Callable[[Callable[[Connection], Any]], Awaitable[Any]]
+# Inserts a group's rows in one statement, atomically, outside any transaction of ours (PostgreSQL: one
+# round trip); raises RowsRefused when the database refused them (nothing of them was written).
+BulkRows = Callable[[list[dict[str, Any]], list[Event]], Awaitable[None]]
+
+
+class RowsRefused(Exception):
+    """The database refused a group's rows (a duplicate client id, a value too long): none was written."""
 
 GROUP_MAX = 2000  # writes per transaction: bounds how long one group holds the loop (SQLite writes in it)
 
@@ -87,9 +94,12 @@ class GroupCommit:
     writes of one caller that depend on each other: every caller waits for its write to commit before it
     makes the next (a channel's writes are serialized by its lock)."""
 
-    def __init__(self, transaction: Transaction, insert_rows: RowInserter, *, writers: int = 1) -> None:
+    def __init__(
+        self, transaction: Transaction, insert_rows: RowInserter, *, writers: int = 1, bulk_rows: BulkRows | None = None
+    ) -> None:
         self._transaction = transaction
         self._insert_rows = insert_rows
+        self._bulk_rows = bulk_rows  # a group of rows only (the hot path) goes this way when given
         self._queue: list[_Write] = []
         self._queued = asyncio.Event()
         self._writer_count = writers
@@ -162,13 +172,25 @@ class GroupCommit:
             write.taken = True
         try:
             try:
-                outcomes = await self._transaction(lambda conn: self._apply(conn, group))
+                if self._bulk_rows is not None and all(w.op is None for w in group):
+                    outcomes = await self._bulk(self._bulk_rows, group)
+                else:
+                    outcomes = await self._transaction(lambda conn: self._apply(conn, group))
             except _RowsFailed:  # rolled back whole: write again, each write in a savepoint of its own
                 outcomes = await self._transaction(lambda conn: self._apply(conn, group, alone=True))
         except Exception as exc:  # the transaction itself failed (connection, commit): nothing was written
             outcomes = [_Outcome(failure=exc)] * len(group)
         for write, outcome in zip(group, outcomes, strict=True):
             _settle(write, outcome)
+
+    @staticmethod
+    async def _bulk(bulk_rows: BulkRows, group: list[_Write]) -> list[_Outcome]:
+        """A group of rows only, in one statement: all of them or none, as the group's transaction would."""
+        try:
+            await bulk_rows([m for w in group if (m := w.message) is not None], [e for w in group for e in w.events])
+        except RowsRefused as exc:
+            raise _RowsFailed() from exc
+        return [_Outcome() for _ in group]
 
     def _apply(self, conn: Connection, group: list[_Write], *, alone: bool = False) -> list[_Outcome]:
         """Inside the group's transaction (synchronous): every write, each undone alone if it fails.
