@@ -166,18 +166,26 @@ class Database:
         Database._insert_events(conn, events)
 
     async def _insert_rows_pg(self, messages: list[dict[str, Any]], events: list[Event]) -> None:
-        """PostgreSQL's hot path: a group's messages and events in one statement (atomic by itself), one
-        round trip where a transaction of its own took four or five (BEGIN, each insert, COMMIT)."""
+        """PostgreSQL's hot path: a group's messages and events in one statement, in a transaction of its
+        own: three round trips (BEGIN, the statement, COMMIT) where SQLAlchemy's took four or five.
+
+        Not the statement alone in autocommit (one round trip): a statement waiting on a lock when this
+        process dies still commits once the lock is free, after a new process has read the streams, and
+        its rows then collide with what the new one writes. A transaction commits only when a live
+        process says COMMIT."""
         stamp = now()
         columns = [[m[name] for m in messages] for name in _PG_MESSAGE_COLUMNS]
         columns[_DATA] = [_json_dumps(data) for data in columns[_DATA]]
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
             try:
-                await raw.driver_connection.execute(  # type: ignore[union-attr]
-                    _PG_ROWS, *columns, [a for a, _, _ in events], [s for _, s, _ in events],
-                    [_json_dumps(p) for _, _, p in events], [stamp] * len(events),
-                )
+                async with driver.transaction():
+                    await driver.execute(
+                        _PG_ROWS, *columns, [a for a, _, _ in events], [s for _, s, _ in events],
+                        [_json_dumps(p) for _, _, p in events], [stamp] * len(events),
+                    )
             except asyncpg.PostgresError as exc:  # the server refused the statement: none of it was written
                 raise RowsRefused(str(exc)) from exc
 

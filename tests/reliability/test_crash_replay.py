@@ -281,7 +281,7 @@ async def _waiting_on_the_lock(db_url: str) -> bool:
         async with engine.connect() as conn:
             waiting = await conn.execute(text(
                 "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO message%'"
+                " WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO message%'"
             ))
             return bool(waiting.scalar())
     finally:
