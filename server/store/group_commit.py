@@ -35,8 +35,8 @@ OnCommit = Callable[[], None] | None
 RowInserter = Callable[[Connection, list[dict[str, Any]], list[Event]], None]
 # Runs a synchronous function of a connection inside one transaction and returns its result.
 Transaction = Callable[[Callable[[Connection], Any]], Awaitable[Any]]
-# Inserts a group's rows in one statement, atomically, outside any transaction of ours (PostgreSQL: one
-# round trip); raises RowsRefused when the database refused them (nothing of them was written).
+# Inserts a group's rows in one statement, in a transaction of its own (PostgreSQL: BEGIN, the statement,
+# COMMIT); raises RowsRefused when the database refused them (nothing of them was written).
 BulkRows = Callable[[list[dict[str, Any]], list[Event]], Awaitable[None]]
 
 
