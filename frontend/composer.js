@@ -63,7 +63,7 @@ export class Composer {
       if (entry.turn && entry.turn.id === id) return; // answered already: the answer is being resent
     }
     this.lastTurnId = id;
-    this.view.clearPartnerStatus(); // it is our turn now
+    this.view.clearPartnerTurn(); // it is our turn now
     this.#show({ id, prompt: event.prompt || "", widget: event.widget || { kind: "text" }, deadline });
   }
 

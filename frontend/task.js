@@ -211,7 +211,7 @@ function onMessage(event) {
   else {
     view.addMessage(event);
     view.setTyping(event.sender, false);
-    view.clearPartnerStatus(); // their turn is over
+    view.clearPartnerTurn(); // their turn is over
   }
   if (event.mine) {
     page.ownMessages += 1;

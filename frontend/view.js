@@ -305,6 +305,13 @@ export class View {
     const node = byId("partner-status");
     node.hidden = true;
     node.textContent = "";
+    delete node.dataset.kind;
+  }
+
+  /** A partner's turn is over (ours opened, or their message came): its countdown goes. A partner's page
+   * gone or back stays: it says nothing about turns, and a turn frame may arrive just after it. */
+  clearPartnerTurn() {
+    if (byId("partner-status").dataset.kind === "turn") this.clearPartnerStatus();
   }
 
   #partnerStatus(text, kind, timeoutS) {
