@@ -43,17 +43,18 @@ _insert_messages_sqlite = bulk_insert(_MESSAGE, _json_dumps)
 _insert_events_sqlite = bulk_insert(_EVENT, _json_dumps)
 
 
+def _unnest_insert(table: Any, first: int) -> str:
+    """`INSERT INTO table (every column) SELECT * FROM unnest($first::type[], ...)`: one parameter, an
+    array, per column, typed from the table as its DDL has it."""
+    types = {"JSON": "json", "FLOAT": "float8", "INTEGER": "int"}
+    arrays = ", ".join(f"${first + i}::{types.get(type(c.type).__name__.upper(), 'varchar')}[]"
+                       for i, c in enumerate(table.columns))
+    return f"INSERT INTO {table.name} ({', '.join(c.name for c in table.columns)}) SELECT * FROM unnest({arrays})"
+
+
 _PG_MESSAGE_COLUMNS = [column.name for column in _MESSAGE.columns]
-_PG_TYPES = {"data": "json", "created_at": "float8"}
 _DATA = _PG_MESSAGE_COLUMNS.index("data")
-_PG_ROWS = (
-    f"WITH m AS (INSERT INTO message ({', '.join(_PG_MESSAGE_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i}::{_PG_TYPES.get(name, 'varchar')}[]" for i, name in enumerate(_PG_MESSAGE_COLUMNS, 1))
-    + ")) INSERT INTO event (agent_id, seq, payload, created_at) SELECT * FROM unnest("
-    + ", ".join(f"${len(_PG_MESSAGE_COLUMNS) + i}::{kind}[]"
-                for i, kind in enumerate(["varchar", "int", "json", "float8"], 1))
-    + ")"
-)
+_PG_ROWS = f"WITH m AS ({_unnest_insert(_MESSAGE, 1)}) {_unnest_insert(_EVENT, 1 + len(_PG_MESSAGE_COLUMNS))}"
 
 
 def _prepare_sqlite_path(url: str) -> None:

@@ -81,6 +81,7 @@ class LocalSQLite:
 
     async def _checkpoints(self) -> None:
         """Copy the WAL into the database file every second while there are writes, in a thread."""
+        page = 0  # the database's page size, read once: the live log is counted in pages
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY_S)
             if self._writes == 0:
@@ -88,7 +89,7 @@ class LocalSQLite:
             self._writes = 0
             conn = await _to_thread(sqlite3.connect, self._path, timeout=5.0, check_same_thread=False)
             try:
-                page = await _to_thread(_page_size, conn)
+                page = page or await _to_thread(_page_size, conn)
                 frames, left = await _to_thread(_checkpoint, conn)  # the bulk, while writes go on
                 for _ in range(CATCH_UP_PASSES - 1):
                     if left <= HOLD_FRAMES:
