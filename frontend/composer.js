@@ -34,6 +34,7 @@ export class Composer {
     this.turn = null; // the open turn: {id, prompt, widget, deadline}
     this.lastTurnId = null;
     this.consumed = new Map(); // client_id -> {turn, text}: what to restore if the server refuses it
+    this.draft = null; // the text of an answer the server refused as out of turn: put in the next text turn
     this.widget = null;
     document.getElementById("composer").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -54,9 +55,17 @@ export class Composer {
     const timeout = typeof event.timeout_s === "number" && event.timeout_s > 0 ? event.timeout_s : null;
     const id = event.turn_id ?? event.seq; // streams stored before turns were live carry them as events
     const deadline = timeout === null ? null : Date.now() + timeout * 1000;
-    if (this.turn && this.turn.id === id) {
-      this.turn.deadline = deadline; // the same turn again: keep what the worker has typed
+    const prompt = event.prompt || "";
+    const widget = event.widget || { kind: "text" };
+    if (this.turn && (this.turn.id === id || sameTurn(this.turn, prompt, widget))) {
+      // The same turn again (after a reconnect), or the world opened it anew: after a server restart the
+      // replayed world asks the same question under a new id. Keep what the worker has typed.
+      this.turn.id = this.lastTurnId = id;
+      this.turn.deadline = deadline;
+      this.turn.held = false;
+      this.view.setTurn({ open: true, prompt });
       if (deadline !== null) this.view.startCountdown(timeout);
+      this.#refresh();
       return;
     }
     for (const entry of this.consumed.values()) {
@@ -64,7 +73,20 @@ export class Composer {
     }
     this.lastTurnId = id;
     this.view.clearPartnerTurn(); // it is our turn now
-    this.#show({ id, prompt: event.prompt || "", widget: event.widget || { kind: "text" }, deadline });
+    this.#show({ id, prompt, widget, deadline, held: false });
+    if (this.draft !== null && this.widget.kind === "text" && this.widget.setValue) this.widget.setValue(this.draft);
+    this.draft = null;
+    this.#refresh();
+  }
+
+  /** The socket dropped. An open turn is held: what the worker typed stays and may still be edited, but
+   * sending waits until the server sends the turn again, right after the reconnect, or, after a server
+   * restart, when the replayed world reaches it. An answer sent in between would be refused. */
+  hold() {
+    if (!this.turn || this.turn.held) return;
+    this.turn.held = true;
+    this.view.setTurn({ open: false, held: true, prompt: this.turn.prompt });
+    this.#refresh();
   }
 
   /** Our own message is in the stream: the turn it answered is over. */
@@ -77,7 +99,15 @@ export class Composer {
   restore(clientId, code) {
     const entry = this.consumed.get(clientId);
     this.consumed.delete(clientId);
-    if (!entry || this.turn || code === "not_your_turn" || entry.turn.id !== this.lastTurnId) return;
+    if (!entry) return;
+    if (code === "not_your_turn" && entry.text !== null) {
+      // Sent into a turn the server no longer had open (it ran out, or a restart took it): the text is not
+      // lost but put in the open text turn, if still empty, or else the next one.
+      if (!this.turn) this.draft = entry.text;
+      else if (this.widget.kind === "text" && this.widget.setValue && !this.widget.value()) this.widget.setValue(entry.text);
+      return;
+    }
+    if (this.turn || code === "not_your_turn" || entry.turn.id !== this.lastTurnId) return;
     this.#show(entry.turn);
     if (entry.text !== null && this.widget.setValue) this.widget.setValue(entry.text);
   }
@@ -93,7 +123,7 @@ export class Composer {
   }
 
   sendAnswer() {
-    if (!this.#enabled() || !this.widget.isValid()) return;
+    if (!this.#canSend()) return;
     const answer = storable(answerOf(this.widget));
     const frame = { type: "message", client_id: newClientId(), text: answer.text, data: answer.data };
     if (encoder.encode(JSON.stringify(frame)).length > this.maxFrameBytes) {
@@ -145,10 +175,19 @@ export class Composer {
     return this.live && this.turn !== null;
   }
 
+  #canSend() {
+    return this.#enabled() && !this.turn.held && this.widget.isValid();
+  }
+
   #refresh() {
     const enabled = this.#enabled();
     this.widget.setEnabled(enabled);
-    this.view.setCanSend(enabled && this.widget.isValid());
+    this.view.setCanSend(this.#canSend());
     this.view.setCounter(this.widget.counter && enabled ? this.widget.counter() : null);
   }
+}
+
+/** Whether a turn frame asks what the open turn asks: the same prompt and the same widget. */
+function sameTurn(turn, prompt, widget) {
+  return turn.prompt === prompt && JSON.stringify(turn.widget) === JSON.stringify(widget);
 }

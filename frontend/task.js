@@ -151,7 +151,10 @@ function connect(reply) {
       onTyping: (frame) => view.setTyping(frame.sender, frame.active),
       onPartnerTurn,
       onPresence: (frame) => view.showPresence(frame.sender, frame.present, frame.grace_s),
-      onStatus: (status, detail) => view.setConnection(status, detail),
+      onStatus: (status, detail) => {
+        view.setConnection(status, detail);
+        if (status !== "connected") page.composer.hold();
+      },
       onStopped,
       renewToken,
     },

@@ -399,8 +399,9 @@ export class View {
     return this.log.querySelector(`.message[data-message-id="${CSS.escape(messageId)}"]`);
   }
 
-  setTurn({ open, prompt }) {
-    this.body.dataset.turn = open ? "open" : "closed";
+  /** data-turn: open; held (open, but the socket dropped and the server has not sent it again); closed. */
+  setTurn({ open, prompt, held = false }) {
+    this.body.dataset.turn = held ? "held" : open ? "open" : "closed";
     byId("turn-prompt").textContent = prompt;
   }
 

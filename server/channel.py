@@ -69,6 +69,9 @@ class Channel:
         self._store = store
         self._lock = asyncio.Lock()
         self._socket: Socket | None = None
+        # The socket that was (or was being made) the live one when it was lost, with no newer one since: a
+        # send to it failed, or its attach did. Its reader's close is still that page leaving (`detach`).
+        self._dropped: Socket | None = None
         self._stuck = StallGuard(SEND_TIMEOUT_S)  # a send that has not returned in this long: drop the socket
         self._turn: dict[str, Any] | None = None  # the open turn's frame
         self._turn_deadline: float | None = None  # loop time at which it times out
@@ -135,7 +138,7 @@ class Channel:
     async def attach(self, socket: Socket, last_seq: int, welcome: dict[str, Any]) -> None:
         """Make `socket` the live one: send `welcome`, replay events after `last_seq`, then go live."""
         async with self._lock:
-            previous, self._socket = self._socket, None
+            previous, self._socket, self._dropped = self._socket, None, socket
             if previous is not None and previous is not socket:
                 replaced = "Replaced by a newer connection for this assignment."
                 await _close_quietly(previous, CloseCode.REPLACED, replaced)
@@ -162,20 +165,21 @@ class Channel:
                 # cycle (task -> exception -> traceback -> task) for the collector to find later.
                 async with asyncio.timeout(SEND_TIMEOUT_S):
                     await socket.send_text(dumps(turn))
-            self._socket = socket
+            self._socket, self._dropped = socket, None
 
     async def detach(self, socket: Socket) -> bool:
-        """Forget `socket` if it is the attached one. True when it was."""
+        """Forget `socket` if it is the attached one, or was until it was lost (a send to it failed first):
+        True then, and the page has gone. False for a socket a newer one replaced."""
         async with self._lock:
-            if self._socket is socket:
-                self._socket = None
+            if self._socket is socket or (self._socket is None and self._dropped is socket):
+                self._socket = self._dropped = None
                 return True
             return False
 
     async def close(self, code: int, reason: str) -> None:
         self._stuck.close()
         async with self._lock:
-            socket, self._socket = self._socket, None
+            socket, self._socket, self._dropped = self._socket, None, None
         if socket is not None:
             await _close_quietly(socket, code, reason)
 
@@ -196,8 +200,8 @@ class Channel:
             # the send has not returned in SEND_TIMEOUT_S: the peer stopped reading
         finally:
             self._stuck.stop()
-        # A dead or stuck socket: drop it; its reader sees the close and the page resumes later.
-        self._socket = None
+        # A dead or stuck socket: drop it; its reader sees the close (`detach`) and the page resumes later.
+        self._socket, self._dropped = None, socket
         await _close_quietly(socket, CloseCode.SERVER_ERROR, "send failed")
 
 

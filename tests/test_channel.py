@@ -84,6 +84,27 @@ async def test_a_dead_socket_is_dropped_and_the_event_is_kept_for_resume(channel
     assert fresh.seqs() == [1]
 
 
+async def test_a_socket_dropped_by_a_failed_send_is_still_detached_by_its_reader_unless_replaced(
+    channel: Channel,
+) -> None:
+    dead = FakeSocket()
+    await channel.attach(dead, 0, {"type": "welcome"})
+    dead.fail = True
+    await channel.emit([{"type": "state"}])  # the send finds the page gone, and drops the socket
+    assert not channel.attached
+    assert await channel.detach(dead)  # its reader's close: the page left (the runner starts its grace)
+    assert not await channel.detach(dead)  # once
+
+    again = FakeSocket()
+    await channel.attach(again, 0, {"type": "welcome"})
+    again.fail = True
+    await channel.emit([{"type": "state"}])
+    newer = FakeSocket()
+    await channel.attach(newer, 0, {"type": "welcome"})
+    assert not await channel.detach(again)  # a newer socket came first: not this page leaving
+    assert channel.is_attached(newer)
+
+
 async def test_resuming_ahead_of_the_stream_is_refused(channel: Channel) -> None:
     socket = FakeSocket()
     with pytest.raises(Disconnected):

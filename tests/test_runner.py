@@ -272,3 +272,36 @@ async def test_partners_whose_graces_run_out_while_the_conversation_ends_both_le
         assert failures == [], [r.getMessage() for r in failures]
     finally:
         await run.stop()
+
+
+async def test_a_page_whose_socket_died_on_a_send_is_still_given_its_grace_and_its_partner_told(
+    store: Store,
+) -> None:
+    """A tab closes just as the server sends to it: the send fails first and drops the socket, then the
+    socket's reader sees the close. That close is still the page leaving: the partner is told at once and
+    the grace runs (before, the reader's close was taken for a socket already replaced, and the leaver was
+    left in the conversation with no grace: the partner waited for a turn that never came)."""
+    task = chat()
+    task.timeouts = replace(task.timeouts, reconnect_grace=0.3)
+    run = await _run(store, task)
+    try:
+        _, page_a = await _arrive(run, "w1")
+        await page_a.wait("state", state="waiting")
+        b, page_b = await _arrive(run, "w2")
+        await page_a.wait("state", state="in_task")
+        await page_b.wait("state", state="in_task")
+
+        async def gone(_data: str) -> None:
+            raise Disconnected(1006)
+
+        page_b.send_text = gone  # type: ignore[method-assign]
+        await run.humans[b].channel.send_ephemeral({"type": "pong"})  # the send that finds it gone
+        assert not run.humans[b].channel.attached
+        await run.disconnect(b, page_b)  # then its reader sees the close
+        presence = await page_a.wait("presence", present=False)
+        assert presence["sender"] == run.humans[b].role
+        await page_a.wait("state", state="partner_left")  # the grace ran out: the partner may submit
+        row = await store.get_agent(b)
+        assert row is not None and row.state == AgentState.DISCONNECTED
+    finally:
+        await run.stop()

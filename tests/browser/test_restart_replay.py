@@ -3,7 +3,9 @@ pages reconnect on their own and continue the same conversation (its world repla
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -32,6 +34,18 @@ async def _open(browser: Browser, server: ServerProcess, worker: str) -> WorkerP
     return page
 
 
+def _turns(page: WorkerPage) -> list[str]:
+    return [frame["turn_id"] for frame in page.received if frame.get("type") == "turn"]
+
+
+async def _wait_for(done: Callable[[], bool], what: str) -> None:
+    """Playwright's frame events have no awaitable form: a bounded poll."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not done():
+        assert time.monotonic() < deadline, f"gave up waiting {WAIT_MS / 1000:.0f} s for {what}"
+        await asyncio.sleep(0.05)
+
+
 async def test_two_pages_continue_their_conversation_across_a_server_restart_to_submit(
     server: ServerProcess, browser: Browser, store: Store
 ) -> None:
@@ -40,14 +54,22 @@ async def test_two_pages_continue_their_conversation_across_a_server_restart_to_
     await speaker.say("before the restart")
     await expect(listener.messages(mine=False).last).to_contain_text("before the restart", timeout=WAIT_MS)
 
+    await listener.wait_turn(WAIT_MS)
+    await listener.page.fill("#chat-input", "after the restart")  # typed before the server goes, not sent
     server.kill()
     for page in (one, two):
         await expect(page.body).not_to_have_attribute("data-connection", "connected", timeout=WAIT_MS)
+    # The turn is held while the server is away: the typed text stays, but it cannot be sent into nothing.
+    await listener.expect_body("data-turn", "held", WAIT_MS)
+    await expect(listener.page.locator("#send-button")).to_be_disabled()
     server.start()
 
-    # The listener's turn, opened again by the replayed world; the pages reconnected by themselves.
+    # The listener's turn, opened again by the replayed world (under a new id); the pages reconnected by
+    # themselves, and what the listener typed is still there.
     await listener.wait_turn(WAIT_MS)
-    await listener.say("after the restart")
+    await _wait_for(lambda: len(_turns(listener)) == 2, "the restarted server to send the listener's turn again")
+    await expect(listener.page.locator("#chat-input")).to_have_value("after the restart")
+    await listener.send()
     await expect(speaker.messages(mine=False).last).to_contain_text("after the restart", timeout=WAIT_MS)
     await speaker.say("second line")
     await expect(listener.messages(mine=False).last).to_contain_text("second line", timeout=WAIT_MS)

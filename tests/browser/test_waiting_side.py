@@ -81,9 +81,14 @@ async def test_a_partner_whose_tab_closes_is_reported_within_seconds_and_may_com
     gone = await role_of(two)
     context = two.page.context
 
+    seen = len(one.received)
     await two.page.close()  # a clean close: the browser says goodbye on the socket
     status = one.page.locator("#partner-status")
-    await expect(status).to_contain_text(f"{gone}'s page closed", timeout=5_000)  # seconds, not the 40 s grace
+    try:
+        await expect(status).to_contain_text(f"{gone}'s page closed", timeout=5_000)  # seconds, not the 40 s grace
+    except AssertionError as exc:  # what the staying page was told after the close, to tell where it was lost
+        since = [f.get("type") for f in one.received[seen:]]
+        raise AssertionError(f"{exc}\nframes the staying page received after the close: {since}") from None
     await expect(status).to_contain_text("40 s")
     await one.expect_body("data-state", "in_task")  # the grace lets them come back
 

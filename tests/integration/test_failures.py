@@ -173,20 +173,23 @@ async def test_an_open_turn_is_sent_again_after_a_reconnect_and_an_answered_one_
 async def test_a_socket_silent_for_three_heartbeats_is_closed_and_the_page_can_resume(
     db_url: str, tmp_path: Path
 ) -> None:
-    settings = make_settings(db_url, tmp_path, TEST_RUNS).model_copy(update={"heartbeat_s": 0.2})
+    # A 0.5 s heartbeat: a socket silent for 1.5 s is closed. Short enough for a quick test; a 0.2 s one
+    # (closed after 0.6 s) left too little room for a busy 2-core machine, and this test timed out in CI.
+    beat = 0.5
+    settings = make_settings(db_url, tmp_path, TEST_RUNS).model_copy(update={"heartbeat_s": beat})
     with serve(settings) as server:
         crowd = Crowd(server.base)
         try:
             quiet = await crowd.start("chat", "W-quiet")  # the test client sends no heartbeat unless told to
-            assert await quiet.wait_closed(timeout=5.0) == 4408
-            quiet.heartbeat_s = 0.2
+            assert await quiet.wait_closed(timeout=30.0) == 4408
+            quiet.heartbeat_s = beat
             await quiet.connect()  # resumes, and pings from now on
-            await quiet.wait_state("waiting")
+            await quiet.wait_state("waiting", timeout=30.0)
             chatty = crowd.worker("chat", "W-chatty")
-            chatty.heartbeat_s = 0.2
+            chatty.heartbeat_s = beat
             await chatty.start()
-            await chatty.wait_state("in_task")
-            await asyncio.sleep(1.0)  # the time under test: past the 0.6 s limit, sockets that ping stay open
+            await chatty.wait_state("in_task", timeout=30.0)
+            await asyncio.sleep(beat * 3 + 0.5)  # the time under test: past the limit, sockets that ping stay open
             assert quiet.closed_code is None and chatty.closed_code is None
         finally:
             await crowd.close()

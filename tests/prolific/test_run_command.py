@@ -51,13 +51,14 @@ def test_parley_run_provider_prolific_starts_a_server_recruits_chat_demo_and_ctr
                      tmp_path / "run.out")
     pid = None
     try:
-        output = cli.wait_for("takes participants")
+        base = f"http://127.0.0.1:{port}"
+        # The participant page is printed just after the study is found published: wait for it, not the line before.
+        output = cli.wait_for(f"{base}/sandbox/prolific/participant")
+        assert "takes participants" in output, output
         pid = started_pid(output)
         assert pid is not None, output
         _, page = served_by(output, "chat-p")
-        base = f"http://127.0.0.1:{port}"
         assert page == f"{base}/task/chat-p"
-        assert f"{base}/sandbox/prolific/participant" in output
         study = published(output, "chat-p")
         assert studies(base, "chat-p") == {study: "ACTIVE"}
         with httpx.Client(base_url=base, timeout=10) as site:
