@@ -73,10 +73,15 @@ class SimWorker:
 
     # ---- arriving ------------------------------------------------------------------------------
 
-    async def arrive(self, http: httpx.AsyncClient) -> bool:
-        """Join, connect, say hello, wait to be paired. False (with an error counted) if any step fails."""
+    async def arrive(self, http: httpx.AsyncClient, slots: asyncio.Semaphore | None = None) -> bool:
+        """Join (once one of `slots` is free), connect, say hello, wait to be paired. False (with an error
+        counted) if any step fails."""
         self.t_join = time.monotonic()
-        token = await self.join(http)
+        if slots is None:
+            token = await self.join(http)
+        else:
+            async with slots:
+                token = await self.join(http)
         if token is None or not await self.connect(token):
             return False
         if not await self.wait_state({"in_task"}, PAIR_TIMEOUT_S):
