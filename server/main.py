@@ -60,7 +60,7 @@ def tune_gc(thresholds: str) -> None:
         gen0, gen1, gen2 = (int(part) for part in thresholds.split(","))
     except ValueError:
         raise ValueError(
-            f"PARLEY_GC_THRESHOLDS must be three integers like 50000,50,1000, not {thresholds!r}"
+            f"PARLEY_GC_THRESHOLDS must be three integers like 200000,50,1000, not {thresholds!r}"
         ) from None
     gc.collect()
     gc.freeze()
