@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m tests.browser_setup
 	$(BIN)/ruff check server worlds tests $(wildcard bench)
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 test-heavy: $(STAMP)
 	$(BIN)/pytest -q -m heavy
