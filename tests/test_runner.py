@@ -31,6 +31,19 @@ async def run(store: Store) -> AsyncIterator[Run]:
         await r.stop()
 
 
+async def _paired(store: Store, *, reconnect_grace: float) -> tuple[Run, tuple[str, Page], tuple[str, Page]]:
+    """A run of the chat task with this reconnect grace, and two workers in one conversation."""
+    task = chat()
+    task.timeouts = replace(task.timeouts, reconnect_grace=reconnect_grace)
+    run = await _run(store, task)
+    a, page_a = await _arrive(run, "w1")
+    await page_a.wait("state", state="waiting")
+    b, page_b = await _arrive(run, "w2")
+    await page_a.wait("state", state="in_task")
+    await page_b.wait("state", state="in_task")
+    return run, (a, page_a), (b, page_b)
+
+
 async def test_two_waiting_workers_are_matched_into_one_conversation(run: Run) -> None:
     a, page_a = await _arrive(run, "w1")
     await page_a.wait("state", state="waiting")
@@ -243,14 +256,8 @@ async def test_partners_whose_graces_run_out_while_the_conversation_ends_both_le
     """Both pages vanish: the first grace ends the conversation; the second runs out while that ending is
     being written, so the second worker leaves (and is let go) before the ending reaches them. The ending
     must still complete for everyone, with no failed background task."""
-    task = chat()
-    task.timeouts = replace(task.timeouts, reconnect_grace=0.3)
-    run = await _run(store, task)
+    run, (a, page_a), (b, page_b) = await _paired(store, reconnect_grace=0.3)
     try:
-        a, page_a = await _arrive(run, "w1")
-        await page_a.wait("state", state="waiting")
-        b, page_b = await _arrive(run, "w2")
-        await page_b.wait("state", state="in_task")
         end_conversation = run.store.end_conversation
 
         async def slow_end(*args: Any, **kwargs: Any) -> None:
@@ -281,15 +288,8 @@ async def test_a_page_whose_socket_died_on_a_send_is_still_given_its_grace_and_i
     socket's reader sees the close. That close is still the page leaving: the partner is told at once and
     the grace runs (before, the reader's close was taken for a socket already replaced, and the leaver was
     left in the conversation with no grace: the partner waited for a turn that never came)."""
-    task = chat()
-    task.timeouts = replace(task.timeouts, reconnect_grace=0.3)
-    run = await _run(store, task)
+    run, (_, page_a), (b, page_b) = await _paired(store, reconnect_grace=0.3)
     try:
-        _, page_a = await _arrive(run, "w1")
-        await page_a.wait("state", state="waiting")
-        b, page_b = await _arrive(run, "w2")
-        await page_a.wait("state", state="in_task")
-        await page_b.wait("state", state="in_task")
 
         async def gone(_data: str) -> None:
             raise Disconnected(1006)

@@ -112,12 +112,7 @@ async def test_writes_are_held_back_only_for_the_last_pages(
         return (frames, left[min(len(calls), len(left)) - 1]) if not lock.locked() else (0, 0)
 
     monkeypatch.setattr(local_sqlite, "_checkpoint", scripted)
-    await store.open()
-    try:
-        await store.append_events([("a", 1, PAYLOAD)])  # starts the checkpointer
-        assert await asyncio.to_thread(round_done.wait, 10), "the checkpointer ran no round in 10 s"
-    finally:
-        await store.close()
+    await _one_write_then_wait(store, round_done, "the checkpointer ran no round")
     if held_after is None:
         assert calls[: len(left)] == [False] * len(left)
     else:  # one more pass beside the writer, between the database file's two syncs, then the hold
@@ -152,14 +147,19 @@ async def test_the_database_file_is_synced_beside_the_writer_before_writes_are_h
 
     monkeypatch.setattr(local_sqlite, "_checkpoint", recorded_checkpoint)
     monkeypatch.setattr(local_sqlite, "_sync_file", recorded_sync)
-    await store.open()
-    try:
-        await store.append_events([("a", 1, PAYLOAD)])  # starts the checkpointer
-        assert await asyncio.to_thread(held.wait, 10), "the checkpointer held no write back in 10 s"
-    finally:
-        await store.close()
+    await _one_write_then_wait(store, held, "the checkpointer held no write back")
     first_hold = steps.index(("copy", True))
     assert steps[first_hold - 4 : first_hold + 1] == [
         ("copy", False), ("sync", False), ("copy", False), ("sync", False), ("copy", True)
     ]
     assert ("sync", True) not in steps
+
+
+async def _one_write_then_wait(store: Store, event: threading.Event, failure: str) -> None:
+    """Open `store`, write once (which starts its checkpointer), wait up to 10 s for `event`, close."""
+    await store.open()
+    try:
+        await store.append_events([("a", 1, PAYLOAD)])
+        assert await asyncio.to_thread(event.wait, 10), f"{failure} in 10 s"
+    finally:
+        await store.close()
