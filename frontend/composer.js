@@ -74,9 +74,8 @@ export class Composer {
     this.lastTurnId = id;
     this.view.clearPartnerTurn(); // it is our turn now
     this.#show({ id, prompt, widget, deadline, held: false });
-    if (this.draft !== null && this.widget.kind === "text" && this.widget.setValue) this.widget.setValue(this.draft);
+    if (this.draft !== null) this.#fillEmptyText(this.draft);
     this.draft = null;
-    this.#refresh();
   }
 
   /** The socket dropped. An open turn is held: what the worker typed stays and may still be edited, but
@@ -103,8 +102,8 @@ export class Composer {
     if (code === "not_your_turn" && entry.text !== null) {
       // Sent into a turn the server no longer had open (it ran out, or a restart took it): the text is not
       // lost but put in the open text turn, if still empty, or else the next one.
-      if (!this.turn) this.draft = entry.text;
-      else if (this.widget.kind === "text" && this.widget.setValue && !this.widget.value()) this.widget.setValue(entry.text);
+      if (this.turn) this.#fillEmptyText(entry.text);
+      else this.draft = entry.text;
       return;
     }
     if (this.turn || code === "not_your_turn" || entry.turn.id !== this.lastTurnId) return;
@@ -173,6 +172,11 @@ export class Composer {
 
   #enabled() {
     return this.live && this.turn !== null;
+  }
+
+  /** Put `text` in the open turn's input if it is a text box the worker has left empty. */
+  #fillEmptyText(text) {
+    if (this.widget.kind === "text" && this.widget.setValue && !this.widget.value()) this.widget.setValue(text);
   }
 
   #canSend() {
